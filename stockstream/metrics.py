@@ -1,0 +1,85 @@
+"""Prometheus metrics of every component, and the small HTTP server that exposes them.
+
+All metric objects live here so that names stay consistent with the alert rules and
+dashboards in `observability/`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+
+log = logging.getLogger(__name__)
+
+# Dataflow
+TICKS_DECODED = Counter("stockstream_ticks_decoded", "Messages decoded into valid ticks.")
+TICKS_REJECTED = Counter(
+    "stockstream_ticks_rejected", "Messages rejected to the dead-letter topic.", ["reason"]
+)
+DLQ_PUBLISHED = Counter("stockstream_dlq_published", "Records written to the dead-letter topic.")
+WINDOWS_CLOSED = Counter(
+    "stockstream_windows_closed", "Per-partition windows closed by the watermark.", ["window"]
+)
+LEADERBOARD_WRITES = Counter(
+    "stockstream_leaderboard_writes", "Whole windows written to Redis.", ["window"]
+)
+REDIS_ERRORS = Counter("stockstream_redis_errors", "Failed Redis writes (each is retried).")
+WATERMARK_LAG = Gauge(
+    "stockstream_watermark_lag_seconds", "Wall clock minus the partition's watermark.", ["partition"]
+)
+WINDOW_EMIT_LATENCY = Histogram(
+    "stockstream_window_emit_latency_seconds",
+    "Wall time from the watermark passing a window's end to the window being in Redis.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+
+# Producers
+REPLAY_TICKS_PUBLISHED = Counter(
+    "stockstream_replay_ticks_published", "Ticks the replay producer handed to the broker."
+)
+PRODUCER_DELIVERY_ERRORS = Counter(
+    "stockstream_producer_delivery_errors", "Messages the broker did not acknowledge."
+)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    ready: Callable[[], bool] = staticmethod(lambda: True)
+
+    def do_GET(self) -> None:  # noqa: N802 - name fixed by BaseHTTPRequestHandler
+        if self.path.startswith("/metrics"):
+            self._reply(200, generate_latest(), CONTENT_TYPE_LATEST)
+        elif self.path == "/healthz":
+            self._reply(200, b"ok\n", "text/plain")
+        elif self.path == "/readyz":
+            ok = self.ready()
+            self._reply(200 if ok else 503, b"ready\n" if ok else b"not ready\n", "text/plain")
+        else:
+            self._reply(404, b"not found\n", "text/plain")
+
+    def _reply(self, status: int, body: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+        return
+
+
+def serve_metrics(port: int, ready: Callable[[], bool] = lambda: True) -> ThreadingHTTPServer | None:
+    """Serve /metrics, /healthz and /readyz on `port` in a daemon thread (0 disables)."""
+    if port == 0:
+        return None
+    handler = type("Handler", (_Handler,), {"ready": staticmethod(ready)})
+    try:
+        server = ThreadingHTTPServer(("0.0.0.0", port), handler)  # noqa: S104 - scraped in-cluster
+    except OSError as exc:
+        log.warning("metrics server not started on port %d: %s", port, exc)
+        return None
+    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
+    return server

@@ -1,0 +1,198 @@
+"""The tick contract: one module imported by every producer and by the dataflow.
+
+A tick travels on the `ticks` topic with the symbol (UTF-8) as the message key and a JSON
+object as the value::
+
+    {"schema_version": 1, "symbol": "AIG", "price": 31.52, "size": 100,
+     "ts": "2013-10-07T13:30:00.464Z", "source": "replay:lean-ticks",
+     "ingest_ts": "2026-11-22T05:30:00.000Z"}
+
+`ts` is the event time (the exchange's trade or quote time, never the publish time) and
+`ingest_ts` the time the producer saw it; both are RFC 3339 with an explicit offset.
+Decoding never raises: it returns a `Tick` or a `Rejection` that names the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+import orjson
+
+SCHEMA_VERSION = 1
+SUPPORTED_SCHEMA_VERSIONS = frozenset({1})
+MAX_MESSAGE_BYTES = 4096
+SYMBOL_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,31}")
+
+
+class Reason(StrEnum):
+    """Why a message is not a tick; the dead-letter topic and metrics carry these names."""
+
+    OVERSIZE = "oversize"
+    BAD_KEY = "bad_key"
+    INVALID_JSON = "invalid_json"
+    NOT_AN_OBJECT = "not_an_object"
+    UNKNOWN_SCHEMA_VERSION = "unknown_schema_version"
+    MISSING_FIELD = "missing_field"
+    BAD_TYPE = "bad_type"
+    BAD_SYMBOL = "bad_symbol"
+    KEY_MISMATCH = "key_mismatch"
+    NON_FINITE_PRICE = "non_finite_price"
+    NON_POSITIVE_PRICE = "non_positive_price"
+    NEGATIVE_SIZE = "negative_size"
+    BAD_TIMESTAMP = "bad_timestamp"
+    LATE = "late"
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """One trade or quote. `ts_ms`/`ingest_ts_ms` are milliseconds since the Unix epoch (UTC)."""
+
+    symbol: str
+    price: float
+    ts_ms: int
+    size: float | None = None
+    source: str = ""
+    ingest_ts_ms: int | None = None
+
+    @property
+    def ts(self) -> datetime:
+        """Event time as a timezone-aware datetime."""
+        return datetime.fromtimestamp(self.ts_ms / 1000, tz=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A message that is not a valid tick, with its original bytes and the reason."""
+
+    reason: Reason
+    detail: str
+    key: bytes | None
+    value: bytes | None
+
+    @property
+    def reason_text(self) -> str:
+        """`reason: detail`, as written into the dead-letter record."""
+        return f"{self.reason.value}: {self.detail}" if self.detail else self.reason.value
+
+
+REQUIRED_FIELDS = ("schema_version", "symbol", "price", "ts", "source")
+
+
+def format_ts(ts_ms: int) -> str:
+    """Milliseconds since the epoch as RFC 3339 UTC (`2013-10-07T13:30:00.464Z`)."""
+    moment = datetime.fromtimestamp(ts_ms / 1000, tz=UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts_ms % 1000:03d}Z"
+
+
+def parse_ts(text: str) -> int:
+    """RFC 3339 with an explicit offset to epoch milliseconds; naive times are refused."""
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        raise ValueError(f"timestamp {text!r} has no UTC offset")
+    return _epoch_ms(moment)
+
+
+def _epoch_ms(moment: datetime) -> int:
+    delta = moment - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def encode(tick: Tick) -> tuple[bytes, bytes]:
+    """A tick as the (key, value) of its Kafka message."""
+    body: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "symbol": tick.symbol,
+        "price": tick.price,
+        "ts": format_ts(tick.ts_ms),
+        "source": tick.source,
+    }
+    if tick.size is not None:
+        body["size"] = tick.size
+    if tick.ingest_ts_ms is not None:
+        body["ingest_ts"] = format_ts(tick.ingest_ts_ms)
+    return tick.symbol.encode(), orjson.dumps(body)
+
+
+def _loads(value: bytes) -> Any:
+    """orjson on the fast path; the stdlib parser only for what orjson refuses, so that
+    `NaN`, `Infinity` and `1e999` (which Python producers write) are named as non-finite
+    prices rather than as broken JSON."""
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError as fast_error:
+        try:
+            return json.loads(value)
+        except (ValueError, RecursionError):
+            raise ValueError(str(fast_error)) from None
+
+
+def decode(key: bytes | None, value: bytes | None) -> Tick | Rejection:
+    """A Kafka message as a `Tick`, or a `Rejection` naming what is wrong. Never raises."""
+
+    def reject(reason: Reason, detail: str = "") -> Rejection:
+        return Rejection(reason, detail, key, value)
+
+    if value is None:
+        return reject(Reason.INVALID_JSON, "empty message value")
+    if len(value) > MAX_MESSAGE_BYTES:
+        return reject(Reason.OVERSIZE, f"{len(value)} bytes > {MAX_MESSAGE_BYTES}")
+    try:
+        key_text = None if key is None else key.decode("utf-8")
+    except UnicodeDecodeError:
+        return reject(Reason.BAD_KEY, "message key is not UTF-8")
+    try:
+        body = _loads(value)
+    except ValueError as exc:
+        return reject(Reason.INVALID_JSON, str(exc)[:120])
+    if not isinstance(body, dict):
+        return reject(Reason.NOT_AN_OBJECT, f"JSON {type(body).__name__}, not an object")
+    for name in REQUIRED_FIELDS:
+        if name not in body:
+            return reject(Reason.MISSING_FIELD, name)
+    version = body["schema_version"]
+    if type(version) is not int or version not in SUPPORTED_SCHEMA_VERSIONS:
+        return reject(Reason.UNKNOWN_SCHEMA_VERSION, repr(version))
+    symbol = body["symbol"]
+    if not isinstance(symbol, str) or not SYMBOL_PATTERN.fullmatch(symbol):
+        return reject(Reason.BAD_SYMBOL, repr(symbol)[:64])
+    if key_text is not None and key_text != symbol:
+        return reject(Reason.KEY_MISMATCH, f"key {key_text!r} != symbol {symbol!r}")
+    price = body["price"]
+    if type(price) not in (int, float):
+        return reject(Reason.BAD_TYPE, f"price is {type(price).__name__}")
+    if not math.isfinite(price):
+        return reject(Reason.NON_FINITE_PRICE, repr(price))
+    if price <= 0:
+        return reject(Reason.NON_POSITIVE_PRICE, repr(price))
+    size = body.get("size")
+    if size is not None:
+        if type(size) not in (int, float) or not math.isfinite(size):
+            return reject(Reason.BAD_TYPE, f"size is {size!r}"[:64])
+        if size < 0:
+            return reject(Reason.NEGATIVE_SIZE, repr(size))
+    source = body["source"]
+    if not isinstance(source, str):
+        return reject(Reason.BAD_TYPE, f"source is {type(source).__name__}")
+    try:
+        ts_ms = parse_ts(body["ts"])
+        ingest = body.get("ingest_ts")
+        ingest_ts_ms = None if ingest is None else parse_ts(ingest)
+    except (TypeError, ValueError, OverflowError) as exc:
+        return reject(Reason.BAD_TIMESTAMP, str(exc)[:120])
+    return Tick(
+        symbol=symbol,
+        price=float(price),
+        ts_ms=ts_ms,
+        size=None if size is None else float(size),
+        source=source,
+        ingest_ts_ms=ingest_ts_ms,
+    )
