@@ -147,7 +147,9 @@ def ensure_topics(
     return created
 
 
-def _warn_partition_mismatch(admin: AdminClient, topics: Mapping[str, int], timeout_s: float) -> None:
+def _warn_partition_mismatch(
+    admin: AdminClient, topics: Mapping[str, int], timeout_s: float
+) -> None:
     if not topics:
         return
     metadata = admin.list_topics(timeout=timeout_s).topics

@@ -27,7 +27,9 @@ class ReplaySettings(CommonSettings):
         "(detected from the header).",
     )
     replay_speed: float = Field(
-        0.0, ge=0, description="Event-time seconds per second: 0 = as fast as possible, 1 = real time."
+        0.0,
+        ge=0,
+        description="Event-time seconds per second: 0 = as fast as possible, 1 = real time.",
     )
     replay_loop: bool = Field(
         False, description="Replay the file again and again, shifted so event time increases."

@@ -29,7 +29,9 @@ def write_csv(path: Path, header: str, rows: list[str], gzipped: bool = True) ->
     return path
 
 
-def sse_row(security: str, local: str, last: float, total_volume: int, status: str = "TRADE") -> str:
+def sse_row(
+    security: str, local: str, last: float, total_volume: int, status: str = "TRADE"
+) -> str:
     """One SSE snapshot row at `local` (HH:MM:SS.fff) on 2021-12-01; only SecurityID,
     DateTime, LastPx and TotalVolumeTrade matter to the replay."""
     return (

@@ -167,18 +167,26 @@ def test_plain_csv_is_read_too(tmp_path: Path) -> None:
         (
             "bars.csv.gz",
             LEAN_BAR_HEADER,
-            ["2013-10-07T09:30:00.000-04:00,A,1,1,1,1,1", "2013-10-07T09:30:01.000-04:00,A,1,1,1,1,1"],
+            [
+                "2013-10-07T09:30:00.000-04:00,A,1,1,1,1,1",
+                "2013-10-07T09:30:01.000-04:00,A,1,1,1,1,1",
+            ],
             Format.LEAN_SECOND_BARS,
         ),
         (
             "bars.csv.gz",
             LEAN_BAR_HEADER,
-            ["2013-10-07T09:30:00.000-04:00,A,1,1,1,1,1", "2013-10-07T09:31:00.000-04:00,A,1,1,1,1,1"],
+            [
+                "2013-10-07T09:30:00.000-04:00,A,1,1,1,1,1",
+                "2013-10-07T09:31:00.000-04:00,A,1,1,1,1,1",
+            ],
             Format.LEAN_MINUTE_BARS,
         ),
     ],
 )
-def test_detect_format(tmp_path: Path, name: str, header: str, rows: list[str], expected: Format) -> None:
+def test_detect_format(
+    tmp_path: Path, name: str, header: str, rows: list[str], expected: Format
+) -> None:
     assert detect_format(write_csv(tmp_path / name, header, rows)) is expected
 
 

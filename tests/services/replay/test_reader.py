@@ -67,7 +67,9 @@ def test_sse_file_has_thirty_securities_each_sized_from_the_auction_on() -> None
         (LEAN_MINUTE_FILE, "16:00", ["SHY"], 3),  # 16:20, 16:58 EST; 16:03 EDT
     ],
 )  # expected counts cross-checked with awk over the CSV
-def test_filters(path: Path, from_time: str | time | None, symbols: list[str] | None, expected: int) -> None:
+def test_filters(
+    path: Path, from_time: str | time | None, symbols: list[str] | None, expected: int
+) -> None:
     ticks = list(iter_ticks(path, from_time=from_time, symbols=symbols))
     assert len(ticks) == expected
     if symbols:
@@ -78,7 +80,10 @@ def test_from_time_compares_local_exchange_time(tmp_path: Path) -> None:
     path = write_csv(
         tmp_path / "s.csv.gz",
         SSE_HEADER,
-        [sse_row("600000", "09:29:59.000", 10.0, 100), sse_row("600000", "09:30:00.000", 10.1, 150)],
+        [
+            sse_row("600000", "09:29:59.000", 10.0, 100),
+            sse_row("600000", "09:30:00.000", 10.1, 150),
+        ],
     )
     assert [t.price for t in iter_ticks(path, from_time="09:30")] == [10.1]
     # the filtered row still counts for the next row's size

@@ -50,7 +50,9 @@ def test_defaults_replay_the_bundled_sse_file_as_fast_as_possible() -> None:
         ({"TICKS_TOPIC": "t2"}, "ticks_topic", "t2"),
     ],
 )
-def test_env_vars(monkeypatch: pytest.MonkeyPatch, env: dict[str, str], attribute: str, expected: Any) -> None:
+def test_env_vars(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], attribute: str, expected: Any
+) -> None:
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     assert getattr(ReplaySettings(), attribute) == expected
