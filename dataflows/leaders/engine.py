@@ -1,0 +1,165 @@
+"""One topic partition's windows: panes per symbol, the partition's watermark, window closing.
+
+The partition is the unit of state because it is the unit of order: every tick of a symbol
+is in one partition (the message key is the symbol), in the order the broker stores it, so
+lateness and first/last decisions are the same whatever the number of workers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from dataflows.leaders.panes import Figures, Pane, fold_windows, pane_index
+from dataflows.leaders.specs import PANE_MS, WindowSpec
+from stockstream.ticks import Tick
+
+NO_MORE_WINDOWS_MS = 2**62
+"""Progress reported by a partition whose input has ended: it closes no further window."""
+
+
+@dataclass(frozen=True, slots=True)
+class WindowPart:
+    """One partition's share of one window: its symbols' figures and its own top-N."""
+
+    spec: str
+    end_ms: int
+    partition: str
+    rows: tuple[Figures, ...]
+    top: tuple[tuple[str, float], ...]
+    closed_at_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionReport:
+    """What a partition says to the ranking of one spec each time its watermark advances."""
+
+    spec: str
+    partition: str
+    closed_through_ms: int
+    first_ts_ms: int | None
+    parts: tuple[WindowPart, ...]
+
+
+def top_n(rows: tuple[Figures, ...], score: str, n: int) -> tuple[tuple[str, float], ...]:
+    """The `n` best rows: highest score first, ties broken by symbol ascending."""
+    ranked = sorted(rows, key=lambda row: (-row.score(score), row.symbol))[:n]
+    return tuple((row.symbol, row.score(score)) for row in ranked)
+
+
+@dataclass
+class PartitionEngine:
+    """Panes, watermark and closing state of one partition. Pure: wall time is passed in."""
+
+    partition: str
+    specs: tuple[WindowSpec, ...]
+    lateness_ms: int
+    top_n: int = 3
+    max_ts_ms: int | None = None
+    first_ts_ms: int | None = None
+    watermark_ms: int | None = None
+    closed_through_ms: int | None = None
+    panes: dict[str, dict[int, Pane]] = field(default_factory=dict)
+
+    @property
+    def horizon_panes(self) -> int:
+        return max(spec.length_panes for spec in self.specs)
+
+    def ingest(self, tick: Tick) -> bool:
+        """Fold a tick into its pane; False (and nothing changes) when it is late."""
+        ts_ms = tick.ts_ms
+        if self.watermark_ms is not None and ts_ms < self.watermark_ms:
+            return False
+        if self.max_ts_ms is None or ts_ms > self.max_ts_ms:
+            self.max_ts_ms = ts_ms
+            self._raise_watermark(ts_ms - self.lateness_ms)
+        if self.first_ts_ms is None or ts_ms < self.first_ts_ms:
+            self.first_ts_ms = ts_ms
+        symbol_panes = self.panes.get(tick.symbol)
+        if symbol_panes is None:
+            symbol_panes = self.panes[tick.symbol] = {}
+        index = pane_index(ts_ms)
+        pane = symbol_panes.get(index)
+        if pane is None:
+            symbol_panes[index] = Pane.of(tick.price, tick.size, ts_ms)
+        else:
+            pane.add(tick.price, tick.size, ts_ms)
+        return True
+
+    def advance_idle(self, idle_ms: int) -> None:
+        """Push the watermark by wall time the input has been idle, so quiet windows close."""
+        if self.max_ts_ms is not None and idle_ms > 0:
+            self._raise_watermark(self.max_ts_ms - self.lateness_ms + idle_ms)
+
+    def _raise_watermark(self, candidate_ms: int) -> None:
+        if self.watermark_ms is None or candidate_ms > self.watermark_ms:
+            self.watermark_ms = candidate_ms
+
+    def close_ready(self, now_s: float) -> list[PartitionReport]:
+        """Close every window whose end the watermark has passed."""
+        if self.watermark_ms is None:
+            return []
+        return self._close_until((self.watermark_ms // PANE_MS) * PANE_MS, now_s)
+
+    def close_all(self, now_s: float) -> list[PartitionReport]:
+        """End of input: close every window that holds a tick, then report no more windows."""
+        reports = self._close_until(NO_MORE_WINDOWS_MS, now_s)
+        if not reports:
+            reports = self._reports({}, NO_MORE_WINDOWS_MS)
+        return reports
+
+    def _close_until(self, ready_ms: int, now_s: float) -> list[PartitionReport]:
+        if self.closed_through_ms is not None and ready_ms <= self.closed_through_ms:
+            return []
+        closed: dict[str, list[WindowPart]] = {spec.name: [] for spec in self.specs}
+        end_ms = PANE_MS if self.closed_through_ms is None else self.closed_through_ms + PANE_MS
+        while True:
+            oldest = self._trim(end_ms // PANE_MS - self.horizon_panes)
+            if oldest is None:
+                break
+            end_ms = max(end_ms, (oldest + 1) * PANE_MS)
+            if end_ms > ready_ms:
+                break
+            for part in self._close_end(end_ms, now_s):
+                closed[part.spec].append(part)
+            end_ms += PANE_MS
+        self.closed_through_ms = ready_ms
+        return self._reports(closed, ready_ms)
+
+    def _reports(self, closed: dict[str, list[WindowPart]], through_ms: int) -> list[PartitionReport]:
+        return [
+            PartitionReport(
+                spec.name, self.partition, through_ms, self.first_ts_ms,
+                tuple(closed.get(spec.name, ())),
+            )
+            for spec in self.specs
+        ]
+
+    def _close_end(self, end_ms: int, now_s: float) -> list[WindowPart]:
+        specs = [spec for spec in self.specs if spec.closes_at(end_ms)]
+        lengths = [spec.length_panes for spec in specs]
+        rows: dict[int, list[Figures]] = {length: [] for length in lengths}
+        for symbol, symbol_panes in self.panes.items():
+            for length, figures in fold_windows(symbol, symbol_panes, end_ms, lengths).items():
+                rows[length].append(figures)
+        parts = []
+        for spec in specs:
+            spec_rows = tuple(rows[spec.length_panes])
+            if spec_rows:
+                top = top_n(spec_rows, spec.score, self.top_n)
+                parts.append(WindowPart(spec.name, end_ms, self.partition, spec_rows, top, now_s))
+        return parts
+
+    def _trim(self, keep_from_index: int) -> int | None:
+        """Drop panes before `keep_from_index` and symbols left without panes; the oldest left."""
+        oldest: int | None = None
+        for symbol in list(self.panes):
+            symbol_panes = self.panes[symbol]
+            for index in [i for i in symbol_panes if i < keep_from_index]:
+                del symbol_panes[index]
+            if not symbol_panes:
+                del self.panes[symbol]
+                continue
+            first = min(symbol_panes)
+            if oldest is None or first < oldest:
+                oldest = first
+        return oldest

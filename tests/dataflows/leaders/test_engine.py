@@ -1,0 +1,145 @@
+"""The partition engine and the ranking merge against the brute-force oracle."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dataflows.leaders.engine import NO_MORE_WINDOWS_MS, PartitionEngine
+from dataflows.leaders.ranking import RankedWindow, SpecRanking
+from dataflows.leaders.specs import DEFAULT_SPECS, WindowSpec, build_specs
+from stockstream.ticks import Tick
+from tests.dataflows.leaders.compare import assert_same_leaders, assert_same_rows
+from tests.dataflows.leaders.oracle import oracle_windows, split_late
+
+LATENESS_MS = 5_000
+BASE_MS = 1_381_152_600_000  # 2013-10-07 13:30:00 UTC, a multiple of 10 s
+
+
+def run_engines(
+    arrivals: list[Tick],
+    partitions: int,
+    specs: tuple[WindowSpec, ...] = DEFAULT_SPECS,
+    seed: int = 0,
+) -> tuple[list[RankedWindow], list[Tick]]:
+    """Feed ticks through one engine per partition in random batches, interleaving the
+    partitions' reports into the rankings in a random order, then end the input."""
+    rng = random.Random(seed)
+    partition_of = {s: f"p{hash(s) % partitions}" for s in {t.symbol for t in arrivals}}
+    engines = {p: PartitionEngine(p, specs, LATENESS_MS) for p in set(partition_of.values())}
+    rankings = {s.name: SpecRanking(s, frozenset(engines)) for s in specs}
+    queues: dict[str, list[Tick]] = {p: [] for p in engines}
+    for tick in arrivals:
+        queues[partition_of[tick.symbol]].append(tick)
+    ranked: list[RankedWindow] = []
+    late: list[Tick] = []
+    cursors = dict.fromkeys(engines, 0)
+    while any(cursors[p] < len(queues[p]) for p in engines):
+        p = rng.choice([p for p in engines if cursors[p] < len(queues[p])])
+        batch = queues[p][cursors[p] : cursors[p] + rng.randint(1, 40)]
+        cursors[p] += len(batch)
+        late += [t for t in batch if not engines[p].ingest(t)]
+        for report in engines[p].close_ready(now_s=0.0):
+            ranked += rankings[report.spec].add(report)
+    for p in rng.sample(sorted(engines), len(engines)):
+        for report in engines[p].close_all(now_s=0.0):
+            assert report.closed_through_ms == NO_MORE_WINDOWS_MS
+            ranked += rankings[report.spec].add(report)
+    for ranking in rankings.values():
+        ranked += ranking.flush()
+    return ranked, late
+
+
+def check_against_oracle(arrivals: list[Tick], partitions: int, seed: int = 0) -> None:
+    ranked, late = run_engines(arrivals, partitions, seed=seed)
+    partition_of = {s: hash(s) % partitions for s in {t.symbol for t in arrivals}}
+    accepted, want_late = split_late(arrivals, partition_of.__getitem__, LATENESS_MS)
+    order = lambda t: (t.symbol, t.ts_ms, t.price)  # noqa: E731 - sort key
+    assert sorted(late, key=order) == sorted(want_late, key=order)
+    expected = oracle_windows(accepted, DEFAULT_SPECS)
+    got = {(w.spec, w.end_ms): w for w in ranked}
+    assert len(got) == len(ranked), "a window was emitted twice"
+    assert sorted(got) == sorted(expected)
+    for key, want in expected.items():
+        window = got[key]
+        where = f"{key[0]}@{key[1]}"
+        assert window.partial == want.partial, where
+        spec = next(s for s in DEFAULT_SPECS if s.name == key[0])
+        assert_same_leaders(where, list(window.leaders), want, spec.score.value)
+        assert_same_rows(where, {row.symbol: row for row in window.rows}, want)
+
+
+@st.composite
+def tick_streams(draw: st.DrawFn) -> list[Tick]:
+    """Random streams: gaps, duplicate timestamps, sizes or none, out of order within (and
+    sometimes beyond) the lateness."""
+    symbols = draw(st.lists(st.sampled_from("ABCDEFGH"), min_size=1, max_size=6, unique=True))
+    count = draw(st.integers(1, 120))
+    ts = BASE_MS + draw(st.integers(0, 20_000))
+    ticks = []
+    for _ in range(count):
+        ts += draw(st.sampled_from([0, 0, 7, 900, 3_000, 9_999, 10_000, 45_000, 400_000]))
+        jitter = draw(st.sampled_from([0, 0, 0, -1_000, -4_999, -5_000, -5_001, -12_000]))
+        price = draw(st.sampled_from([1.0, 9.5, 10.0, 10.25, 99.99, 100.0, 0.0101]))
+        size = draw(st.sampled_from([None, 0.0, 1.0, 100.0, 250.5]))
+        ticks.append(Tick(draw(st.sampled_from(symbols)), price, ts + jitter, size, "test"))
+    return ticks
+
+
+@settings(max_examples=120, deadline=None)
+@given(arrivals=tick_streams(), partitions=st.integers(1, 3), seed=st.integers(0, 9))
+def test_random_streams_match_oracle(arrivals: list[Tick], partitions: int, seed: int) -> None:
+    check_against_oracle(arrivals, partitions, seed)
+
+
+CASES = {
+    "one tick": [Tick("A", 10.0, BASE_MS + 1, 5.0)],
+    "one symbol, equal timestamps keep arrival order": [
+        Tick("A", 10.0, BASE_MS + 5), Tick("A", 12.0, BASE_MS + 5), Tick("A", 11.0, BASE_MS + 5)
+    ],
+    "gap longer than the longest window": [
+        Tick("A", 10.0, BASE_MS), Tick("B", 20.0, BASE_MS + 3_600_000)
+    ],
+    "tie on mean broken by symbol": [
+        Tick(s, 10.0, BASE_MS + i) for i, s in enumerate("DCBA")
+    ],
+    "tick exactly at the lateness bound is kept, one ms older is late": [
+        Tick("A", 10.0, BASE_MS + 20_000), Tick("A", 11.0, BASE_MS + 15_000),
+        Tick("A", 12.0, BASE_MS + 14_999),
+    ],
+}
+
+
+@pytest.mark.parametrize("partitions", [1, 2])
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_cases_match_oracle(name: str, partitions: int) -> None:
+    check_against_oracle(CASES[name], partitions)
+
+
+def test_late_tick_is_reported_and_not_counted() -> None:
+    engine = PartitionEngine("p0", DEFAULT_SPECS, LATENESS_MS)
+    assert engine.ingest(Tick("A", 10.0, BASE_MS + 20_000))
+    assert not engine.ingest(Tick("A", 99.0, BASE_MS + 14_999))
+    assert engine.watermark_ms == BASE_MS + 15_000
+
+
+def test_idle_time_advances_the_watermark_and_closes_windows() -> None:
+    spec = build_specs((60,), 10, 300)
+    engine = PartitionEngine("p0", spec, LATENESS_MS)
+    engine.ingest(Tick("A", 10.0, BASE_MS + 1_000))
+    assert all(not r.parts for r in engine.close_ready(now_s=0.0))
+    engine.advance_idle(14_000)  # watermark = 1 s - 5 s + 14 s = BASE + 10 s
+    (report_1m, _) = engine.close_ready(now_s=0.0)
+    assert [p.end_ms for p in report_1m.parts] == [BASE_MS + 10_000]
+    assert report_1m.closed_through_ms == BASE_MS + 10_000
+
+
+def test_watermark_never_goes_back() -> None:
+    engine = PartitionEngine("p0", DEFAULT_SPECS, LATENESS_MS)
+    engine.ingest(Tick("A", 10.0, BASE_MS + 50_000))
+    engine.advance_idle(30_000)
+    engine.ingest(Tick("A", 10.0, BASE_MS + 76_000))
+    assert engine.watermark_ms == BASE_MS + 75_000
