@@ -14,13 +14,25 @@ from services.replay.reader import parse_symbols
 from stockstream.settings import CommonSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_FILE = REPO_ROOT / "data/marketdata/sse-30-stocks/sse_snapshot_30stocks_20211201.csv.gz"
+SSE_SAMPLE = Path("data/marketdata/sse-30-stocks/sse_snapshot_30stocks_20211201.csv.gz")
+
+
+def default_replay_file() -> Path:
+    """The bundled SSE snapshot file: in the source tree, else under the working directory
+    (the container image keeps `data/` in its working directory, /app)."""
+    in_repo = REPO_ROOT / SSE_SAMPLE
+    return in_repo if in_repo.is_file() else Path.cwd() / SSE_SAMPLE
+
+
+DEFAULT_FILE = default_replay_file()
 
 
 class ReplaySettings(CommonSettings):
     """What to replay, how fast, and how much."""
 
-    replay_file: Path = Field(DEFAULT_FILE, description="Market-data CSV (gzip'd or plain).")
+    replay_file: Path = Field(
+        default_factory=default_replay_file, description="Market-data CSV (gzip'd or plain)."
+    )
     replay_format: Format = Field(
         Format.AUTO,
         description="lean-ticks, lean-second-bars, lean-minute-bars, sse-snapshots or auto "

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+import services.replay.settings as settings_module
 from services.replay.formats import Format
 from services.replay.settings import DEFAULT_FILE, ReplaySettings
 from tests.services.replay.samples import SSE_FILE
@@ -71,3 +72,11 @@ def test_invalid_values_are_refused(monkeypatch: pytest.MonkeyPatch, name: str, 
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError):
         ReplaySettings()
+
+
+def test_default_file_falls_back_to_the_working_directory(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(settings_module, "REPO_ROOT", tmp_path / "site-packages")
+    monkeypatch.chdir(tmp_path)
+    assert ReplaySettings().replay_file == tmp_path / settings_module.SSE_SAMPLE
