@@ -1,0 +1,185 @@
+"""A real ``redis-server`` on a free loopback port, for local runs and tests."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import quote
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from stockstream.embedded import _process
+from stockstream.embedded.ports import LOOPBACK, free_port
+
+__all__ = ["RedisServer"]
+
+
+class RedisServer:
+    """A throw-away ``redis-server`` process (no persistence) bound to 127.0.0.1.
+
+    Usage::
+
+        with RedisServer() as server:
+            client = redis.Redis.from_url(server.url)
+
+    ``start()``/``stop()`` may be called repeatedly; the port, password and working
+    directory are kept between them. ``close()`` (or leaving the ``with`` block) stops the
+    server and deletes the working directory if this object created it.
+    """
+
+    def __init__(
+        self,
+        port: int | None = None,
+        password: str | None = None,
+        *,
+        executable: str = "redis-server",
+        workdir: Path | str | None = None,
+        startup_timeout: float = 15.0,
+        stop_timeout: float = 10.0,
+    ) -> None:
+        """Configure (but do not start) a server; ``port=None`` picks a free port."""
+        self.host: str = LOOPBACK
+        self.port: int = port if port is not None else free_port()
+        self.password: str | None = password
+        self.executable = executable
+        self.startup_timeout = startup_timeout
+        self.stop_timeout = stop_timeout
+        self._own_workdir = workdir is None
+        self._workdir: Path | None = Path(workdir) if workdir is not None else None
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    # -- properties -------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """``redis://127.0.0.1:PORT/0`` (``redis://:PASSWORD@...`` when a password is set)."""
+        auth = f":{quote(self.password, safe='')}@" if self.password else ""
+        return f"redis://{auth}{self.host}:{self.port}/0"
+
+    @property
+    def workdir(self) -> Path:
+        """Directory holding the server's ``--dir`` and ``redis.log`` (created on demand)."""
+        if self._workdir is None:
+            self._workdir = Path(tempfile.mkdtemp(prefix="stockstream-redis-"))
+        self._workdir.mkdir(parents=True, exist_ok=True)
+        return self._workdir
+
+    @property
+    def log_path(self) -> Path:
+        """The server's combined stdout/stderr log."""
+        return self.workdir / "redis.log"
+
+    @property
+    def pid(self) -> int | None:
+        """PID of the running server process, ``None`` when not started."""
+        return self._proc.pid if self._proc is not None else None
+
+    @property
+    def is_running(self) -> bool:
+        """True while the server process is alive."""
+        return self._proc is not None and self._proc.poll() is None
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    def client(self, **kwargs: Any) -> redis.Redis:
+        """A new ``redis.Redis`` client for this server (``kwargs`` go to ``from_url``)."""
+        return redis.Redis.from_url(self.url, **kwargs)
+
+    def start(self) -> Self:
+        """Start the server and wait until it answers (as this PID). No-op if already running."""
+        if self.is_running:
+            return self
+        exe = shutil.which(self.executable)
+        if exe is None:
+            raise FileNotFoundError(
+                f"'{self.executable}' not found in PATH; run scripts/bootstrap.sh "
+                "(installs the Debian redis-server package)"
+            )
+        workdir = self.workdir
+        argv = [
+            exe,
+            "--port",
+            str(self.port),
+            "--bind",
+            self.host,
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+            "--daemonize",
+            "no",
+            "--logfile",
+            "",
+        ]
+        if self.password:
+            argv += ["--requirepass", self.password]
+        self._proc = _process.spawn(argv, self.log_path, cwd=workdir)
+        _process.register(id(self), self.stop)
+
+        probe = redis.Redis(
+            host=self.host,
+            port=self.port,
+            password=self.password,
+            socket_connect_timeout=0.5,
+            socket_timeout=0.5,
+            retry=Retry(NoBackoff(), 0),  # we poll ourselves
+        )
+        try:
+
+            def ready() -> bool:
+                # INFO's process_id guards against another server already on this port.
+                try:
+                    info = probe.info("server")
+                except redis.RedisError:
+                    return False
+                return self._proc is not None and info.get("process_id") == self._proc.pid
+
+            ok = _process.wait_until(ready, self.startup_timeout, alive=lambda: self.is_running)
+        finally:
+            probe.close()
+        if not ok:
+            died = not self.is_running
+            self.stop()
+            reason = "exited" if died else f"did not become ready within {self.startup_timeout}s"
+            raise _process.ServerStartError(
+                f"redis-server on {self.host}:{self.port} {reason}. "
+                f"Log {self.log_path}:\n{_process.log_tail(self.log_path)}"
+            )
+        return self
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop the server by PID (SIGTERM, then SIGKILL after ``timeout`` s). Idempotent."""
+        proc, self._proc = self._proc, None
+        _process.unregister(id(self))
+        if proc is not None:
+            _process.terminate(proc, self.stop_timeout if timeout is None else timeout)
+
+    def close(self) -> None:
+        """Stop the server and remove the working directory if it was a temp dir."""
+        self.stop()
+        if self._own_workdir and self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            self._workdir = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = f"pid={self.pid}" if self.is_running else "stopped"
+        return f"RedisServer({self.host}:{self.port}, {state})"

@@ -1,0 +1,103 @@
+"""Session-wide fixtures starting real servers (redis-server, Kafka KRaft broker).
+
+Environment overrides (use an already running server instead of starting one):
+  REDIS_URL                e.g. redis://127.0.0.1:6379/15  (NB: redis_client FLUSHDBs it!)
+  KAFKA_BOOTSTRAP_SERVERS  e.g. 127.0.0.1:9092 (a local Kafka or Redpanda)
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+
+import pytest
+import redis
+
+from stockstream.embedded.kafka_broker import KafkaBroker
+from stockstream.embedded.redis_server import RedisServer
+from stockstream.embedded.topics import create_topic
+
+
+@dataclass(frozen=True)
+class ExternalRedis:
+    """A Redis given by ``$REDIS_URL`` (not started/stopped by the tests)."""
+
+    url: str
+
+
+@dataclass(frozen=True)
+class ExternalKafka:
+    """A Kafka given by ``$KAFKA_BOOTSTRAP_SERVERS`` (not started/stopped by the tests)."""
+
+    bootstrap: str
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer | ExternalRedis]:
+    """A running ``RedisServer`` for the whole session (or ``ExternalRedis`` if $REDIS_URL)."""
+    url = os.environ.get("REDIS_URL")
+    if url:
+        yield ExternalRedis(url)
+        return
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def redis_url(redis_server: RedisServer | ExternalRedis) -> str:
+    """URL of the session Redis."""
+    return redis_server.url
+
+
+@pytest.fixture
+def redis_client(redis_url: str) -> Iterator[redis.Redis]:
+    """A ``redis.Redis`` on the session server, with ``flushdb()`` done before the test."""
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+@pytest.fixture(scope="session")
+def kafka_broker() -> Iterator[KafkaBroker | ExternalKafka]:
+    """A running single-node ``KafkaBroker`` for the whole session (or ``ExternalKafka``
+    if $KAFKA_BOOTSTRAP_SERVERS). Do not stop it; use ``private_kafka_broker`` for that."""
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if bootstrap:
+        yield ExternalKafka(bootstrap)
+        return
+    with KafkaBroker() as broker:
+        yield broker
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(kafka_broker: KafkaBroker | ExternalKafka) -> str:
+    """``bootstrap.servers`` of the session Kafka."""
+    return kafka_broker.bootstrap
+
+
+@pytest.fixture
+def private_kafka_broker() -> Iterator[KafkaBroker]:
+    """A fresh embedded ``KafkaBroker`` for one test, always started here (ignores
+    $KAFKA_BOOTSTRAP_SERVERS), so the test may ``stop()``/``start()``/``restart()`` it."""
+    with KafkaBroker() as broker:
+        yield broker
+
+
+@pytest.fixture
+def kafka_topic_factory(kafka_bootstrap: str) -> Callable[..., str]:
+    """``make(prefix="t", partitions=3, config=None) -> name``: creates a uniquely named
+    topic on the session Kafka and waits until it is usable."""
+
+    def make(
+        prefix: str = "t", partitions: int = 3, config: Mapping[str, str] | None = None
+    ) -> str:
+        name = f"{prefix}-{uuid.uuid4().hex[:10]}"
+        create_topic(kafka_bootstrap, name, partitions, config)
+        return name
+
+    return make
