@@ -16,7 +16,7 @@ message within a partition, so the per-symbol order of a producer survives broke
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,7 +92,7 @@ def create_producer(
     *,
     client_id: str = "stockstream",
     extra: Mapping[str, Any] | None = None,
-    on_delivery: DeliveryStats | None = None,
+    on_delivery: Callable[[KafkaError | None, Message], None] | None = None,
 ) -> Producer:
     """A producer with `producer_config`; delivery reports go to `on_delivery` (or only
     count errors in the metric when it is None)."""
@@ -107,13 +107,14 @@ def produce(
     key: bytes | None,
     value: bytes,
     *,
+    headers: list[tuple[str, bytes]] | None = None,
     full_queue_wait_s: float = 0.1,
 ) -> None:
     """Queue one message, serving delivery callbacks; when the local queue is full, wait
     for deliveries (`poll`) and try again instead of dropping or raising."""
     while True:
         try:
-            producer.produce(topic, value=value, key=key)
+            producer.produce(topic, value=value, key=key, headers=headers)
         except BufferError:
             producer.poll(full_queue_wait_s)
             continue

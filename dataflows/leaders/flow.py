@@ -1,0 +1,110 @@
+"""The leaders dataflow.
+
+    ticks topic ─ decode ─┬─ (partition, Arrival) ─ windows ─┬─ (spec, PartitionReport) ─ rank ─ Redis
+                          └─ DeadLetter ─────────────────────┴─ DeadLetter (late) ─ ticks.dlq
+
+Run it with `python -m dataflows.leaders` (settings from the environment, recovery wired in),
+or with Bytewax's runner: `python -m bytewax.run dataflows.leaders.flow:flow -i 2`.
+"""
+
+from __future__ import annotations
+
+from bytewax import operators as op
+from bytewax.connectors.kafka import KafkaSource
+from bytewax.dataflow import Dataflow
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, TopicPartition
+
+from dataflows.leaders.dead_letters import DeadLetterSink, count_rejection
+from dataflows.leaders.engine import PartitionReport
+from dataflows.leaders.inputs import Arrival, DeadLetter, decode_message, is_arrival
+from dataflows.leaders.operators import EngineConfig, EngineOutput, RankingConfig
+from dataflows.leaders.ranking import RankedWindow
+from dataflows.leaders.redis_sink import RedisLeaderboardSink
+from dataflows.leaders.settings import DataflowSettings, StartFrom
+
+
+def partitions_with_data(settings: DataflowSettings) -> frozenset[str]:
+    """Partitions of the ticks topic holding messages now: the ranking waits for each of them."""
+    consumer = Consumer({
+        "bootstrap.servers": settings.kafka_bootstrap_servers,
+        "group.id": "stockstream-leaders-metadata",
+        "enable.auto.commit": False,
+        **settings.kafka_extra_config,
+    })
+    try:
+        topic = consumer.list_topics(settings.ticks_topic, timeout=30).topics[settings.ticks_topic]
+        if topic.error is not None:
+            raise RuntimeError(f"topic {settings.ticks_topic!r}: {topic.error.str()}")
+        found = set()
+        for index in topic.partitions:
+            low, high = consumer.get_watermark_offsets(
+                TopicPartition(settings.ticks_topic, index), timeout=30
+            )
+            if high > low:
+                found.add(str(index))
+        return frozenset(found)
+    finally:
+        consumer.close()
+
+
+def is_report(keyed: tuple[str, EngineOutput]) -> bool:
+    return isinstance(keyed[1], PartitionReport)
+
+
+def key_by_spec(keyed: tuple[str, PartitionReport]) -> tuple[str, PartitionReport]:
+    return keyed[1].spec, keyed[1]
+
+
+def drop_key(keyed: tuple[str, RankedWindow | DeadLetter]) -> RankedWindow | DeadLetter:
+    return keyed[1]
+
+
+def build_flow(settings: DataflowSettings) -> Dataflow:
+    """The dataflow for these settings (reads the topic's partitions from the broker)."""
+    specs = settings.specs
+    from_end = settings.start_from == StartFrom.END
+    expected = frozenset() if from_end else partitions_with_data(settings)
+    engine = EngineConfig(specs, settings.lateness_ms, settings.top_n, settings.ticks_topic,
+                          idle_tick_s=None if settings.bounded else settings.idle_tick_s)
+    ranking = RankingConfig(specs, expected, settings.top_n)
+
+    flow = Dataflow("leaders")
+    source = KafkaSource(
+        settings.brokers, [settings.ticks_topic], tail=not settings.bounded,
+        starting_offset=OFFSET_END if from_end else OFFSET_BEGINNING,
+        add_config=dict(settings.kafka_extra_config), batch_size=settings.batch_size,
+        raise_on_errors=False,
+    )
+    messages = op.input("ticks_in", flow, source)
+    # KafkaSourceMessage | KafkaError
+    decoded = op.filter_map("decode", messages, decode_message)
+    # (partition, Arrival) | DeadLetter
+    valid = op.branch("split_invalid", decoded, is_arrival)
+    arrivals: op.KeyedStream[Arrival] = valid.trues  # type: ignore[assignment]
+    # (partition, Arrival)
+    closed = op.stateful_batch("windows", arrivals, engine.build_logic)
+    # (partition, PartitionReport | DeadLetter)
+    outcome = op.branch("split_late", closed, is_report)
+    reports = op.map("key_by_spec", outcome.trues, key_by_spec)
+    # (spec, PartitionReport)
+    ranked = op.stateful_batch("rank", reports, ranking.build_logic)
+    # (spec, RankedWindow)
+    windows = op.map("drop_spec", ranked, drop_key)
+    # RankedWindow
+    op.output("leaders_out", windows, RedisLeaderboardSink(
+        settings.redis_url, settings.history_ttl_s, settings.redis_retry_max_s
+    ))
+    late = op.map("drop_partition", outcome.falses, drop_key)
+    # DeadLetter
+    letters = op.map("count_rejections", op.merge("rejected", valid.falses, late), count_rejection)
+    op.output("dlq_out", letters, DeadLetterSink(
+        settings.kafka_bootstrap_servers, settings.dlq_topic, settings.kafka_extra_config
+    ))
+    return flow
+
+
+def __getattr__(name: str) -> Dataflow:
+    """`flow`, built on first access from the environment (for `bytewax.run ...flow:flow`)."""
+    if name == "flow":
+        return build_flow(DataflowSettings())
+    raise AttributeError(name)

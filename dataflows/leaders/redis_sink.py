@@ -1,0 +1,212 @@
+"""The Redis sink: each ranked window written in one atomic, idempotent, ordered script call.
+
+Keys, for a spec named N (`1m`, `5m`, `15m`, `5m_max`) and a window ending at E (epoch s):
+
+- `leaders:N`            top-N symbols of the latest window, scored by mean (max for `_max`)
+- `window:N`             hash: `end`, `start` (epoch s), `end_iso`, `start_iso`, `partial`, `symbols`
+- `means:N` / `max_price:<len>`   every symbol's mean (max) in the latest window
+- `gainers:N`            every symbol's gain_pct in the latest window (mean specs)
+- `history:<set>:N:E`    the same sets for each window, expiring after `history_ttl_s`
+- `figures:<SYMBOL>`     hash of the symbol's figures in each spec's latest window, `N.mean`, ...
+
+The latest-window keys change only when E is not older than the end already there, so an
+older window never overwrites a newer one, and a replay after recovery rewrites the same values.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from dataclasses import dataclass
+
+import orjson
+import redis
+from bytewax.outputs import DynamicSink, StatelessSinkPartition
+
+from dataflows.leaders.ranking import RankedWindow
+from dataflows.leaders.specs import Score
+from stockstream.metrics import LEADERBOARD_WRITES, REDIS_ERRORS, WINDOW_EMIT_LATENCY
+from stockstream.ticks import format_ts
+
+log = logging.getLogger(__name__)
+
+FIGURE_NAMES = ("mean", "count", "min", "max", "first", "last", "vwap", "gain_pct", "volatility")
+
+WRITE_WINDOW_LUA = """
+local meta, leaders, figure, gainers = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local h_leaders, h_figure, h_gainers = KEYS[5], KEYS[6], KEYS[7]
+local end_s, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
+local doc = cjson.decode(ARGV[3])
+local field_prefix, figures_prefix = ARGV[4], ARGV[5]
+local has_gainers = gainers ~= ''
+
+redis.call('DEL', h_leaders, h_figure)
+if has_gainers then redis.call('DEL', h_gainers) end
+for _, entry in ipairs(doc.leaders) do
+  redis.call('ZADD', h_leaders, entry[2], entry[1])
+end
+for _, row in ipairs(doc.rows) do
+  redis.call('ZADD', h_figure, row.score, row.symbol)
+  if has_gainers then redis.call('ZADD', h_gainers, row.gain_pct, row.symbol) end
+end
+redis.call('EXPIRE', h_leaders, ttl)
+redis.call('EXPIRE', h_figure, ttl)
+if has_gainers then redis.call('EXPIRE', h_gainers, ttl) end
+
+local current = tonumber(redis.call('HGET', meta, 'end') or '-1')
+if end_s < current then return 0 end
+
+local previous = redis.call('ZRANGE', figure, 0, -1)
+redis.call('COPY', h_leaders, leaders, 'REPLACE')
+redis.call('COPY', h_figure, figure, 'REPLACE')
+if has_gainers then redis.call('COPY', h_gainers, gainers, 'REPLACE') end
+redis.call('HSET', meta, 'end', end_s, 'start', doc.start, 'end_iso', doc.end_iso,
+  'start_iso', doc.start_iso, 'partial', doc.partial, 'symbols', #doc.rows)
+
+local present = {}
+for _, row in ipairs(doc.rows) do
+  present[row.symbol] = true
+  local fields = {}
+  for name, value in pairs(row.figures) do
+    table.insert(fields, field_prefix .. name)
+    table.insert(fields, value)
+  end
+  table.insert(fields, field_prefix .. 'window_end')
+  table.insert(fields, end_s)
+  redis.call('HSET', figures_prefix .. row.symbol, unpack(fields))
+end
+for _, symbol in ipairs(previous) do
+  if not present[symbol] then
+    local stale = {}
+    for _, name in ipairs(doc.figure_names) do table.insert(stale, field_prefix .. name) end
+    table.insert(stale, field_prefix .. 'window_end')
+    redis.call('HDEL', figures_prefix .. symbol, unpack(stale))
+  end
+end
+return 1
+"""
+
+
+@dataclass(frozen=True)
+class WindowKeys:
+    """The keys one spec's windows are written to."""
+
+    meta: str
+    leaders: str
+    figure: str
+    gainers: str
+    history_leaders: str
+    history_figure: str
+    history_gainers: str
+
+    @classmethod
+    def of(cls, window: RankedWindow) -> WindowKeys:
+        name, end_s = window.spec, window.end_ms // 1000
+        if window.score == Score.MAX:
+            figure = f"max_price:{name.removesuffix('_max')}"
+            gainers = ""
+        else:
+            figure, gainers = f"means:{name}", f"gainers:{name}"
+        return cls(
+            meta=f"window:{name}",
+            leaders=f"leaders:{name}",
+            figure=figure,
+            gainers=gainers,
+            history_leaders=f"history:leaders:{name}:{end_s}",
+            history_figure=f"history:{figure}:{end_s}",
+            history_gainers=f"history:{gainers}:{end_s}" if gainers else "",
+        )
+
+    def as_list(self) -> list[str]:
+        return [self.meta, self.leaders, self.figure, self.gainers, self.history_leaders,
+                self.history_figure, self.history_gainers]
+
+
+def _exact(value: float) -> str:
+    """Numbers travel as shortest round-trip strings: Lua would print doubles with 14 digits."""
+    return repr(value)
+
+
+def window_document(window: RankedWindow) -> bytes:
+    """The JSON the script reads: leaders, rows with their score, and window metadata."""
+    score = window.score
+    return orjson.dumps({
+        "start": window.start_ms // 1000,
+        "start_iso": format_ts(window.start_ms),
+        "end_iso": format_ts(window.end_ms),
+        "partial": int(window.partial),
+        "leaders": [[symbol, _exact(value)] for symbol, value in window.leaders],
+        "figure_names": list(FIGURE_NAMES),
+        "rows": [
+            {
+                "symbol": row.symbol,
+                "score": _exact(row.score(score)),
+                "gain_pct": _exact(row.gain_pct),
+                "figures": {
+                    name: _exact(getattr(row, name)) for name in FIGURE_NAMES
+                    if getattr(row, name) is not None
+                },
+            }
+            for row in window.rows
+        ],
+    })
+
+
+class LeaderboardWriter:
+    """Writes ranked windows; on connection loss retries with capped exponential backoff and
+    jitter until Redis answers, so no window is ever skipped."""
+
+    def __init__(self, client: redis.Redis, history_ttl_s: int, retry_max_s: float) -> None:
+        self.client = client
+        self.history_ttl_s = history_ttl_s
+        self.retry_max_s = retry_max_s
+        self.script = client.register_script(WRITE_WINDOW_LUA)
+
+    def write(self, window: RankedWindow) -> bool:
+        """Write one window; True if it became the latest of its spec."""
+        keys = WindowKeys.of(window)
+        args = [window.end_ms // 1000, self.history_ttl_s, window_document(window),
+                f"{window.spec}.", "figures:"]
+        delay_s = 0.05
+        while True:
+            try:
+                latest = bool(self.script(keys=keys.as_list(), args=args))
+                break
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                REDIS_ERRORS.inc()
+                log.warning("redis write failed, retrying",
+                            extra={"window": window.spec, "end_ms": window.end_ms,
+                                   "error": str(exc), "retry_in_s": round(delay_s, 3)})
+                time.sleep(delay_s * random.uniform(0.5, 1.0))  # noqa: S311 - jitter
+                delay_s = min(delay_s * 2, self.retry_max_s)
+        LEADERBOARD_WRITES.labels(window.spec).inc()
+        WINDOW_EMIT_LATENCY.observe(max(0.0, time.time() - window.closed_at_s))
+        return latest
+
+
+class _RedisPartition(StatelessSinkPartition[RankedWindow]):
+    def __init__(self, writer: LeaderboardWriter) -> None:
+        self.writer = writer
+
+    def write_batch(self, items: list[RankedWindow]) -> None:
+        for window in items:
+            self.writer.write(window)
+
+    def close(self) -> None:
+        self.writer.client.close()
+
+
+class RedisLeaderboardSink(DynamicSink[RankedWindow]):
+    """One Redis connection per worker."""
+
+    def __init__(self, redis_url: str, history_ttl_s: int, retry_max_s: float) -> None:
+        self.redis_url = redis_url
+        self.history_ttl_s = history_ttl_s
+        self.retry_max_s = retry_max_s
+
+    def build(self, step_id: str, worker_index: int, worker_count: int) -> _RedisPartition:
+        client = redis.Redis.from_url(
+            self.redis_url, socket_timeout=10, socket_connect_timeout=5, health_check_interval=30
+        )
+        return _RedisPartition(LeaderboardWriter(client, self.history_ttl_s, self.retry_max_s))

@@ -1,0 +1,55 @@
+"""Settings of the leaders dataflow, one typed object read from environment variables."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import Field
+
+from dataflows.leaders.specs import WindowSpec, build_specs
+from stockstream.settings import CommonSettings
+
+
+class StartFrom(StrEnum):
+    """Where a dataflow with no recovery snapshot starts reading the topic."""
+
+    BEGINNING = "beginning"
+    END = "end"
+
+
+class DataflowSettings(CommonSettings):
+    """Everything the leaders dataflow reads from its environment."""
+
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis, password in the URL.")
+    lateness_s: float = Field(5.0, ge=0, description="Allowed event-time lateness.")
+    window_lengths_s: tuple[int, ...] = Field(
+        (60, 300, 900), description="Sliding window lengths, JSON list, multiples of 10."
+    )
+    slide_s: int = Field(10, gt=0, description="Slide of the sliding windows, multiple of 10.")
+    max_price_window_s: int = Field(300, gt=0, description="Tumbling top-price window length.")
+    top_n: int = Field(3, gt=0, description="Symbols kept in each leaderboard.")
+    history_ttl_s: int = Field(3600, gt=0, description="TTL of the per-window history keys.")
+    bounded: bool = Field(False, description="Stop at the end of the topic (backfill, tests).")
+    start_from: StartFrom = Field(StartFrom.BEGINNING, description="Without a snapshot.")
+    idle_tick_s: float = Field(
+        1.0, gt=0, description="How often an idle partition's watermark follows system time."
+    )
+    batch_size: int = Field(2000, gt=0, description="Messages per Kafka consume call.")
+    recovery_dir: str | None = Field(
+        None, description="Directory of Bytewax recovery partitions; unset disables recovery."
+    )
+    recovery_partitions: int = Field(2, gt=0, description="Partitions created in a new dir.")
+    snapshot_interval_s: float = Field(5.0, gt=0, description="Epoch and snapshot interval.")
+    backup_interval_s: float = Field(0.0, ge=0, description="How long old snapshots are kept.")
+    process_id: int | None = Field(None, ge=0, description="This process's index in a cluster.")
+    addresses: str | None = Field(None, description='Cluster processes, "host:port;host:port".')
+    workers_per_process: int = Field(1, gt=0, description="Bytewax worker threads per process.")
+    redis_retry_max_s: float = Field(5.0, gt=0, description="Cap of the Redis retry backoff.")
+
+    @property
+    def specs(self) -> tuple[WindowSpec, ...]:
+        return build_specs(self.window_lengths_s, self.slide_s, self.max_price_window_s)
+
+    @property
+    def lateness_ms(self) -> int:
+        return round(self.lateness_s * 1000)
