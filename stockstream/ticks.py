@@ -87,7 +87,8 @@ REQUIRED_FIELDS = ("schema_version", "symbol", "price", "ts", "source")
 def format_ts(ts_ms: int) -> str:
     """Milliseconds since the epoch as RFC 3339 UTC (`2013-10-07T13:30:00.464Z`)."""
     moment = datetime.fromtimestamp(ts_ms / 1000, tz=UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts_ms % 1000:03d}Z"
+    # The year by hand: strftime's %Y does not zero-pad years before 1000 on glibc.
+    return f"{moment.year:04d}" + moment.strftime("-%m-%dT%H:%M:%S.") + f"{ts_ms % 1000:03d}Z"
 
 
 def parse_ts(text: str) -> int:
