@@ -136,6 +136,15 @@ def _loads(value: bytes) -> Any:
             raise ValueError(str(fast_error)) from None
 
 
+def _is_finite(number: int | float) -> bool:
+    """`math.isfinite`, except that an integer too large for a double (which the stdlib
+    parser returns for e.g. a 400-digit literal) is not finite instead of an OverflowError."""
+    try:
+        return math.isfinite(number)
+    except OverflowError:
+        return False
+
+
 def decode(key: bytes | None, value: bytes | None) -> Tick | Rejection:
     """A Kafka message as a `Tick`, or a `Rejection` naming what is wrong. Never raises."""
 
@@ -170,13 +179,13 @@ def decode(key: bytes | None, value: bytes | None) -> Tick | Rejection:
     price = body["price"]
     if type(price) not in (int, float):
         return reject(Reason.BAD_TYPE, f"price is {type(price).__name__}")
-    if not math.isfinite(price):
-        return reject(Reason.NON_FINITE_PRICE, repr(price))
+    if not _is_finite(price):
+        return reject(Reason.NON_FINITE_PRICE, repr(price)[:64])
     if price <= 0:
         return reject(Reason.NON_POSITIVE_PRICE, repr(price))
     size = body.get("size")
     if size is not None:
-        if type(size) not in (int, float) or not math.isfinite(size):
+        if type(size) not in (int, float) or not _is_finite(size):
             return reject(Reason.BAD_TYPE, f"size is {size!r}"[:64])
         if size < 0:
             return reject(Reason.NEGATIVE_SIZE, repr(size))
