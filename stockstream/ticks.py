@@ -131,7 +131,8 @@ def _loads(value: bytes) -> Any:
         return orjson.loads(value)
     except orjson.JSONDecodeError as fast_error:
         try:
-            return json.loads(value)
+            # Decoded here: given bytes, json.loads would also accept UTF-16/32 and a BOM.
+            return json.loads(value.decode("utf-8"))
         except (ValueError, RecursionError):
             raise ValueError(str(fast_error)) from None
 
