@@ -61,6 +61,10 @@ local previous = redis.call('ZRANGE', figure, 0, -1)
 redis.call('COPY', h_leaders, leaders, 'REPLACE')
 redis.call('COPY', h_figure, figure, 'REPLACE')
 if has_gainers then redis.call('COPY', h_gainers, gainers, 'REPLACE') end
+-- COPY keeps the history key's TTL: the latest keys must not expire.
+redis.call('PERSIST', leaders)
+redis.call('PERSIST', figure)
+if has_gainers then redis.call('PERSIST', gainers) end
 redis.call('HSET', meta, 'end', end_s, 'start', doc.start, 'end_iso', doc.end_iso,
   'start_iso', doc.start_iso, 'partial', doc.partial, 'symbols', #doc.rows)
 
