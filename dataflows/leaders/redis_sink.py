@@ -79,6 +79,12 @@ for _, row in ipairs(doc.rows) do
   table.insert(fields, field_prefix .. 'window_end')
   table.insert(fields, end_s)
   redis.call('HSET', figures_prefix .. row.symbol, unpack(fields))
+  -- A figure this window lacks (vwap without sizes) must not stay from the previous one.
+  local absent = {}
+  for _, name in ipairs(doc.figure_names) do
+    if row.figures[name] == nil then table.insert(absent, field_prefix .. name) end
+  end
+  if #absent > 0 then redis.call('HDEL', figures_prefix .. row.symbol, unpack(absent)) end
 end
 for _, symbol in ipairs(previous) do
   if not present[symbol] then
