@@ -105,7 +105,7 @@ def produce(
     producer: Producer,
     topic: str,
     key: bytes | None,
-    value: bytes,
+    value: bytes | None,
     *,
     headers: list[tuple[str, bytes]] | None = None,
     full_queue_wait_s: float = 0.1,

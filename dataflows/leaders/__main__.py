@@ -14,6 +14,7 @@ from pathlib import Path
 
 from bytewax.recovery import RecoveryConfig, init_db_dir
 from bytewax.run import cli_main
+from prometheus_client import REGISTRY
 
 from dataflows.leaders.flow import build_flow
 from dataflows.leaders.settings import DataflowSettings
@@ -52,6 +53,8 @@ def main() -> None:
         epoch_interval=timedelta(seconds=settings.snapshot_interval_s),
         recovery_config=recovery,
     )
+    decoded = REGISTRY.get_sample_value("stockstream_ticks_decoded_total") or 0
+    log.info("stopped", extra={"process_id": settings.process_id, "ticks_decoded": int(decoded)})
 
 
 if __name__ == "__main__":

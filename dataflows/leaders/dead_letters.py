@@ -55,7 +55,7 @@ class _DeadLetterPartition(StatelessSinkPartition[DeadLetter]):
     def write_batch(self, items: list[DeadLetter]) -> None:
         now = datetime.now(UTC)
         for letter in items:
-            produce(self.producer, self.topic, letter.key, letter.value or b"",
+            produce(self.producer, self.topic, letter.key, letter.value,
                     headers=dead_letter_headers(letter, now))
         self._flush()
 

@@ -1,0 +1,378 @@
+"""The Redis sink against a real redis-server: what one window writes, ordering, idempotence,
+stale symbols, and retrying through a Redis outage."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from dataflows.leaders.panes import Figures
+from dataflows.leaders.ranking import RankedWindow
+from dataflows.leaders.redis_sink import FIGURE_NAMES, LeaderboardWriter
+from stockstream.embedded.redis_server import RedisServer
+from stockstream.metrics import REDIS_ERRORS
+from stockstream.ticks import format_ts
+
+pytestmark = pytest.mark.integration
+
+HISTORY_TTL_S = 3600
+END_MS = 1_381_152_660_000  # 2013-10-07T13:31:00Z
+SLIDE_MS = 10_000
+
+
+def fig(
+    symbol: str,
+    mean: float,
+    *,
+    high: float | None = None,
+    gain_pct: float = 0.0,
+    vwap: float | None = None,
+    count: int = 3,
+) -> Figures:
+    """One symbol's figures; only `mean` (and `max` for max specs) matter to the ranking."""
+    high = mean * 1.01 if high is None else high
+    return Figures(
+        symbol=symbol,
+        count=count,
+        mean=mean,
+        min=mean * 0.99,
+        max=high,
+        first=mean * 0.995,
+        last=mean * 1.005,
+        vwap=vwap,
+        gain_pct=gain_pct,
+        volatility=0.0125,
+    )
+
+
+def window(
+    rows: list[Figures],
+    *,
+    spec: str = "1m",
+    end_ms: int = END_MS,
+    length_s: int = 60,
+    score: str = "mean",
+    partial: bool = False,
+    top_n: int = 3,
+) -> RankedWindow:
+    """A ranked window over `rows`: leaders by score descending, then symbol ascending."""
+    ranked = sorted(rows, key=lambda row: (-row.score(score), row.symbol))[:top_n]
+    return RankedWindow(
+        spec=spec,
+        score=score,
+        length_s=length_s,
+        end_ms=end_ms,
+        partial=partial,
+        leaders=tuple((row.symbol, row.score(score)) for row in ranked),
+        rows=tuple(sorted(rows, key=lambda row: row.symbol)),
+        closed_at_s=time.time(),
+    )
+
+
+def dump(client: redis.Redis, pattern: str = "*") -> dict[bytes, Any]:
+    """Every key matching `pattern` with its type and whole value (TTLs left out)."""
+    state: dict[bytes, Any] = {}
+    for key in sorted(client.scan_iter(match=pattern)):
+        kind = client.type(key)
+        if kind == b"zset":
+            value: Any = client.zrange(key, 0, -1, withscores=True)
+        elif kind == b"hash":
+            value = client.hgetall(key)
+        elif kind == b"string":
+            value = client.get(key)
+        else:
+            raise AssertionError(f"unexpected {kind!r} key {key!r}")
+        state[key] = (kind, value)
+    return state
+
+
+def latest_state(client: redis.Redis) -> dict[bytes, Any]:
+    """Every key except the per-window history."""
+    return {k: v for k, v in dump(client).items() if not k.startswith(b"history:")}
+
+
+def figure_fields(row: Figures, spec: str, end_ms: int) -> dict[bytes, bytes]:
+    """The `figures:<SYMBOL>` fields one spec writes for one row."""
+    fields = {
+        f"{spec}.{name}".encode(): repr(getattr(row, name)).encode()
+        for name in FIGURE_NAMES
+        if getattr(row, name) is not None
+    }
+    fields[f"{spec}.window_end".encode()] = str(end_ms // 1000).encode()
+    return fields
+
+
+def fast_client(url: str) -> redis.Redis:
+    """A client with short timeouts and no retries of its own: the writer must retry."""
+    return redis.Redis.from_url(
+        url, socket_timeout=0.5, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0)
+    )
+
+
+@pytest.fixture
+def writer(redis_client: redis.Redis, redis_url: str) -> Iterator[LeaderboardWriter]:
+    """A writer on the (flushed) session Redis."""
+    client = fast_client(redis_url)
+    try:
+        yield LeaderboardWriter(client, history_ttl_s=HISTORY_TTL_S, retry_max_s=0.2)
+    finally:
+        client.close()
+
+
+# --------------------------------------------------------------------------------------
+# What one window writes
+
+ROWS = [
+    fig("AAA", 10.0, gain_pct=1.5, vwap=10.01),
+    fig("BBB", 0.1 + 0.2, gain_pct=-0.25),
+    fig("CCC", 31.52, gain_pct=0.1 + 0.7, vwap=31.5),
+    fig("DDD", 2.0 / 3.0, gain_pct=0.0),
+    fig("EEE", 1e-7, gain_pct=-100.0 / 3.0),
+]
+
+
+def test_mean_window_keys(writer: LeaderboardWriter, redis_client: redis.Redis) -> None:
+    """A mean window writes leaders, window, means, gainers, figures and history keys,
+    numbers at full precision."""
+    ranked = window(ROWS, partial=True)
+    end_s = END_MS // 1000
+
+    assert writer.write(ranked) is True
+
+    assert redis_client.zrevrange("leaders:1m", 0, 2, withscores=True) == [
+        (b"CCC", 31.52),
+        (b"AAA", 10.0),
+        (b"DDD", 2.0 / 3.0),
+    ]
+    assert redis_client.zcard("leaders:1m") == 3
+    assert redis_client.hgetall("window:1m") == {
+        b"end": str(end_s).encode(),
+        b"start": str(end_s - 60).encode(),
+        b"end_iso": format_ts(END_MS).encode(),
+        b"start_iso": format_ts(END_MS - 60_000).encode(),
+        b"partial": b"1",
+        b"symbols": b"5",
+    }
+    means = {row.symbol.encode(): row.mean for row in ROWS}
+    gains = {row.symbol.encode(): row.gain_pct for row in ROWS}
+    assert dict(redis_client.zrange("means:1m", 0, -1, withscores=True)) == means
+    assert dict(redis_client.zrange("gainers:1m", 0, -1, withscores=True)) == gains
+    assert redis_client.zscore("means:1m", "BBB") == 0.1 + 0.2
+    for row in ROWS:
+        assert redis_client.hgetall(f"figures:{row.symbol}") == figure_fields(row, "1m", END_MS)
+    assert b"1m.vwap" not in redis_client.hgetall("figures:BBB")
+
+    history = {
+        f"history:leaders:1m:{end_s}": redis_client.zrange("leaders:1m", 0, -1, withscores=True),
+        f"history:means:1m:{end_s}": redis_client.zrange("means:1m", 0, -1, withscores=True),
+        f"history:gainers:1m:{end_s}": redis_client.zrange("gainers:1m", 0, -1, withscores=True),
+    }
+    for key, expected in history.items():
+        assert redis_client.zrange(key, 0, -1, withscores=True) == expected, key
+        assert 0 < redis_client.ttl(key) <= HISTORY_TTL_S, key
+    for key in ("leaders:1m", "means:1m", "gainers:1m", "window:1m", "figures:AAA"):
+        assert redis_client.ttl(key) == -1, f"{key} must not expire"
+
+
+def test_max_window_keys(writer: LeaderboardWriter, redis_client: redis.Redis) -> None:
+    """A `max` spec ranks by max price into `max_price:<len>` and writes no gainers."""
+    rows = [fig("AAA", 10.0, high=12.5), fig("BBB", 11.0, high=11.5), fig("CCC", 1.0, high=0.1 + 0.2)]
+    ranked = window(rows, spec="5m_max", length_s=300, score="max", end_ms=END_MS - 60_000)
+    end_s = ranked.end_ms // 1000
+
+    assert writer.write(ranked) is True
+
+    assert redis_client.zrevrange("leaders:5m_max", 0, -1, withscores=True) == [
+        (b"AAA", 12.5),
+        (b"BBB", 11.5),
+        (b"CCC", 0.1 + 0.2),
+    ]
+    assert dict(redis_client.zrange("max_price:5m", 0, -1, withscores=True)) == {
+        b"AAA": 12.5,
+        b"BBB": 11.5,
+        b"CCC": 0.1 + 0.2,
+    }
+    assert redis_client.hget("window:5m_max", "start") == str(end_s - 300).encode()
+    assert redis_client.hget("window:5m_max", "partial") == b"0"
+    assert redis_client.hget("figures:AAA", "5m_max.max") == b"12.5"
+    assert redis_client.hget("figures:AAA", "5m_max.window_end") == str(end_s).encode()
+    for key in (f"history:leaders:5m_max:{end_s}", f"history:max_price:5m:{end_s}"):
+        assert 0 < redis_client.ttl(key) <= HISTORY_TTL_S, key
+    assert list(redis_client.scan_iter(match="*gainers*")) == []
+    assert list(redis_client.scan_iter(match="means:*")) == []
+
+
+# --------------------------------------------------------------------------------------
+# Ordering, idempotence, stale symbols
+
+
+def test_older_window_does_not_overwrite_newer(
+    writer: LeaderboardWriter, redis_client: redis.Redis
+) -> None:
+    """An older window arriving late writes only its history; the latest keys stay."""
+    newer = window([fig("AAA", 10.0), fig("BBB", 20.0)], end_ms=END_MS)
+    older = window(
+        [fig("AAA", 1.0, gain_pct=5.0), fig("CCC", 30.0, vwap=29.0)], end_ms=END_MS - SLIDE_MS
+    )
+    assert writer.write(newer) is True
+    before = latest_state(redis_client)
+
+    assert writer.write(older) is False
+
+    assert latest_state(redis_client) == before
+    old_s = older.end_ms // 1000
+    assert redis_client.zrange(f"history:means:1m:{old_s}", 0, -1, withscores=True) == [
+        (b"AAA", 1.0),
+        (b"CCC", 30.0),
+    ]
+    assert redis_client.zrange(f"history:gainers:1m:{old_s}", 0, -1) == [b"CCC", b"AAA"]
+    assert redis_client.zrevrange(f"history:leaders:1m:{old_s}", 0, -1) == [b"CCC", b"AAA"]
+    for kind in ("leaders", "means", "gainers"):
+        assert 0 < redis_client.ttl(f"history:{kind}:1m:{old_s}") <= HISTORY_TTL_S
+
+
+@pytest.mark.parametrize(
+    "ranked",
+    [
+        pytest.param(window(ROWS), id="mean"),
+        pytest.param(
+            window(ROWS, spec="5m_max", length_s=300, score="max", partial=True), id="max"
+        ),
+    ],
+)
+def test_rewrite_is_idempotent(
+    writer: LeaderboardWriter, redis_client: redis.Redis, ranked: RankedWindow
+) -> None:
+    """Writing the same window again (a replay after recovery) leaves Redis identical."""
+    assert writer.write(ranked) is True
+    first = dump(redis_client)
+
+    assert writer.write(ranked) is True
+
+    assert dump(redis_client) == first
+
+
+def test_equal_end_window_replaces_latest(
+    writer: LeaderboardWriter, redis_client: redis.Redis
+) -> None:
+    """A corrected window with the same end (a late partition) replaces the latest one."""
+    first = window([fig("AAA", 10.0)])
+    corrected = window([fig("AAA", 10.0), fig("BBB", 20.0)])
+    writer.write(first)
+
+    assert writer.write(corrected) is True
+
+    assert redis_client.zrevrange("leaders:1m", 0, -1) == [b"BBB", b"AAA"]
+    assert redis_client.hget("window:1m", "symbols") == b"2"
+
+
+def test_vanished_symbol_loses_only_its_spec_figures(
+    writer: LeaderboardWriter, redis_client: redis.Redis
+) -> None:
+    """A symbol absent from window N+1 leaves the spec's sets and `N.*` figures, and keeps
+    the figures of other specs."""
+    five = window([fig("CCC", 7.0)], spec="5m", length_s=300)
+    first = window([fig("AAA", 10.0), fig("BBB", 20.0), fig("CCC", 30.0, vwap=30.5)])
+    second_rows = [fig("AAA", 11.0), fig("BBB", 19.0)]
+    second = window(second_rows, end_ms=END_MS + SLIDE_MS)
+    writer.write(five)
+    writer.write(first)
+    assert b"1m.mean" in redis_client.hgetall("figures:CCC")
+
+    assert writer.write(second) is True
+
+    assert redis_client.zrange("means:1m", 0, -1) == [b"AAA", b"BBB"]
+    assert redis_client.zrange("gainers:1m", 0, -1) == [b"AAA", b"BBB"]
+    assert redis_client.zrevrange("leaders:1m", 0, -1) == [b"BBB", b"AAA"]
+    assert redis_client.hgetall("figures:CCC") == figure_fields(five.rows[0], "5m", END_MS)
+    for row in second_rows:
+        expected = figure_fields(row, "1m", second.end_ms)
+        assert redis_client.hgetall(f"figures:{row.symbol}") == expected
+    assert redis_client.zrange("means:5m", 0, -1) == [b"CCC"]
+
+
+def test_figure_missing_in_next_window_is_removed(
+    writer: LeaderboardWriter, redis_client: redis.Redis
+) -> None:
+    """A figure a symbol had in window N but not in N+1 (vwap without sizes) is removed, so
+    `figures:<SYM>` never mixes two windows."""
+    writer.write(window([fig("AAA", 10.0, vwap=10.2)]))
+    later = fig("AAA", 11.0, vwap=None)
+
+    writer.write(window([later], end_ms=END_MS + SLIDE_MS))
+
+    assert redis_client.hgetall("figures:AAA") == figure_fields(later, "1m", END_MS + SLIDE_MS)
+
+
+# --------------------------------------------------------------------------------------
+# Connection loss
+
+
+@contextmanager
+def private_or_session(server: RedisServer | Any) -> Iterator[RedisServer]:
+    """The session's embedded server, or a private one when the session Redis is external
+    (a test must not stop a server it does not own)."""
+    if isinstance(server, RedisServer):
+        yield server
+        return
+    with RedisServer() as own:
+        yield own
+
+
+def test_write_retries_until_redis_is_back(redis_server: RedisServer | Any) -> None:
+    """With Redis down, `write` keeps retrying (counting errors) instead of failing or
+    skipping the window; once Redis is back the window is written."""
+    with private_or_session(redis_server) as server:
+        client = fast_client(server.url)
+        writer = LeaderboardWriter(client, history_ttl_s=HISTORY_TTL_S, retry_max_s=0.2)
+        try:
+            client.flushdb()
+            writer.write(window([fig("OLD", 1.0)], end_ms=END_MS - SLIDE_MS))  # pool connected
+            ranked = window(ROWS)
+            results: list[bool] = []
+            failures: list[BaseException] = []
+
+            def run() -> None:
+                try:
+                    results.append(writer.write(ranked))
+                except BaseException as exc:  # noqa: BLE001 - reported by the test
+                    failures.append(exc)
+
+            errors_before = REDIS_ERRORS._value.get()
+            thread = threading.Thread(target=run, name="redis-writer", daemon=True)
+            server.stop()
+            try:
+                thread.start()
+                time.sleep(1.0)
+                assert failures == []
+                assert thread.is_alive(), f"write gave up while Redis was down: {results}"
+                assert REDIS_ERRORS._value.get() >= errors_before + 3
+            finally:
+                server.start()
+            thread.join(timeout=15)
+            assert not thread.is_alive(), "write did not finish after Redis came back"
+            assert failures == [] and results == [True]
+        finally:
+            client.close()
+
+        check = server.client()
+        try:
+            # The restarted server is empty: everything there is this window's write.
+            assert check.zrevrange("leaders:1m", 0, -1, withscores=True) == [
+                (b"CCC", 31.52),
+                (b"AAA", 10.0),
+                (b"DDD", 2.0 / 3.0),
+            ]
+            assert check.zcard("means:1m") == len(ROWS)
+            assert check.hget("window:1m", "end") == str(END_MS // 1000).encode()
+            assert check.exists(f"history:leaders:1m:{END_MS // 1000}") == 1
+        finally:
+            check.close()
