@@ -60,7 +60,7 @@ def engine_means(ticks: list[Tick], spec_name: str) -> dict[tuple[str, int], tup
 def sample(name: str) -> list[Tick]:
     if name == "sse":
         return list(iter_ticks(SSE_FILE, from_time="09:30"))[:6000]
-    ticks = [t for t in iter_ticks(LEAN_TICKS, from_time="09:30")][:6000]
+    ticks = list(iter_ticks(LEAN_TICKS, from_time="09:30"))[::50]
     return sorted(ticks, key=lambda t: t.ts_ms)
 
 
