@@ -30,15 +30,20 @@ class LocalCluster:
 
     def start(self) -> LocalCluster:
         """Start every process (fresh ports the first time, the same ones on a restart)."""
+        return self.start_with_env([{} for _ in range(self.processes)])
+
+    def start_with_env(self, per_process: list[Mapping[str, str]]) -> LocalCluster:
+        """Start every process with extra settings of its own (e.g. `METRICS_PORT`)."""
         if not self.addresses:
             self.addresses = [f"{LOOPBACK}:{free_port()}" for _ in range(self.processes)]
-        self.procs = [self._spawn(index) for index in range(self.processes)]
+        self.procs = [self._spawn(index, extra) for index, extra in enumerate(per_process)]
         return self
 
-    def _spawn(self, index: int) -> subprocess.Popen[bytes]:
+    def _spawn(self, index: int, extra: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
         env = {
             **os.environ,
             **self.env,
+            **(extra or {}),
             "WORKERS_PER_PROCESS": str(self.workers_per_process),
         }
         if self.processes > 1:

@@ -1,0 +1,144 @@
+"""`python -m dataflows.leaders.local`: the whole pipeline on one machine, no cluster needed.
+
+Starts a local redis-server and Kafka broker (unless `REDIS_URL` / `KAFKA_BOOTSTRAP_SERVERS`
+name running ones, e.g. a Redpanda), creates the topics, replays real market data through
+the replay service, runs the dataflow as a two-process Bytewax cluster and prints the live
+leaderboards until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import redis
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from dataflows.leaders.cluster import LocalCluster
+from dataflows.leaders.show import DEFAULT_WINDOWS, snapshot
+from stockstream.embedded.kafka_broker import KafkaBroker
+from stockstream.embedded.ports import free_port
+from stockstream.embedded.redis_server import RedisServer
+from stockstream.kafka import ensure_topics
+from stockstream.logs import configure_logging
+
+log = logging.getLogger("dataflows.leaders.local")
+
+
+class LocalRunSettings(BaseSettings):
+    """Settings of the local run (environment variables of the same names, upper case)."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    kafka_bootstrap_servers: str | None = Field(None, description="Use this broker, not ours.")
+    redis_url: str | None = Field(None, description="Use this Redis, not ours.")
+    ticks_topic: str = "ticks"
+    dlq_topic: str = "ticks.dlq"
+    topic_partitions: int = Field(3, gt=0)
+    processes: int = Field(2, gt=0, description="Dataflow processes.")
+    replay_file: str | None = Field(None, description="Default: the 30 Shanghai stocks.")
+    replay_speed: float = Field(30.0, ge=0, description="Event time per wall time; 0 = max.")
+    replay_from: str | None = "09:30"
+    refresh_s: float = Field(1.0, gt=0, description="Leaderboard refresh period.")
+    run_for_s: float | None = Field(None, description="Stop after this long (default: Ctrl-C).")
+
+
+@contextlib.contextmanager
+def servers(settings: LocalRunSettings, workdir: Path) -> Iterator[tuple[str, str]]:
+    """(bootstrap, redis URL): the given ones, or local servers started here and stopped after."""
+    with contextlib.ExitStack() as stack:
+        bootstrap = settings.kafka_bootstrap_servers
+        if bootstrap is None:
+            print("starting a local Kafka broker (KRaft) ...", flush=True)
+            bootstrap = stack.enter_context(KafkaBroker(workdir=workdir / "kafka")).bootstrap
+        redis_url = settings.redis_url
+        if redis_url is None:
+            redis_url = stack.enter_context(RedisServer(workdir=workdir / "redis")).url
+        yield bootstrap, redis_url
+
+
+def wait_for_data(bootstrap: str, topic: str, timeout_s: float = 60) -> None:
+    """Wait until every partition of `topic` holds a tick, so the ranking starts whole."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "stockstream-local"})
+    try:
+        deadline = time.monotonic() + timeout_s
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        while time.monotonic() < deadline:
+            if all(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] > 0
+                   for p in partitions):
+                return
+            time.sleep(0.2)
+    finally:
+        consumer.close()
+    raise TimeoutError(f"no ticks reached every partition of {topic!r} in {timeout_s} s")
+
+
+def run(settings: LocalRunSettings) -> None:
+    with tempfile.TemporaryDirectory(prefix="stockstream-") as tmp, \
+            servers(settings, Path(tmp)) as (bootstrap, redis_url):
+        workdir = Path(tmp)
+        ensure_topics(bootstrap, {settings.ticks_topic: settings.topic_partitions,
+                                  settings.dlq_topic: 1})
+        common = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "TICKS_TOPIC": settings.ticks_topic,
+                  "DLQ_TOPIC": settings.dlq_topic, "LOG_LEVEL": "WARNING"}
+        replay_env = {**os.environ, **common, "REPLAY_SPEED": str(settings.replay_speed),
+                      "REPLAY_LOOP": "true", "METRICS_PORT": "0"}
+        if settings.replay_file:
+            replay_env["REPLAY_FILE"] = settings.replay_file
+        if settings.replay_from:
+            replay_env["REPLAY_FROM"] = settings.replay_from
+        replay_log = open(workdir / "replay.log", "ab")  # noqa: SIM115 - closed in finally
+        replay = subprocess.Popen([sys.executable, "-m", "services.replay"], env=replay_env,
+                                  stdout=replay_log, stderr=replay_log)
+        metrics_ports = [free_port() for _ in range(settings.processes)]
+        cluster = LocalCluster({**common, "REDIS_URL": redis_url}, settings.processes,
+                               log_dir=workdir / "logs")
+        try:
+            wait_for_data(bootstrap, settings.ticks_topic)
+            cluster.start_with_env([{"METRICS_PORT": str(p)} for p in metrics_ports])
+            print(f"broker {bootstrap}  redis {redis_url}  dataflow metrics "
+                  + " ".join(f"http://127.0.0.1:{p}/metrics" for p in metrics_ports), flush=True)
+            time.sleep(2)
+            watch(settings, redis_url, cluster, replay)
+        except KeyboardInterrupt:
+            print("\nstopping ...", flush=True)
+        finally:
+            replay.terminate()
+            replay.wait(30)
+            replay_log.close()
+            cluster.stop()
+
+
+def watch(settings: LocalRunSettings, redis_url: str, cluster: LocalCluster,
+          replay: subprocess.Popen[bytes]) -> None:
+    """Print the leaderboards every `refresh_s` until Ctrl-C, `run_for_s`, or a crash."""
+    client = redis.Redis.from_url(redis_url)
+    started = time.monotonic()
+    while settings.run_for_s is None or time.monotonic() - started < settings.run_for_s:
+        for proc in [*cluster.procs, replay]:
+            if proc.poll() is not None:
+                raise RuntimeError(f"a pipeline process exited ({proc.args}):\n"
+                                   + cluster.log_tail())
+        board = snapshot(client, DEFAULT_WINDOWS)
+        clear = "\033[H\033[2J" if sys.stdout.isatty() else ""
+        print(f"{clear}stockstream local run (Ctrl-C to stop)\n\n{board}", flush=True)
+        time.sleep(settings.refresh_s)
+
+
+def main() -> None:
+    configure_logging("local", "WARNING")
+    run(LocalRunSettings())
+
+
+if __name__ == "__main__":
+    main()

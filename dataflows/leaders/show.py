@@ -1,0 +1,121 @@
+"""`stockstream-leaders`: the leaderboards in Redis as a readable table.
+
+    stockstream-leaders                      # once
+    stockstream-leaders --watch 1            # refresh every second until Ctrl-C
+    REDIS_URL=redis://:pw@host:6379/0 stockstream-leaders --windows 1m,15m
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from dataclasses import dataclass
+
+import redis
+
+DEFAULT_WINDOWS = ("1m", "5m", "15m", "5m_max")
+
+
+@dataclass(frozen=True)
+class Leader:
+    rank: int
+    symbol: str
+    score: float
+    gain_pct: float | None
+    volatility: float | None
+    count: int | None
+
+
+@dataclass(frozen=True)
+class Board:
+    window: str
+    start_iso: str
+    end_iso: str
+    partial: bool
+    symbols: int
+    leaders: tuple[Leader, ...]
+
+
+def _float(value: bytes | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def read_board(client: redis.Redis, window: str) -> Board | None:
+    """One window's leaderboard and metadata, read in one transaction (None before the first)."""
+    with client.pipeline(transaction=True) as pipe:
+        pipe.hgetall(f"window:{window}")
+        pipe.zrevrange(f"leaders:{window}", 0, -1, withscores=True)
+        meta, ranked = pipe.execute()
+    if not meta:
+        return None
+    leaders = []
+    for rank, (symbol, score) in enumerate(ranked, start=1):
+        name = symbol.decode()
+        fields = client.hmget(f"figures:{name}", f"{window}.gain_pct", f"{window}.volatility",
+                              f"{window}.count")
+        leaders.append(Leader(rank, name, score, _float(fields[0]), _float(fields[1]),
+                              None if fields[2] is None else int(fields[2])))
+    return Board(window, meta[b"start_iso"].decode(), meta[b"end_iso"].decode(),
+                 meta[b"partial"] == b"1", int(meta[b"symbols"]), tuple(leaders))
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def render(boards: list[tuple[str, Board | None]]) -> str:
+    """Plain-text tables, one per window."""
+    lines = []
+    for window, board in boards:
+        score = "max price" if window.endswith("_max") else "mean"
+        if board is None:
+            lines += [f"{window}: no window closed yet", ""]
+            continue
+        flag = "  (partial)" if board.partial else ""
+        lines.append(f"{window}  [{board.start_iso} .. {board.end_iso})  "
+                     f"{board.symbols} symbols{flag}")
+        lines.append(f"  {'#':>2}  {'symbol':<10} {score:>12} {'gain %':>9} {'volatility':>11} "
+                     f"{'ticks':>7}")
+        for leader in board.leaders:
+            lines.append(
+                f"  {leader.rank:>2}  {leader.symbol:<10} {leader.score:>12.4f} "
+                f"{_fmt(leader.gain_pct, '>9.3f')} {_fmt(leader.volatility, '>11.6f')} "
+                f"{_fmt(leader.count, '>7d')}"
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
+def snapshot(client: redis.Redis, windows: tuple[str, ...]) -> str:
+    return render([(window, read_board(client, window)) for window in windows])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="stockstream-leaders", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    parser.add_argument("--windows", default=",".join(DEFAULT_WINDOWS),
+                        help="comma-separated window names")
+    parser.add_argument("--watch", type=float, metavar="SECONDS",
+                        help="refresh every SECONDS until Ctrl-C")
+    args = parser.parse_args(argv)
+    client = redis.Redis.from_url(args.redis_url, socket_timeout=5)
+    windows = tuple(w.strip() for w in args.windows.split(",") if w.strip())
+    try:
+        if args.watch is None:
+            print(snapshot(client, windows))
+            return 0
+        while True:
+            print("\033[H\033[2J" + snapshot(client, windows), flush=True)
+            time.sleep(args.watch)
+    except redis.ConnectionError as exc:
+        print(f"stockstream-leaders: cannot reach Redis at {args.redis_url}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
