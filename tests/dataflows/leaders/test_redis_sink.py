@@ -184,7 +184,11 @@ def test_mean_window_keys(writer: LeaderboardWriter, redis_client: redis.Redis) 
 
 def test_max_window_keys(writer: LeaderboardWriter, redis_client: redis.Redis) -> None:
     """A `max` spec ranks by max price into `max_price:<len>` and writes no gainers."""
-    rows = [fig("AAA", 10.0, high=12.5), fig("BBB", 11.0, high=11.5), fig("CCC", 1.0, high=0.1 + 0.2)]
+    rows = [
+        fig("AAA", 10.0, high=12.5),
+        fig("BBB", 11.0, high=11.5),
+        fig("CCC", 1.0, high=0.1 + 0.2),
+    ]
     ranked = window(rows, spec="5m_max", length_s=300, score="max", end_ms=END_MS - 60_000)
     end_s = ranked.end_ms // 1000
 
@@ -317,7 +321,7 @@ def test_figure_missing_in_next_window_is_removed(
 
 
 @contextmanager
-def private_or_session(server: RedisServer | Any) -> Iterator[RedisServer]:
+def private_or_session(server: object) -> Iterator[RedisServer]:
     """The session's embedded server, or a private one when the session Redis is external
     (a test must not stop a server it does not own)."""
     if isinstance(server, RedisServer):
@@ -327,7 +331,7 @@ def private_or_session(server: RedisServer | Any) -> Iterator[RedisServer]:
         yield own
 
 
-def test_write_retries_until_redis_is_back(redis_server: RedisServer | Any) -> None:
+def test_write_retries_until_redis_is_back(redis_server: object) -> None:
     """With Redis down, `write` keeps retrying (counting errors) instead of failing or
     skipping the window; once Redis is back the window is written."""
     with private_or_session(redis_server) as server:
