@@ -1,0 +1,50 @@
+"""The README's run command prints live leaderboards; the leaders CLI prints Redis as a table."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+
+import pytest
+import redis
+
+from dataflows.leaders import show
+from tests.dataflows.leaders.pipeline import with_db
+
+pytestmark = pytest.mark.integration
+
+
+def test_local_run_prints_every_leaderboard(kafka_bootstrap: str, redis_url: str) -> None:
+    url = with_db(redis_url, 6)
+    redis.Redis.from_url(url).flushdb()
+    suffix = uuid.uuid4().hex[:8]
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "REDIS_URL": url,
+           "TICKS_TOPIC": f"ticks-{suffix}", "DLQ_TOPIC": f"dlq-{suffix}", "RUN_FOR_S": "20",
+           "REPLAY_SPEED": "60"}
+    done = subprocess.run([sys.executable, "-m", "dataflows.leaders.local"], env=env,
+                          capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-3000:]
+    last = done.stdout.rsplit("stockstream local run", 1)[-1]
+    for window in ("1m", "5m", "15m"):
+        assert f"\n{window}  [2021-12-01T" in last, last
+    assert "30 symbols" in last and " 1  " in last and " 3  " in last, last
+
+
+def test_cli_table_matches_redis(redis_client: redis.Redis, redis_url: str,
+                                 capsys: pytest.CaptureFixture[str]) -> None:
+    redis_client.hset("window:1m", mapping={"end": 1638322260, "start": 1638322200,
+                                            "start_iso": "2021-12-01T01:30:00.000Z",
+                                            "end_iso": "2021-12-01T01:31:00.000Z",
+                                            "partial": 1, "symbols": 30})
+    redis_client.zadd("leaders:1m", {"600519": 2050.5, "688339": 299.95, "601116": 7.87})
+    redis_client.hset("figures:600519", mapping={"1m.gain_pct": 0.25, "1m.volatility": 0.001,
+                                                 "1m.count": 20})
+    assert show.main(["--redis-url", redis_url, "--windows", "1m,5m"]) == 0
+    out = capsys.readouterr().out
+    rows = [line.split() for line in out.splitlines() if line.split()[:1] in (["1"], ["2"], ["3"])]
+    assert [row[1] for row in rows] == ["600519", "688339", "601116"]
+    assert rows[0][2:] == ["2050.5000", "0.250", "0.001000", "20"]
+    assert rows[1][3:] == ["-", "-", "-"]
+    assert "(partial)" in out and "5m: no window closed yet" in out
