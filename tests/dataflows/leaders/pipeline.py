@@ -42,9 +42,11 @@ def dataflow_env(bootstrap: str, topic: str, dlq: str, redis_url: str, **extra: 
     }
 
 
-def run_bounded(env: dict[str, str], processes: int, log_dir: Path, timeout_s: float = 300) -> None:
+def run_bounded(
+    env: dict[str, str], processes: int, log_dir: Path, timeout_s: float = 300, workers: int = 1
+) -> None:
     """Run the dataflow to the end of the topic; fail with the processes' logs otherwise."""
-    cluster = LocalCluster(env, processes=processes, log_dir=log_dir)
+    cluster = LocalCluster(env, processes=processes, workers_per_process=workers, log_dir=log_dir)
     with cluster:
         codes = cluster.wait(timeout_s)
         assert codes == [0] * processes, cluster.log_tail()

@@ -51,16 +51,17 @@ def sse_oracle() -> dict:
     return oracle_windows(accepted, DEFAULT_SPECS)
 
 
-@pytest.mark.parametrize(("processes", "db"), [(2, 1), (1, 2)])
+@pytest.mark.parametrize(("processes", "workers", "db"), [(2, 1, 1), (1, 1, 2), (1, 2, 7)])
 def test_every_window_matches_the_oracle(
-    processes: int, db: int, sse_topic: tuple[str, str, int], sse_oracle: dict,
+    processes: int, workers: int, db: int, sse_topic: tuple[str, str, int], sse_oracle: dict,
     kafka_bootstrap: str, redis_url: str, tmp_path: Path,
 ) -> None:
     topic, dlq, published = sse_topic
     url = with_db(redis_url, db)
     client = redis.Redis.from_url(url)
     client.flushdb()
-    run_bounded(dataflow_env(kafka_bootstrap, topic, dlq, url), processes, tmp_path)
+    run_bounded(dataflow_env(kafka_bootstrap, topic, dlq, url), processes, tmp_path,
+                workers=workers)
 
     assert published == sum(row.count for (spec, _), w in sse_oracle.items()
                             if spec == "5m_max" for row in w.rows.values())
@@ -86,13 +87,15 @@ def test_every_window_matches_the_oracle(
 def test_one_and_two_processes_write_the_same_windows(
     sse_topic: tuple[str, str, int], redis_url: str
 ) -> None:
-    """Runs after the parametrized test above (same module, definition order)."""
+    """Runs after the parametrized test above (same module, definition order): the runs with
+    1 process, 2 processes and 2 workers wrote exactly the same values."""
     one = redis.Redis.from_url(with_db(redis_url, 2))
-    two = redis.Redis.from_url(with_db(redis_url, 1))
-    for spec in DEFAULT_SPECS:
-        ends = history_ends(one, spec.name)
-        assert ends and ends == history_ends(two, spec.name)
-        for end_ms in ends:
-            a = history_window(one, spec.name, figure_key(spec.name), end_ms)
-            b = history_window(two, spec.name, figure_key(spec.name), end_ms)
-            assert a == b, f"{spec.name}@{end_ms}"
+    for db in (1, 7):
+        other = redis.Redis.from_url(with_db(redis_url, db))
+        for spec in DEFAULT_SPECS:
+            ends = history_ends(one, spec.name)
+            assert ends and ends == history_ends(other, spec.name)
+            for end_ms in ends:
+                a = history_window(one, spec.name, figure_key(spec.name), end_ms)
+                b = history_window(other, spec.name, figure_key(spec.name), end_ms)
+                assert a == b, f"db {db}: {spec.name}@{end_ms}"
