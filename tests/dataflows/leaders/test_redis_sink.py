@@ -380,3 +380,18 @@ def test_write_retries_until_redis_is_back(redis_server: object) -> None:
             assert check.exists(f"history:leaders:1m:{END_MS // 1000}") == 1
         finally:
             check.close()
+
+
+def test_password_in_redis_url() -> None:
+    """`REDIS_URL` may carry a password; the sink builds its client from the URL alone."""
+    from dataflows.leaders.redis_sink import RedisLeaderboardSink
+
+    with RedisServer(password="s3cr:t/pw") as server:
+        sink = RedisLeaderboardSink(server.url, HISTORY_TTL_S, retry_max_s=0.2)
+        partition = sink.build("leaders_out", 0, 1)
+        partition.write_batch([window([fig("AAA", 2.0), fig("BBB", 1.0)])])
+        partition.close()
+        with pytest.raises(redis.AuthenticationError):
+            redis.Redis(port=server.port, retry=Retry(NoBackoff(), 0)).ping()
+        client = redis.Redis.from_url(server.url)
+        assert client.zrevrange("leaders:1m", 0, -1) == [b"AAA", b"BBB"]
