@@ -83,3 +83,62 @@ def serve_metrics(port: int, ready: Callable[[], bool] = lambda: True) -> Thread
         return None
     threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
     return server
+
+
+# Ingest (services.ingest)
+INGEST_TICKS_RECEIVED = Counter(
+    "stockstream_ingest_ticks_received",
+    "Ticks a provider handed to the publisher's buffer.",
+    ["provider"],
+)
+INGEST_TICKS_PUBLISHED = Counter(
+    "stockstream_ingest_ticks_published", "Ticks the broker acknowledged.", ["provider"]
+)
+INGEST_DELIVERY_ERRORS = Counter(
+    "stockstream_ingest_delivery_errors",
+    "Ticks the broker finally did not acknowledge (after librdkafka's retries).",
+    ["provider"],
+)
+INGEST_BUFFER_DEPTH = Gauge(
+    "stockstream_ingest_buffer_depth",
+    "Ticks not yet acknowledged: waiting in the local buffer plus in flight in librdkafka.",
+)
+INGEST_BUFFER_DROPPED = Counter(
+    "stockstream_ingest_buffer_dropped",
+    "Oldest buffered ticks dropped because the local buffer was full (broker outage).",
+    ["provider"],
+)
+INGEST_PROVIDER_ERRORS = Counter(
+    "stockstream_ingest_provider_errors",
+    "Unusable provider answers and failures, never published, by kind.",
+    ["provider", "kind"],
+)
+INGEST_POLL_DURATION = Histogram(
+    "stockstream_ingest_poll_duration_seconds",
+    "Wall time of one poll round over all of the pod's symbols.",
+    ["provider"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 40.0),
+)
+INGEST_POLL_SKIPPED = Counter(
+    "stockstream_ingest_poll_skipped",
+    "Poll beats skipped, by reason (overrun: the previous poll ran past them; "
+    "rate_limited: a 429's Retry-After covered them).",
+    ["provider", "reason"],
+)
+INGEST_DISCONNECTS = Counter(
+    "stockstream_ingest_disconnects",
+    "Streaming connections lost or failed, by reason.",
+    ["provider", "reason"],
+)
+INGEST_SESSION_OPEN = Gauge(
+    "stockstream_ingest_session_open",
+    "1 while the configured exchange is in session (always 1 for 24/7), else 0 (idle).",
+)
+INGEST_SHARD_COUNT = Gauge("stockstream_ingest_shard_count", "Pods sharing the symbol universe.")
+INGEST_SHARD_INDEX = Gauge("stockstream_ingest_shard_index", "This pod's ordinal (shard).")
+INGEST_SHARD_SYMBOLS = Gauge(
+    "stockstream_ingest_shard_symbols", "Symbols this pod currently owns."
+)
+INGEST_RESHARDS = Counter(
+    "stockstream_ingest_reshards", "Shard count changes applied without a restart."
+)
