@@ -1,0 +1,78 @@
+"""Helpers shared by the observability tests: the metric names the code exports and a small
+PromQL scanner that finds which metric names an expression selects."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+OBSERVABILITY = REPO / "observability"
+
+# The metrics the services export (stockstream/metrics.py), as Prometheus exposes them.
+COUNTERS = {
+    "stockstream_ticks_decoded_total",
+    "stockstream_ticks_rejected_total",
+    "stockstream_dlq_published_total",
+    "stockstream_windows_closed_total",
+    "stockstream_leaderboard_writes_total",
+    "stockstream_redis_errors_total",
+    "stockstream_replay_ticks_published_total",
+    "stockstream_producer_delivery_errors_total",
+}
+GAUGES = {"stockstream_watermark_lag_seconds"}
+HISTOGRAMS = {"stockstream_window_emit_latency_seconds"}
+KNOWN_METRICS = frozenset(
+    COUNTERS
+    | GAUGES
+    | {f"{name}{suffix}" for name in HISTOGRAMS for suffix in ("_bucket", "_sum", "_count")}
+)
+# Scrape-health series Prometheus adds itself; alert rules may use them, dashboards do not.
+SYNTHETIC_METRICS = frozenset({"up"})
+
+_KEYWORDS = {
+    "by", "without", "on", "ignoring", "group_left", "group_right",
+    "and", "or", "unless", "bool", "offset", "inf", "nan", "atan2",
+}
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`')
+_BRACES = re.compile(r"\{[^{}]*\}")
+_BRACKETS = re.compile(r"\[[^\[\]]*\]")
+_GROUPING = re.compile(
+    r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^()]*\)", re.IGNORECASE
+)
+_IDENT = re.compile(r"(?<![\w:$.])([A-Za-z_:][A-Za-z0-9_:]*)(\s*\()?")
+
+
+def metric_names(expr: str) -> set[str]:
+    """Metric names selected by a PromQL expression (functions, keywords, label names and
+    Grafana variables are not metric names)."""
+    text = _STRING.sub('""', expr)
+    text = _BRACES.sub(" ", text)
+    text = _BRACKETS.sub(" ", text)
+    text = _GROUPING.sub(" ", text)
+    names = set()
+    for match in _IDENT.finditer(text):
+        word, call = match.group(1), match.group(2)
+        if call or word.lower() in _KEYWORDS:
+            continue
+        names.add(word)
+    return names
+
+
+def duration_s(text: str) -> int:
+    """Seconds of a Prometheus duration such as `90s`, `5m`, `1h30m`."""
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+    parts = re.findall(r"(\d+)(ms|s|m|h|d|w|y)", text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise ValueError(f"not a duration: {text!r}")
+    return int(sum(int(n) * units[u] for n, u in parts))
+
+
+def format_duration(seconds: int) -> str:
+    """`seconds` as a Prometheus duration (`90` -> `1m30s`)."""
+    out = ""
+    for unit, size in (("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size:
+            out += f"{seconds // size}{unit}"
+            seconds %= size
+    return out or "0s"

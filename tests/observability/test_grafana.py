@@ -1,0 +1,170 @@
+"""The Grafana dashboard and provisioning files."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.observability.conftest import read_yaml
+from tests.observability.promql import KNOWN_METRICS, OBSERVABILITY, REPO, metric_names
+
+GRAFANA = OBSERVABILITY / "grafana"
+DASHBOARDS = sorted((GRAFANA / "dashboards").glob("*.json"))
+MONITORING = REPO / "deploy/kustomize/components/monitoring"
+# Grafana's built-in variables and this dashboard's own, replaced to check PromQL syntax.
+GRAFANA_VARS = {
+    "$__rate_interval": "1m",
+    "$__interval": "1m",
+    "$__range": "1h",
+    "$namespace": ".*",
+}
+
+
+def load(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def panels(dashboard: dict) -> list[dict]:
+    out = []
+    for panel in dashboard["panels"]:
+        out.append(panel)
+        out.extend(panel.get("panels", []))
+    return out
+
+
+def queries(dashboard: dict) -> list[tuple[str, str]]:
+    """(panel title, expr) of every panel target."""
+    return [
+        (panel["title"], target["expr"])
+        for panel in panels(dashboard)
+        for target in panel.get("targets", [])
+    ]
+
+
+def test_there_is_a_dashboard() -> None:
+    assert [p.name for p in DASHBOARDS] == ["stockstream-pipeline.json"]
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
+def test_dashboard_structure(path: Path) -> None:
+    dashboard = load(path)
+    assert dashboard["uid"] and len(dashboard["uid"]) <= 40
+    assert dashboard["title"]
+    assert dashboard["schemaVersion"] >= 36
+    assert "id" not in dashboard or dashboard["id"] is None, "provisioned dashboards carry no id"
+    ids = [p["id"] for p in panels(dashboard)]
+    assert len(ids) == len(set(ids)), "duplicate panel ids"
+    boxes = []
+    for panel in dashboard["panels"]:
+        pos = panel["gridPos"]
+        assert pos["x"] >= 0 and pos["x"] + pos["w"] <= 24, panel["title"]
+        cells = {(x, y) for x in range(pos["x"], pos["x"] + pos["w"])
+                 for y in range(pos["y"], pos["y"] + pos["h"])}
+        for title, other in boxes:
+            assert not cells & other, f"panels {title!r} and {panel['title']!r} overlap"
+        boxes.append((panel["title"], cells))
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
+def test_every_panel_queries_known_metrics(path: Path) -> None:
+    dashboard = load(path)
+    for panel in panels(dashboard):
+        if panel["type"] == "row":
+            continue
+        assert panel.get("targets"), f"panel {panel['title']!r} has no query"
+        for target in panel["targets"]:
+            used = metric_names(target["expr"])
+            assert used, f"{panel['title']!r}: no metric in {target['expr']!r}"
+            assert used <= KNOWN_METRICS, f"{panel['title']!r}: unknown {used - KNOWN_METRICS}"
+    for variable in dashboard["templating"]["list"]:
+        if variable["type"] == "query":
+            match = re.fullmatch(r"label_values\((\w+), *(\w+)\)", variable["query"]["query"])
+            assert match, f"variable {variable['name']}: expected label_values(metric, label)"
+            assert match.group(1) in KNOWN_METRICS
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
+def test_panel_queries_are_valid_promql(path: Path, promtool: str, tmp_path: Path) -> None:
+    """Every query, with Grafana variables substituted, as a recording rule: promtool parses it."""
+    rules = []
+    for index, (_, expr) in enumerate(queries(load(path))):
+        for var, value in GRAFANA_VARS.items():
+            expr = expr.replace(var, value)
+        assert "$" not in expr, f"unsubstituted variable in {expr!r}"
+        rules.append({"record": f"dashboard:query_{index}", "expr": expr})
+    rule_file = tmp_path / "dashboard_rules.yaml"
+    rule_file.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
+    proc = subprocess.run([promtool, "check", "rules", str(rule_file)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_pipeline_dashboard_covers_the_pipeline() -> None:
+    exprs = [expr for _, expr in queries(load(GRAFANA / "dashboards/stockstream-pipeline.json"))]
+    joined = "\n".join(exprs)
+
+    def some(pattern: str) -> bool:
+        return any(re.search(pattern, expr) for expr in exprs)
+
+    assert some(r"rate\(stockstream_ticks_decoded_total"), "tick rate"
+    assert some(r"by \(reason\) \(rate\(stockstream_ticks_rejected_total"), "rejects by reason"
+    assert some(r"by \(partition\) \(stockstream_watermark_lag_seconds"), "watermark lag"
+    for q in ("0.50", "0.99"):
+        assert some(rf"histogram_quantile\({q}, sum by \(le\) \(rate\(stockstream_window_emit_latency_seconds_bucket"), q
+    assert some(r"rate\(stockstream_redis_errors_total"), "redis errors"
+    assert "stockstream_leaderboard_writes_total" in joined
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
+def test_panels_use_the_provisioned_prometheus(path: Path) -> None:
+    dashboard = load(path)
+    (ds_var,) = [v for v in dashboard["templating"]["list"] if v["type"] == "datasource"]
+    assert ds_var["query"] == "prometheus"
+    provisioned = read_yaml(GRAFANA / "provisioning/datasources/datasources.yaml")["datasources"]
+    (prom,) = [d for d in provisioned if d["type"] == "prometheus"]
+    assert ds_var["current"]["value"] == prom["uid"]
+    for panel in panels(dashboard):
+        if panel["type"] == "row":
+            continue
+        assert panel["datasource"] == {"type": "prometheus", "uid": f"${{{ds_var['name']}}}"}
+        for target in panel["targets"]:
+            assert target["datasource"] == panel["datasource"]
+
+
+def test_datasource_provisioning() -> None:
+    data = read_yaml(GRAFANA / "provisioning/datasources/datasources.yaml")
+    assert data["apiVersion"] == 1
+    by_type = {d["type"]: d for d in data["datasources"]}
+    assert by_type["prometheus"]["isDefault"] is True
+    assert by_type["prometheus"]["url"] == "${PROMETHEUS_URL}"
+    assert by_type["elasticsearch"]["jsonData"]["index"] == "stockstream-logs-*"
+    assert by_type["elasticsearch"]["jsonData"]["timeField"] == "@timestamp"
+    # The Grafana Deployment sets every variable the provisioning file reads.
+    grafana = [d for d in yaml.safe_load_all((MONITORING / "grafana.yaml").read_text())
+               if d["kind"] == "Deployment"][0]
+    env = {e["name"] for e in grafana["spec"]["template"]["spec"]["containers"][0]["env"]}
+    used = set(re.findall(r"\$\{(\w+)\}", (GRAFANA / "provisioning/datasources/datasources.yaml").read_text()))
+    assert used <= env, f"not set on the Grafana container: {used - env}"
+
+
+def test_dashboard_provider_path_is_where_the_dashboards_are_mounted() -> None:
+    provider = read_yaml(GRAFANA / "provisioning/dashboards/dashboards.yaml")["providers"][0]
+    deployment = [d for d in yaml.safe_load_all((MONITORING / "grafana.yaml").read_text())
+                  if d["kind"] == "Deployment"][0]
+    pod = deployment["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    mounts = {
+        volumes[m["name"]]["configMap"]["name"]: m["mountPath"]
+        for m in pod["containers"][0]["volumeMounts"]
+        if "configMap" in volumes[m["name"]]
+    }
+    assert mounts["grafana-dashboards"] == provider["options"]["path"]
+    assert mounts["grafana-datasources"] == "/etc/grafana/provisioning/datasources"
+    assert mounts["grafana-dashboard-providers"] == "/etc/grafana/provisioning/dashboards"
+    kustomization = read_yaml(GRAFANA / "kustomization.yaml")
+    generated = {g["name"]: g["files"] for g in kustomization["configMapGenerator"]}
+    assert sorted(generated["grafana-dashboards"]) == [f"dashboards/{p.name}" for p in DASHBOARDS]
