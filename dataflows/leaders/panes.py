@@ -72,50 +72,6 @@ class Figures:
         return self.mean if name == "mean" else self.max
 
 
-@dataclass(slots=True)
-class _Fold:
-    """Running fold over panes visited newest first."""
-
-    count: int = 0
-    price_sum: float = 0.0
-    notional_sum: float = 0.0
-    size_sum: float = 0.0
-    high: float = -math.inf
-    low: float = math.inf
-    first_price: float = 0.0
-    last_price: float = 0.0
-    range_sq_sum: float = 0.0
-    panes: int = 0
-
-    def add(self, pane: Pane) -> None:
-        if self.count == 0:
-            self.last_price = pane.last_price
-        self.count += pane.count
-        self.price_sum += pane.price_sum
-        self.notional_sum += pane.notional_sum
-        self.size_sum += pane.size_sum
-        self.high = max(self.high, pane.high)
-        self.low = min(self.low, pane.low)
-        self.first_price = pane.first_price
-        log_range = math.log(pane.high / pane.low)
-        self.range_sq_sum += log_range * log_range
-        self.panes += 1
-
-    def figures(self, symbol: str) -> Figures:
-        return Figures(
-            symbol=symbol,
-            count=self.count,
-            mean=self.price_sum / self.count,
-            min=self.low,
-            max=self.high,
-            first=self.first_price,
-            last=self.last_price,
-            vwap=self.notional_sum / self.size_sum if self.size_sum > 0 else None,
-            gain_pct=(self.last_price - self.first_price) / self.first_price * 100.0,
-            volatility=math.sqrt(self.range_sq_sum / (_FOUR_LN2 * self.panes)),
-        )
-
-
 def pane_index(ts_ms: int) -> int:
     """The pane a timestamp falls in."""
     return ts_ms // PANE_MS
@@ -126,20 +82,56 @@ def fold_windows(
 ) -> dict[int, Figures]:
     """Figures of the windows ending at `end_ms`, one per length (in panes) that holds ticks.
 
-    One pass over the panes, newest first, serves every length: the shorter windows are
-    prefixes of the longer ones.
+    One pass over the panes that exist, newest first, serves every length: the shorter
+    windows are prefixes of the longer ones. The running fold is kept in local variables
+    (this loop is the engine's hot path when windows close).
     """
     wanted = sorted(set(lengths_panes))
     end_index = end_ms // PANE_MS
-    fold = _Fold()
+    newest_first = sorted(panes, reverse=True)
+    position, available = 0, len(newest_first)
+    while position < available and newest_first[position] >= end_index:
+        position += 1
+    count = 0
+    price_sum = notional_sum = size_sum = range_sq_sum = 0.0
+    high, low = -math.inf, math.inf
+    first_price = last_price = 0.0
+    folded = 0
     result: dict[int, Figures] = {}
-    age = 0
+    log = math.log
     for length in wanted:
-        while age < length:
-            pane = panes.get(end_index - 1 - age)
-            if pane is not None:
-                fold.add(pane)
-            age += 1
-        if fold.count:
-            result[length] = fold.figures(symbol)
+        oldest = end_index - length
+        while position < available:
+            index = newest_first[position]
+            if index < oldest:
+                break
+            pane = panes[index]
+            if count == 0:
+                last_price = pane.last_price
+            count += pane.count
+            price_sum += pane.price_sum
+            notional_sum += pane.notional_sum
+            size_sum += pane.size_sum
+            if pane.high > high:
+                high = pane.high
+            if pane.low < low:
+                low = pane.low
+            first_price = pane.first_price
+            log_range = log(pane.high / pane.low)
+            range_sq_sum += log_range * log_range
+            folded += 1
+            position += 1
+        if count:
+            result[length] = Figures(
+                symbol=symbol,
+                count=count,
+                mean=price_sum / count,
+                min=low,
+                max=high,
+                first=first_price,
+                last=last_price,
+                vwap=notional_sum / size_sum if size_sum > 0 else None,
+                gain_pct=(last_price - first_price) / first_price * 100.0,
+                volatility=math.sqrt(range_sq_sum / (_FOUR_LN2 * folded)),
+            )
     return result
