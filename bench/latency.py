@@ -1,0 +1,179 @@
+"""Latency under steady load, tail mode: window close -> leaderboard visible in Redis.
+
+A producer process publishes fanned-out real ticks at a steady rate, each stamped with the
+wall clock as its event time; the dataflow runs in tail mode. Two measures:
+
+- the dataflow's own `stockstream_window_emit_latency_seconds` histogram (engine closing the
+  window -> Redis script returned; bucket upper bounds);
+- an outside view: Redis polled every ms for `window:1m`; latency = first seen - (window end +
+  allowed lateness), i.e. from the moment event time passes the watermark point, including
+  broker transport.
+
+The rate starts at `--rate` and is halved until the dataflow keeps up (decoded >= 95 % of
+produced over a `--probe-s` probe); the figures are for the highest sustained rate.
+
+    .venv/bin/python -m bench.latency [--rate 50000] [--seconds 90] [--symbols 500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import redis
+
+from bench.common import (dataflow_env, fmt_rate, histogram_quantile, percentile,
+                          print_header, scrape, servers, variants, write_results)
+from dataflows.leaders.cluster import LocalCluster
+from stockstream.embedded.ports import free_port
+from stockstream.embedded.topics import create_topic
+
+LATENCY = "stockstream_window_emit_latency_seconds"
+LATENESS_S = 5.0
+
+
+def produce(bootstrap: str, topic: str, rate: float, seconds: float, symbols: int) -> None:
+    """Steady `rate` ticks/s for `seconds`, event time = now (run in its own process)."""
+    from confluent_kafka import Producer
+
+    from bench.common import source_ticks
+
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 2,
+                         "compression.type": "lz4", "batch.size": 262144})
+    source = source_ticks()
+    names = [(name, factor, src) for src, vs in variants(symbols, ["AIG", "BAC", "IBM", "SPY"]).items()
+             for name, factor in vs]
+    last_price = {t.symbol: t.price for t in source[:2000]}
+    started, sent, k = time.time(), 0, 0
+    while (now := time.time()) - started < seconds:
+        due = int((now - started) * rate)
+        while sent < due:
+            name, factor, src = names[sent % len(names)]
+            if sent % len(names) == 0:
+                k += 1
+                tick = source[k % len(source)]
+                last_price[tick.symbol] = tick.price
+            ms = int(time.time() * 1000)
+            ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms / 1000)) + f".{ms % 1000:03d}Z"
+            value = (f'{{"schema_version":1,"symbol":"{name}","price":'
+                     f'{round(last_price[src] * factor, 6)!r},"size":100,"ts":"{ts}",'
+                     f'"source":"bench"}}')
+            producer.produce(topic, value.encode(), name.encode())
+            sent += 1
+            if sent % 1000 == 0:
+                producer.poll(0)
+        time.sleep(0.001)
+    producer.flush(30)
+    print(sent, flush=True)
+
+
+def watch_redis(redis_url: str, stop: threading.Event, seen: dict[int, float]) -> None:
+    client = redis.Redis.from_url(redis_url)
+    while not stop.is_set():
+        end = client.hget("window:1m", "end")
+        if end is not None and int(end) not in seen:
+            seen[int(end)] = time.time()
+        time.sleep(0.001)
+
+
+def run_at(bootstrap: str, topic: str, redis_url: str, rate: float, seconds: float,
+           symbols: int, processes: int, log_dir: Path) -> dict[str, float]:
+    ports = [free_port() for _ in range(processes)]
+    cluster = LocalCluster(dataflow_env(bootstrap, topic, redis_url, BOUNDED="false"),
+                           processes=processes, log_dir=log_dir)
+    cluster.start_with_env([{"METRICS_PORT": str(p)} for p in ports])
+    stop, seen = threading.Event(), {}
+    watcher = threading.Thread(target=watch_redis, args=(redis_url, stop, seen), daemon=True)
+    try:
+        while not all(scrape(p) for p in ports):
+            time.sleep(0.2)
+        time.sleep(2)
+        before = sum(scrape(p).get("stockstream_ticks_decoded_total", 0) for p in ports)
+        watcher.start()
+        producer = subprocess.Popen(
+            [sys.executable, "-m", "bench.latency", "--produce", bootstrap, topic, str(rate),
+             str(seconds), str(symbols)], stdout=subprocess.PIPE, text=True)
+        produced = int(producer.communicate(timeout=seconds + 120)[0].split()[-1])
+        time.sleep(1.0)
+        samples = [scrape(p) for p in ports]
+        decoded = sum(s.get("stockstream_ticks_decoded_total", 0) for s in samples) - before
+    finally:
+        stop.set()
+        cluster.stop()
+    merged: dict[str, float] = {}
+    for sample in samples:
+        for key, value in sample.items():
+            merged[key] = merged.get(key, 0) + value
+    outside = [seen[end] - (end + LATENESS_S) for end in sorted(seen)[1:]]
+    return {"rate": rate, "produced": produced, "decoded": decoded,
+            "kept_up": decoded >= 0.95 * produced,
+            "hist_p50": histogram_quantile(merged, LATENCY, 0.5),
+            "hist_p99": histogram_quantile(merged, LATENCY, 0.99),
+            "hist_count": merged.get(f"{LATENCY}_count", 0),
+            "hist_mean": merged.get(f"{LATENCY}_sum", 0) / max(1, merged.get(f"{LATENCY}_count", 0)),
+            "poll_n": len(outside), "poll_p50": percentile(outside, 0.5),
+            "poll_p99": percentile(outside, 0.99), "poll_max": max(outside, default=float("nan"))}
+
+
+def main(argv: list[str] | None = None) -> None:
+    if argv is None and len(sys.argv) > 1 and sys.argv[1] == "--produce":
+        bootstrap, topic, rate, seconds, symbols = sys.argv[2:7]
+        produce(bootstrap, topic, float(rate), float(seconds), int(symbols))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=50_000)
+    parser.add_argument("--seconds", type=float, default=90)
+    parser.add_argument("--probe-s", type=float, default=20)
+    parser.add_argument("--symbols", type=int, default=500)
+    parser.add_argument("--processes", type=int, default=1)
+    parser.add_argument("--partitions", type=int, default=2)
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args(argv)
+    print_header("latency", vars(args) | {"lateness_s": LATENESS_S, "mode": "tail"})
+    with servers() as (bootstrap, redis_url), tempfile.TemporaryDirectory() as tmp:
+        assert bootstrap is not None
+        rate, tried = args.rate, []
+        while True:
+            topic = f"bench.latency.{int(rate)}"
+            create_topic(bootstrap, topic, args.partitions)
+            probe = run_at(bootstrap, topic, redis_url, rate, args.probe_s, args.symbols,
+                           args.processes, Path(tmp) / topic)
+            tried.append(probe)
+            print(f"probe {fmt_rate(rate)} ticks/s: produced {probe['produced']:,}, decoded "
+                  f"{probe['decoded']:,.0f} -> {'kept up' if probe['kept_up'] else 'fell behind'}",
+                  flush=True)
+            if probe["kept_up"] or rate <= 2_000:
+                break
+            rate /= 2
+        topic = f"bench.latency.run.{int(rate)}"
+        create_topic(bootstrap, topic, args.partitions)
+        result = run_at(bootstrap, topic, redis_url, rate, args.seconds, args.symbols,
+                        args.processes, Path(tmp) / topic)
+    ms = {k: v * 1000 for k, v in result.items() if k.startswith(("hist_p", "hist_mean", "poll_p", "poll_max"))}
+    print(f"rate {fmt_rate(rate)} ticks/s ({'requested' if rate == args.rate else 'highest sustained'}"
+          f"), {result['hist_count']:.0f} windows written: histogram p50 <= {ms['hist_p50']:.0f} ms, "
+          f"p99 <= {ms['hist_p99']:.0f} ms, mean {ms['hist_mean']:.1f} ms; Redis poll "
+          f"(n={result['poll_n']}): p50 {ms['poll_p50']:.1f} ms, p99 {ms['poll_p99']:.1f} ms, "
+          f"max {ms['poll_max']:.1f} ms", flush=True)
+    p99 = ms["hist_p99"]
+    print(f"target p99 < 50 ms: {'met' if p99 < 50 else 'missed'} (histogram p99 <= {p99:.0f} ms)")
+    if not args.no_write:
+        write_results("latency", [(
+            fmt_rate(rate), "yes" if rate == args.rate else f"no, {fmt_rate(args.rate)} fell behind",
+            f"{result['hist_count']:.0f}", f"<= {ms['hist_p50']:.0f}", f"**<= {ms['hist_p99']:.0f}**",
+            f"{ms['hist_mean']:.1f}", f"{ms['poll_p50']:.0f} / {ms['poll_p99']:.0f} / "
+            f"{ms['poll_max']:.0f} (n={result['poll_n']})")],
+            ("ticks/s", "requested rate sustained", "windows", "close->Redis p50 ms",
+             "p99 ms", "mean ms", "watermark point -> visible p50/p99/max ms (poll)"),
+            notes=[f"{args.processes} process(es), {args.partitions} partitions, "
+                   f"{args.symbols} symbols, tail mode. Histogram figures are bucket upper "
+                   "bounds. Target: p99 < 50 ms."])
+
+
+if __name__ == "__main__":
+    main()
