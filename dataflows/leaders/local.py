@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -99,7 +100,7 @@ def run(settings: LocalRunSettings) -> None:
             replay_env["REPLAY_FROM"] = settings.replay_from
         replay_log = open(workdir / "replay.log", "ab")  # noqa: SIM115 - closed in finally
         replay = subprocess.Popen([sys.executable, "-m", "services.replay"], env=replay_env,
-                                  stdout=replay_log, stderr=replay_log)
+                                  stdout=replay_log, stderr=replay_log, start_new_session=True)
         metrics_ports = [free_port() for _ in range(settings.processes)]
         cluster = LocalCluster({**common, "REDIS_URL": redis_url}, settings.processes,
                                log_dir=workdir / "logs")
@@ -135,8 +136,14 @@ def watch(settings: LocalRunSettings, redis_url: str, cluster: LocalCluster,
         time.sleep(settings.refresh_s)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> None:
     configure_logging("local", "WARNING")
+    signal.signal(signal.SIGINT, _interrupt)  # also when started with SIGINT ignored
+    signal.signal(signal.SIGTERM, _interrupt)
     run(LocalRunSettings())
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 import uuid
 
 import pytest
@@ -16,20 +18,36 @@ from tests.dataflows.leaders.pipeline import with_db
 pytestmark = pytest.mark.integration
 
 
-def test_local_run_prints_every_leaderboard(kafka_bootstrap: str, redis_url: str) -> None:
+def test_local_run_prints_every_leaderboard_until_ctrl_c(
+    kafka_bootstrap: str, redis_url: str
+) -> None:
     url = with_db(redis_url, 6)
     redis.Redis.from_url(url).flushdb()
     suffix = uuid.uuid4().hex[:8]
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "REDIS_URL": url,
-           "TICKS_TOPIC": f"ticks-{suffix}", "DLQ_TOPIC": f"dlq-{suffix}", "RUN_FOR_S": "20",
-           "REPLAY_SPEED": "60"}
-    done = subprocess.run([sys.executable, "-m", "dataflows.leaders.local"], env=env,
-                          capture_output=True, text=True, timeout=180)
-    assert done.returncode == 0, done.stderr[-3000:]
-    last = done.stdout.rsplit("stockstream local run", 1)[-1]
+           "TICKS_TOPIC": f"ticks-{suffix}", "DLQ_TOPIC": f"dlq-{suffix}", "REPLAY_SPEED": "60"}
+    proc = subprocess.Popen([sys.executable, "-m", "dataflows.leaders.local"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert proc.stdout is not None
+    seen: list[str] = []
+    deadline = time.monotonic() + 120
+    try:
+        for line in proc.stdout:  # until the 15-minute board has a third leader
+            seen.append(line)
+            if "stockstream local run" in line:
+                seen = [line]
+            board = "".join(seen)
+            if "\n15m  [" in board and board.split("\n15m  [")[1].count("\n   3  ") >= 1:
+                break
+            assert time.monotonic() < deadline, board[-3000:]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=60)
+    board = "".join(seen)
     for window in ("1m", "5m", "15m"):
-        assert f"\n{window}  [2021-12-01T" in last, last
-    assert "30 symbols" in last and " 1  " in last and " 3  " in last, last
+        assert f"\n{window}  [2021-12-01T" in board, board
+    assert "30 symbols" in board, board
+    assert proc.returncode == 0 and "stopping" in rest, rest[-3000:]
 
 
 def test_cli_table_matches_redis(redis_client: redis.Redis, redis_url: str,
