@@ -11,16 +11,15 @@ import logging
 import os
 import shutil
 import subprocess
-import tempfile
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Self
 
 from confluent_kafka.admin import AdminClient
 
 from stockstream.embedded import _process
+from stockstream.embedded._server import EmbeddedServer
 from stockstream.embedded.ports import LOOPBACK, free_port
 
 __all__ = ["REPO_ROOT", "KafkaBroker", "KafkaLibsMissingError", "default_libs_dir"]
@@ -60,7 +59,9 @@ def _random_cluster_id() -> str:
             return cid
 
 
-class KafkaBroker:
+class KafkaBroker(EmbeddedServer):
+    workdir_prefix = "stockstream-kafka-"
+
     """A single-node KRaft Kafka (``process.roles=broker,controller``) on 127.0.0.1.
 
     Usage::
@@ -102,11 +103,8 @@ class KafkaBroker:
             k: str(v) for k, v in (extra_properties or {}).items()
         }
         self.startup_timeout = startup_timeout
-        self.stop_timeout = stop_timeout
         self.cluster_id: str = _random_cluster_id()
-        self._own_workdir = workdir is None
-        self._workdir: Path | None = Path(workdir) if workdir is not None else None
-        self._proc: subprocess.Popen[bytes] | None = None
+        super().__init__(workdir, stop_timeout)
 
     # -- properties -------------------------------------------------------------------
 
@@ -114,14 +112,6 @@ class KafkaBroker:
     def bootstrap(self) -> str:
         """``bootstrap.servers`` value: ``127.0.0.1:PORT``."""
         return f"{self.host}:{self.port}"
-
-    @property
-    def workdir(self) -> Path:
-        """Directory with server.properties, the data dir and kafka.log (created on demand)."""
-        if self._workdir is None:
-            self._workdir = Path(tempfile.mkdtemp(prefix="stockstream-kafka-"))
-        self._workdir.mkdir(parents=True, exist_ok=True)
-        return self._workdir
 
     @property
     def data_dir(self) -> Path:
@@ -137,16 +127,6 @@ class KafkaBroker:
     def log_path(self) -> Path:
         """The broker JVM's combined stdout/stderr log."""
         return self.workdir / "kafka.log"
-
-    @property
-    def pid(self) -> int | None:
-        """PID of the running broker JVM, ``None`` when not started."""
-        return self._proc.pid if self._proc is not None else None
-
-    @property
-    def is_running(self) -> bool:
-        """True while the broker JVM is alive."""
-        return self._proc is not None and self._proc.poll() is None
 
     # -- config -----------------------------------------------------------------------
 
@@ -297,36 +277,10 @@ class KafkaBroker:
         # The cluster id guards against some other broker already listening on this port.
         return bool(md.brokers) and md.cluster_id == self.cluster_id
 
-    def stop(self, timeout: float | None = None) -> None:
-        """Stop the broker by PID (SIGTERM = controlled shutdown, SIGKILL after
-        ``timeout`` s). Keeps the data directory. Idempotent."""
-        proc, self._proc = self._proc, None
-        _process.unregister(id(self))
-        if proc is not None:
-            _process.terminate(proc, self.stop_timeout if timeout is None else timeout)
-
     def restart(self) -> Self:
         """``stop()`` then ``start()`` with the same ports and data."""
         self.stop()
         return self.start()
-
-    def close(self) -> None:
-        """Stop the broker and delete the working directory if it was a temp dir."""
-        self.stop()
-        if self._own_workdir and self._workdir is not None:
-            shutil.rmtree(self._workdir, ignore_errors=True)
-            self._workdir = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         state = f"pid={self.pid}" if self.is_running else "stopped"

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
-import tempfile
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Self
 from urllib.parse import quote
 
@@ -15,12 +12,15 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from stockstream.embedded import _process
+from stockstream.embedded._server import EmbeddedServer
 from stockstream.embedded.ports import LOOPBACK, free_port
 
 __all__ = ["RedisServer"]
 
 
-class RedisServer:
+class RedisServer(EmbeddedServer):
+    workdir_prefix = "stockstream-redis-"
+
     """A throw-away ``redis-server`` process (no persistence) bound to 127.0.0.1.
 
     Usage::
@@ -49,10 +49,7 @@ class RedisServer:
         self.password: str | None = password
         self.executable = executable
         self.startup_timeout = startup_timeout
-        self.stop_timeout = stop_timeout
-        self._own_workdir = workdir is None
-        self._workdir: Path | None = Path(workdir) if workdir is not None else None
-        self._proc: subprocess.Popen[bytes] | None = None
+        super().__init__(workdir, stop_timeout)
 
     # -- properties -------------------------------------------------------------------
 
@@ -63,27 +60,9 @@ class RedisServer:
         return f"redis://{auth}{self.host}:{self.port}/0"
 
     @property
-    def workdir(self) -> Path:
-        """Directory holding the server's ``--dir`` and ``redis.log`` (created on demand)."""
-        if self._workdir is None:
-            self._workdir = Path(tempfile.mkdtemp(prefix="stockstream-redis-"))
-        self._workdir.mkdir(parents=True, exist_ok=True)
-        return self._workdir
-
-    @property
     def log_path(self) -> Path:
         """The server's combined stdout/stderr log."""
         return self.workdir / "redis.log"
-
-    @property
-    def pid(self) -> int | None:
-        """PID of the running server process, ``None`` when not started."""
-        return self._proc.pid if self._proc is not None else None
-
-    @property
-    def is_running(self) -> bool:
-        """True while the server process is alive."""
-        return self._proc is not None and self._proc.poll() is None
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -154,31 +133,6 @@ class RedisServer:
                 f"Log {self.log_path}:\n{_process.log_tail(self.log_path)}"
             )
         return self
-
-    def stop(self, timeout: float | None = None) -> None:
-        """Stop the server by PID (SIGTERM, then SIGKILL after ``timeout`` s). Idempotent."""
-        proc, self._proc = self._proc, None
-        _process.unregister(id(self))
-        if proc is not None:
-            _process.terminate(proc, self.stop_timeout if timeout is None else timeout)
-
-    def close(self) -> None:
-        """Stop the server and remove the working directory if it was a temp dir."""
-        self.stop()
-        if self._own_workdir and self._workdir is not None:
-            shutil.rmtree(self._workdir, ignore_errors=True)
-            self._workdir = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         state = f"pid={self.pid}" if self.is_running else "stopped"
