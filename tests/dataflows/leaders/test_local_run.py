@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 
 import pytest
@@ -30,16 +32,23 @@ def test_local_run_prints_every_leaderboard_until_ctrl_c(
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert proc.stdout is not None
     seen: list[str] = []
+    metrics_urls: list[str] = []
     deadline = time.monotonic() + 120
     try:
         for line in proc.stdout:  # until the 15-minute board has a third leader
             seen.append(line)
             if "stockstream local run" in line:
                 seen = [line]
+            metrics_urls += re.findall(r"http://\S+/metrics", line)
             board = "".join(seen)
             if "\n15m  [" in board and board.split("\n15m  [")[1].count("\n   3  ") >= 1:
                 break
             assert time.monotonic() < deadline, board[-3000:]
+        assert len(metrics_urls) == 2, "one metrics endpoint per dataflow process"
+        scraped = [urllib.request.urlopen(url, timeout=10).read().decode() for url in metrics_urls]
+        for url in metrics_urls:
+            health = urllib.request.urlopen(url.replace("/metrics", "/healthz"), timeout=10)
+            assert health.status == 200
     finally:
         proc.send_signal(signal.SIGINT)
         rest, _ = proc.communicate(timeout=60)
@@ -48,6 +57,19 @@ def test_local_run_prints_every_leaderboard_until_ctrl_c(
         assert f"\n{window}  [2021-12-01T" in board, board
     assert "30 symbols" in board, board
     assert proc.returncode == 0 and "stopping" in rest, rest[-3000:]
+    assert total(scraped, "stockstream_ticks_decoded_total") > 0
+    assert total(scraped, 'stockstream_windows_closed_total{window="1m"}') > 0
+    assert total(scraped, 'stockstream_leaderboard_writes_total{window="15m"}') > 0
+
+
+def total(expositions: list[str], name: str) -> float:
+    """A sample's value summed over Prometheus text expositions (absent counts as 0)."""
+    return sum(
+        float(line.split()[-1])
+        for exposition in expositions
+        for line in exposition.splitlines()
+        if line.startswith(name + " ")
+    )
 
 
 def test_cli_table_matches_redis(redis_client: redis.Redis, redis_url: str,
