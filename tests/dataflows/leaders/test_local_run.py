@@ -35,13 +35,15 @@ def test_local_run_prints_every_leaderboard_until_ctrl_c(
     metrics_urls: list[str] = []
     deadline = time.monotonic() + 120
     try:
-        for line in proc.stdout:  # until the 15-minute board has a third leader
+        for line in proc.stdout:  # until the 1, 5 and 15 minute boards have a third leader
             seen.append(line)
             if "stockstream local run" in line:
                 seen = [line]
             metrics_urls += re.findall(r"http://\S+/metrics", line)
             board = "".join(seen)
-            if "\n15m  [" in board and board.split("\n15m  [")[1].count("\n   3  ") >= 1:
+            if all(f"\n{w}  [" in board for w in ("1m", "5m", "15m")) and board.count(
+                "\n   3  "
+            ) >= 3:
                 break
             assert time.monotonic() < deadline, board[-3000:]
         assert len(metrics_urls) == 2, "one metrics endpoint per dataflow process"
