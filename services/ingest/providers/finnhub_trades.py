@@ -91,6 +91,11 @@ def parse_message(raw: str | bytes, wanted: frozenset[str], now_ms: int) -> Pars
     return parsed
 
 
+def subscribe_message(symbol: str) -> str:
+    """The text frame that subscribes to `symbol`'s trades."""
+    return orjson.dumps({"type": "subscribe", "symbol": symbol}).decode()
+
+
 def backoff_s(attempt: int, initial: float, maximum: float, rng: random.Random) -> float:
     """Delay before reconnect `attempt` (0-based): exponential, capped, 50-100 % jitter."""
     base = min(maximum, initial * 2 ** min(attempt, 30))
@@ -141,7 +146,7 @@ class FinnhubTradesProvider:
                     f"{self.url}{separator}token={self._api_key}", open_timeout=10, proxy=None
                 ) as ws:
                     for symbol in symbols:
-                        await ws.send(orjson.dumps({"type": "subscribe", "symbol": symbol}).decode())
+                        await ws.send(subscribe_message(symbol))
                     self.connects += 1
                     log.info("websocket subscribed", extra={"symbols": len(symbols)})
                     while True:

@@ -122,17 +122,16 @@ class SimulateProvider:
             symbols, rate=self.rate, seed=self.seed, volatility=self.volatility, drift=self.drift
         )
         span = self.slice_s
-        start = math.ceil(self._clock() / span) * span
+        index = math.ceil(self._clock() / span)  # slice `index` covers [index, index+1) * span
         carry = 0.0
         while True:
-            await self._sleep(max(0.0, start + span - self._clock()))
-            now = self._clock()
-            behind = math.floor((now - start) / span) - 1
+            await self._sleep(max(0.0, (index + 1) * span - self._clock()))
+            behind = math.floor(self._clock() / span + 1e-9) - 1 - index
             if behind > 0:  # the slices in between are skipped, not generated late
                 INGEST_POLL_SKIPPED.labels(self.name, "overrun").inc(behind)
-                start += behind * span
+                index += behind
             wanted = self.rate * span + carry
             count = int(wanted)
             carry = wanted - count
-            yield gen.batch(round(start * 1000), round(span * 1000), count)
-            start += span
+            yield gen.batch(round(index * span * 1000), round(span * 1000), count)
+            index += 1
