@@ -1,0 +1,163 @@
+"""Fixtures of the deployment tests: a kustomize binary (installed on demand by
+scripts/install-kustomize.sh) and the rendered manifests of every overlay, of the base and of
+the base combined with each optional component."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+KUSTOMIZE_ROOT = REPO / "deploy" / "kustomize"
+OVERLAYS = sorted(
+    p.name for p in (KUSTOMIZE_ROOT / "overlays").iterdir() if (p / "kustomization.yaml").exists()
+)
+COMPONENTS = sorted(
+    p.name for p in (KUSTOMIZE_ROOT / "components").iterdir() if (p / "kustomization.yaml").exists()
+)
+# Components rendered together with the base, in the order an overlay must list them.
+COMPONENT_SETS = {
+    "monitoring": ["monitoring"],
+    "logging": ["logging"],
+    "ingestion": ["ingestion"],
+    "ingestion+monitoring": ["ingestion", "monitoring"],
+}
+TARGETS = ["base"] + [f"overlays/{o}" for o in OVERLAYS] + [f"components/{c}" for c in COMPONENT_SETS]
+# Secrets an environment must create itself (never generated outside the dev overlays).
+EXTERNAL_SECRETS = {"redis-auth", "grafana-admin"}
+
+Manifest = dict
+
+
+def build(kustomize: str, path: Path) -> list[Manifest]:
+    proc = subprocess.run(
+        [kustomize, "build", str(path)], capture_output=True, text=True, timeout=120
+    )
+    if proc.returncode != 0:
+        raise AssertionError(f"kustomize build {path} failed:\n{proc.stderr}")
+    return [doc for doc in yaml.safe_load_all(proc.stdout) if doc]
+
+
+@pytest.fixture(scope="session")
+def kustomize() -> str:
+    """Path of kustomize, installed into .cache/ by scripts/install-kustomize.sh if needed."""
+    proc = subprocess.run(
+        [str(REPO / "scripts" / "install-kustomize.sh")],
+        capture_output=True, text=True, timeout=900, env=os.environ.copy(),
+    )
+    if proc.returncode != 0 or not proc.stdout.strip():
+        pytest.fail(f"scripts/install-kustomize.sh failed:\n{proc.stderr}")
+    return proc.stdout.strip().splitlines()[-1]
+
+
+def _component_kustomization(tmp: Path, components: list[str]) -> Path:
+    """A throw-away overlay: base + `components` in a namespace, with the secrets they need."""
+    rel = os.path.relpath(KUSTOMIZE_ROOT, tmp)
+    tmp.mkdir(parents=True, exist_ok=True)
+    (tmp / "kustomization.yaml").write_text(yaml.safe_dump({
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "namespace": "stockstream-test",
+        "resources": [f"{rel}/base"],
+        "components": [f"{rel}/components/{c}" for c in components],
+        "generatorOptions": {"labels": {
+            "app.kubernetes.io/name": "test-secrets", "app.kubernetes.io/part-of": "stockstream",
+        }},
+        "secretGenerator": [
+            {"name": "redis-auth", "literals": ["password=test"]},
+            {"name": "grafana-admin", "literals": ["admin-user=a", "admin-password=b"]},
+        ],
+    }))
+    return tmp
+
+
+@pytest.fixture(scope="session")
+def render(kustomize: str, tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], list[Manifest]]:
+    """render("overlays/dev") -> the rendered objects (cached for the session)."""
+    cache: dict[str, list[Manifest]] = {}
+
+    def _render(target: str) -> list[Manifest]:
+        if target not in cache:
+            if target.startswith("components/"):
+                name = target.split("/", 1)[1]
+                path = _component_kustomization(
+                    tmp_path_factory.mktemp(name.replace("+", "-")), COMPONENT_SETS[name]
+                )
+            else:
+                path = KUSTOMIZE_ROOT / target
+            cache[target] = build(kustomize, path)
+        return cache[target]
+
+    return _render
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "target" in metafunc.fixturenames:
+        metafunc.parametrize("target", TARGETS)
+
+
+# ---------------------------------------------------------------- helpers for the tests
+
+WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob"}
+
+
+def pod_spec(obj: Manifest) -> dict | None:
+    if obj["kind"] == "CronJob":
+        return obj["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    if obj["kind"] in WORKLOAD_KINDS:
+        return obj["spec"]["template"]["spec"]
+    return None
+
+
+def pod_template(obj: Manifest) -> dict:
+    if obj["kind"] == "CronJob":
+        return obj["spec"]["jobTemplate"]["spec"]["template"]
+    return obj["spec"]["template"]
+
+
+def workloads(objs: list[Manifest]) -> list[Manifest]:
+    return [o for o in objs if o["kind"] in WORKLOAD_KINDS]
+
+
+def find(objs: list[Manifest], kind: str, name: str) -> Manifest:
+    """The object of `kind` whose name is `name` (or `name-<hash>` for generated ones)."""
+    found = [
+        o for o in objs
+        if o["kind"] == kind and (o["metadata"]["name"] == name or _unhashed(o) == name)
+    ]
+    assert len(found) == 1, f"expected one {kind} {name}, found {len(found)}"
+    return found[0]
+
+
+def _unhashed(obj: Manifest) -> str:
+    name = obj["metadata"]["name"]
+    if obj["kind"] in ("ConfigMap", "Secret") and "-" in name:
+        base, suffix = name.rsplit("-", 1)
+        if len(suffix) == 10:
+            return base
+    return name
+
+
+def container(obj: Manifest, name: str) -> dict:
+    (found,) = [c for c in pod_spec(obj)["containers"] if c["name"] == name]
+    return found
+
+
+def env_of(objs: list[Manifest], obj: Manifest, container_name: str) -> dict[str, str]:
+    """The container's environment: envFrom ConfigMaps, then env values (no secrets)."""
+    c = container(obj, container_name)
+    env: dict[str, str] = {}
+    for source in c.get("envFrom", []):
+        if "configMapRef" in source:
+            cm = [o for o in objs if o["kind"] == "ConfigMap"
+                  and o["metadata"]["name"] == source["configMapRef"]["name"]]
+            assert cm, f"envFrom ConfigMap {source['configMapRef']['name']} not rendered"
+            env.update(cm[0].get("data", {}))
+    for item in c.get("env", []):
+        env[item["name"]] = item.get("value", "<from>")
+    return env

@@ -1,0 +1,99 @@
+"""skaffold.yaml: builds the `stockstream` image, deploys kustomize overlays that exist,
+profiles only swap overlays, and every port-forward points at a rendered Service port."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+
+import pytest
+import yaml
+
+from tests.deploy.conftest import KUSTOMIZE_ROOT, REPO, pod_spec, workloads
+
+SKAFFOLD = yaml.safe_load((REPO / "skaffold.yaml").read_text())
+PROFILES = {p["name"]: p for p in SKAFFOLD.get("profiles", [])}
+
+
+def overlay_paths(profile: str | None) -> list[str]:
+    manifests = SKAFFOLD["manifests"]
+    if profile and "manifests" in PROFILES[profile]:
+        manifests = PROFILES[profile]["manifests"]
+    return manifests["kustomize"]["paths"]
+
+
+def port_forwards(profile: str | None) -> list[dict]:
+    if profile and "portForward" in PROFILES[profile]:
+        return PROFILES[profile]["portForward"]
+    return SKAFFOLD.get("portForward", [])
+
+
+def test_schema_version_and_build() -> None:
+    assert re.fullmatch(r"skaffold/v4beta\d+", SKAFFOLD["apiVersion"])
+    assert SKAFFOLD["kind"] == "Config"
+    (artifact,) = SKAFFOLD["build"]["artifacts"]
+    assert artifact["image"] == "stockstream"
+    assert (REPO / artifact.get("context", ".") / artifact["docker"]["dockerfile"]).is_file()
+    assert SKAFFOLD["build"]["local"]["push"] is False, "kind loads images; nothing to push"
+    assert "kubectl" in SKAFFOLD["deploy"]
+
+
+def test_default_deploys_the_dev_overlay() -> None:
+    assert overlay_paths(None) == ["deploy/kustomize/overlays/dev"]
+
+
+@pytest.mark.parametrize("profile", [None, *PROFILES])
+def test_overlays_exist_and_profiles_do_not_patch_by_index(profile: str | None) -> None:
+    for path in overlay_paths(profile):
+        assert (REPO / path / "kustomization.yaml").is_file(), path
+        assert (REPO / path).resolve().is_relative_to(KUSTOMIZE_ROOT / "overlays")
+    if profile:
+        for patch in PROFILES[profile].get("patches", []):
+            assert not re.search(r"/\d+(/|$)", patch["path"]), (
+                f"profile {profile}: JSON patch by list index {patch['path']}; "
+                "select another overlay and patch by name there"
+            )
+
+
+@pytest.mark.parametrize("profile", [None, *PROFILES])
+def test_port_forwards_target_rendered_service_ports(profile: str | None, render) -> None:
+    objs = [o for path in overlay_paths(profile)
+            for o in render(str((REPO / path).relative_to(KUSTOMIZE_ROOT)))]
+    local_ports = [pf["localPort"] for pf in port_forwards(profile)]
+    assert len(local_ports) == len(set(local_ports)), "two forwards on one local port"
+    for pf in port_forwards(profile):
+        assert pf["resourceType"] == "service"
+        matches = [o for o in objs if o["kind"] == "Service"
+                   and o["metadata"]["name"] == pf["resourceName"]
+                   and o["metadata"].get("namespace") == pf["namespace"]]
+        assert matches, f"no Service {pf['namespace']}/{pf['resourceName']}"
+        assert pf["port"] in {p["port"] for p in matches[0]["spec"]["ports"]}, pf
+
+
+def test_redis_and_broker_are_forwarded_in_dev() -> None:
+    forwarded = {pf["resourceName"]: pf["port"] for pf in port_forwards(None)}
+    assert forwarded["redis"] == 6379
+    assert forwarded["redpanda"] == 19092
+
+
+def test_redpanda_external_listener_matches_the_forward(render) -> None:
+    """Host tools reach the broker only if the advertised external address is the forward."""
+    objs = render("overlays/dev")
+    (redpanda,) = [o for o in workloads(objs) if o["metadata"]["name"] == "redpanda"]
+    args = pod_spec(redpanda)["containers"][0]["args"]
+    advertised = args[args.index("--advertise-kafka-addr") + 1]
+    forward = {pf["resourceName"]: pf for pf in port_forwards(None)}["redpanda"]
+    assert f"external://localhost:{forward['localPort']}" in advertised
+
+
+@pytest.mark.skipif(shutil.which("skaffold") is None, reason="skaffold not installed")
+@pytest.mark.parametrize("profile", [None, *PROFILES])
+def test_skaffold_renders_offline(profile: str | None, tmp_path) -> None:
+    cmd = ["skaffold", "render", "--offline=true", "--digest-source=tag", "--default-repo=",
+           "--output", str(tmp_path / "out.yaml")]
+    if profile:
+        cmd += ["-p", profile]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "kind: StatefulSet" in (tmp_path / "out.yaml").read_text()
