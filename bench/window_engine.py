@@ -83,6 +83,12 @@ def min_cpu(run: Callable[[], object], repeat: int = 5) -> Timed:
     return best
 
 
+def marginal(extra: int, total: int, half: Timed, full: Timed) -> float:
+    """(N - N/2) / (cpu(N) - cpu(N/2)); the whole-run rate when noise makes that negative."""
+    delta = full.cpu_seconds - half.cpu_seconds
+    return rate(extra, delta) if delta > 0 else rate(total, full.cpu_seconds)
+
+
 def profile(ticks: list) -> None:
     from pyinstrument import Profiler
 
@@ -124,8 +130,8 @@ def main(argv: list[str] | None = None) -> None:
         # same-input rates are marginal, (N - N/2) / (cpu(N) - cpu(N/2)), so start-up and
         # the end-of-input flush of every open window cancel out.
         extra = len(prefix) - len(half)
-        bw_rate = rate(extra, bw.cpu_seconds - bw_half.cpu_seconds)
-        same_rate = rate(extra, same.cpu_seconds - same_half.cpu_seconds)
+        bw_rate = marginal(extra, len(prefix), bw_half, bw)
+        same_rate = marginal(extra, len(prefix), same_half, same)
         long_rate = rate(len(ticks), ours.cpu_seconds)
         print(f"symbols={n_symbols}: bytewax {fmt_rate(bw_rate)} ticks/s on {len(prefix):,} "
               f"ticks ({span_s(prefix):.0f} s event time, {bw_windows:,} windows); ours "
