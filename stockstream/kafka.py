@@ -107,7 +107,7 @@ def produce(
     key: bytes | None,
     value: bytes | None,
     *,
-    headers: list[tuple[str, bytes]] | None = None,
+    headers: list[tuple[str, str | bytes | None]] | None = None,
     full_queue_wait_s: float = 0.1,
 ) -> None:
     """Queue one message, serving delivery callbacks; when the local queue is full, wait

@@ -28,7 +28,9 @@ def count_rejection(letter: DeadLetter) -> DeadLetter:
     return letter
 
 
-def dead_letter_headers(letter: DeadLetter, now: datetime) -> list[tuple[str, bytes]]:
+def dead_letter_headers(
+    letter: DeadLetter, now: datetime
+) -> list[tuple[str, str | bytes | None]]:
     return [
         ("reason", letter.reason.value.encode()),
         ("reason_detail", letter.reason_text.encode()),

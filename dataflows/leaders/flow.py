@@ -9,6 +9,8 @@ or with Bytewax's runner: `python -m bytewax.run dataflows.leaders.flow:flow -i 
 
 from __future__ import annotations
 
+from typing import TypeGuard, TypeVar, cast
+
 from bytewax import operators as op
 from bytewax.connectors.kafka import KafkaSource
 from bytewax.dataflow import Dataflow
@@ -21,6 +23,9 @@ from dataflows.leaders.operators import EngineConfig, EngineOutput, RankingConfi
 from dataflows.leaders.ranking import RankedWindow
 from dataflows.leaders.redis_sink import RedisLeaderboardSink
 from dataflows.leaders.settings import DataflowSettings, StartFrom
+
+
+V = TypeVar("V")
 
 
 def partitions_with_data(settings: DataflowSettings) -> frozenset[str]:
@@ -47,7 +52,7 @@ def partitions_with_data(settings: DataflowSettings) -> frozenset[str]:
         consumer.close()
 
 
-def is_report(keyed: tuple[str, EngineOutput]) -> bool:
+def is_report(keyed: tuple[str, EngineOutput]) -> TypeGuard[tuple[str, PartitionReport]]:
     return isinstance(keyed[1], PartitionReport)
 
 
@@ -55,7 +60,7 @@ def key_by_spec(keyed: tuple[str, PartitionReport]) -> tuple[str, PartitionRepor
     return keyed[1].spec, keyed[1]
 
 
-def drop_key(keyed: tuple[str, RankedWindow | DeadLetter]) -> RankedWindow | DeadLetter:
+def drop_key(keyed: tuple[str, V]) -> V:
     return keyed[1]
 
 
@@ -77,10 +82,12 @@ def build_flow(settings: DataflowSettings) -> Dataflow:
     )
     messages = op.input("ticks_in", flow, source)
     # KafkaSourceMessage | KafkaError
-    decoded = op.filter_map("decode", messages, decode_message)
+    decoded: op.Stream[tuple[str, Arrival] | DeadLetter] = op.filter_map(
+        "decode", messages, decode_message
+    )
     # (partition, Arrival) | DeadLetter
     valid = op.branch("split_invalid", decoded, is_arrival)
-    arrivals: op.KeyedStream[Arrival] = valid.trues  # type: ignore[assignment]
+    arrivals: op.KeyedStream[Arrival] = valid.trues
     # (partition, Arrival)
     closed = op.stateful_batch("windows", arrivals, engine.build_logic)
     # (partition, PartitionReport | DeadLetter)
@@ -94,9 +101,10 @@ def build_flow(settings: DataflowSettings) -> Dataflow:
     op.output("leaders_out", windows, RedisLeaderboardSink(
         settings.redis_url, settings.history_ttl_s, settings.redis_retry_max_s
     ))
-    late = op.map("drop_partition", outcome.falses, drop_key)
+    late = cast(op.Stream[DeadLetter], op.map("drop_partition", outcome.falses, drop_key))
     # DeadLetter
-    letters = op.map("count_rejections", op.merge("rejected", valid.falses, late), count_rejection)
+    invalid = cast(op.Stream[DeadLetter], valid.falses)  # what is not an Arrival
+    letters = op.map("count_rejections", op.merge("rejected", invalid, late), count_rejection)
     op.output("dlq_out", letters, DeadLetterSink(
         settings.kafka_bootstrap_servers, settings.dlq_topic, settings.kafka_extra_config
     ))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TypeGuard
 
 from bytewax.connectors.kafka import KafkaError, KafkaSourceMessage
 
@@ -65,5 +66,5 @@ def decode_message(
     return partition_key(partition), Arrival(decoded, msg.key, msg.value, partition, offset)
 
 
-def is_arrival(item: tuple[str, Arrival] | DeadLetter) -> bool:
+def is_arrival(item: tuple[str, Arrival] | DeadLetter) -> TypeGuard[tuple[str, Arrival]]:
     return not isinstance(item, DeadLetter)

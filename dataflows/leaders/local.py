@@ -128,7 +128,7 @@ def watch(settings: LocalRunSettings, redis_url: str, cluster: LocalCluster,
     while settings.run_for_s is None or time.monotonic() - started < settings.run_for_s:
         for proc in [*cluster.procs, replay]:
             if proc.poll() is not None:
-                raise RuntimeError(f"a pipeline process exited ({proc.args}):\n"
+                raise RuntimeError(f"a pipeline process exited ({proc.args!r}):\n"
                                    + cluster.log_tail())
         board = snapshot(client, DEFAULT_WINDOWS)
         clear = "\033[H\033[2J" if sys.stdout.isatty() else ""

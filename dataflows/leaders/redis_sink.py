@@ -176,7 +176,7 @@ class LeaderboardWriter:
     def write(self, window: RankedWindow) -> bool:
         """Write one window; True if it became the latest of its spec."""
         keys = WindowKeys.of(window)
-        args = [window.end_ms // 1000, self.history_ttl_s, window_document(window),
+        args: list[str | int | bytes] = [window.end_ms // 1000, self.history_ttl_s, window_document(window),
                 f"{window.spec}.", "figures:"]
         delay_s = 0.05
         while True:

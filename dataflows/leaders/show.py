@@ -38,7 +38,7 @@ class Board:
     leaders: tuple[Leader, ...]
 
 
-def _float(value: bytes | None) -> float | None:
+def _float(value: bytes | str | None) -> float | None:
     return None if value is None else float(value)
 
 
