@@ -23,17 +23,15 @@ class Beat:
 
 def first_beat(now: float, interval: float) -> Beat:
     """The first beat at or after `now`."""
-    at = math.ceil(now / interval) * interval
+    at = beat_at_or_after(now, interval)
     return Beat(at, max(0.0, at - now), 0)
 
 
 def next_beat(previous: float, now: float, interval: float) -> Beat:
     """The beat after `previous` given that it is `now` (the previous poll has finished)."""
-    at = previous + interval
-    skipped = 0
-    if now > at:
-        skipped = math.ceil((now - at) / interval - 1e-9)
-        at += skipped * interval
+    index = round(previous / interval) + 1  # beats are whole multiples: no float creep
+    skipped = max(0, math.ceil(now / interval - 1e-9) - index)
+    at = (index + skipped) * interval
     return Beat(at, max(0.0, at - now), skipped)
 
 
