@@ -136,9 +136,12 @@ class Publisher:
             INGEST_DELIVERY_ERRORS.labels(self.provider).inc()
 
     def _on_error(self, err: KafkaError) -> None:
+        """librdkafka reconnects by itself; only "all brokers down" changes readiness."""
         if err.code() == KafkaError._ALL_BROKERS_DOWN:
             self.broker_down = True
-        log.warning("kafka client error", extra={"error": err.str()})
+            log.warning("all brokers down: buffering", extra={"error": err.str()})
+        else:
+            log.debug("kafka client error", extra={"error": err.str()})
 
     def _take(self) -> tuple[list[tuple[Tick, int]], bool]:
         with self._cond:
