@@ -15,20 +15,22 @@ RUN python3 -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
 
-# 1) Third-party dependencies only, keyed on pyproject.toml, so that editing
-#    code (skaffold dev) does not reinstall bytewax/confluent-kafka/...
-COPY pyproject.toml ./
+# 1) Third-party dependencies only, pinned by requirements.lock and keyed on
+#    it and pyproject.toml, so that editing code (skaffold dev) does not
+#    reinstall bytewax/confluent-kafka/...
+COPY pyproject.toml requirements.lock ./
 RUN mkdir -p stockstream services dataflows \
  && touch stockstream/__init__.py services/__init__.py dataflows/__init__.py README.md \
- && pip install . \
+ && pip install -c requirements.lock . \
  && pip uninstall -y stockstream \
  && rm -rf stockstream services dataflows README.md build ./*.egg-info
 
 # 2) The project itself.
 COPY . ./
-RUN pip install --no-deps . \
- && mkdir -p /src/data \
- && python -c "import stockstream, services, dataflows, bytewax, confluent_kafka, redis, prometheus_client"
+RUN pip install --no-deps -c requirements.lock . \
+ && python -c "import stockstream, services, dataflows, bytewax, confluent_kafka, redis, prometheus_client" \
+ && mkdir -p /src/data /src/dist \
+ && for f in NOTICE LICENSE* README.md; do if [ -f "$f" ]; then cp "$f" /src/dist/; fi; done
 
 FROM ${PYTHON_IMAGE} AS runtime
 ARG UID=10001
@@ -37,10 +39,15 @@ RUN groupadd --gid "${UID}" stockstream \
         --home-dir /nonexistent --shell /usr/sbin/nologin stockstream
 COPY --from=build /opt/venv /opt/venv
 COPY --from=build /src/data /app/data
+# Attribution of the bundled market data (Apache-2.0) travels with it.
+COPY --from=build /src/dist/ /app/
 COPY deploy/docker/dataflow-entrypoint.sh /usr/local/bin/dataflow-entrypoint
+# HOME points at /tmp: the root filesystem is read-only in Kubernetes and
+# /tmp is an emptyDir there.
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
+    HOME=/tmp \
     METRICS_PORT=9100
 WORKDIR /app
 # Numeric user so that runAsNonRoot can be verified by the kubelet.

@@ -29,7 +29,8 @@ def test_runs_as_numeric_non_root_user() -> None:
 
 
 def test_installs_the_project_with_pip() -> None:
-    assert any("pip install --no-deps ." in i for i in INSTRUCTIONS)
+    assert any("pip install -c requirements.lock ." in i for i in INSTRUCTIONS), "pinned deps"
+    assert any("pip install --no-deps -c requirements.lock ." in i for i in INSTRUCTIONS)
     assert any(i.startswith("CMD ") and "services.replay" in i for i in INSTRUCTIONS)
     assert "EXPOSE 9100 2101" in INSTRUCTIONS
 
@@ -76,7 +77,7 @@ def test_dockerignore_keeps_what_the_build_needs() -> None:
                 if line.strip() and not line.startswith("#")]
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
     packages = [p.rstrip("*") for p in pyproject["tool"]["setuptools"]["packages"]["find"]["include"]]
-    needed = ["pyproject.toml", "README.md", "deploy/docker/dataflow-entrypoint.sh",
+    needed = ["pyproject.toml", "requirements.lock", "README.md", "NOTICE", "deploy/docker/dataflow-entrypoint.sh",
               "data/marketdata/README.md"] + [f"{p}/__init__.py" for p in packages]
     for path in needed:
         assert not _ignored(path, patterns), f".dockerignore drops {path}"
