@@ -1,7 +1,7 @@
 """The leaders dataflow.
 
-    ticks topic ─ decode ─┬─ (partition, Arrival) ─ windows ─┬─ (spec, PartitionReport) ─ rank ─ Redis
-                          └─ DeadLetter ─────────────────────┴─ DeadLetter (late) ─ ticks.dlq
+    ticks topic ─ per partition: decode, windows ─┬─ (spec, PartitionReport) ─ rank ─ Redis
+                                                  └─ DeadLetter (invalid, late) ─ ticks.dlq
 
 Run it with `python -m dataflows.leaders` (settings from the environment, recovery wired in),
 or with Bytewax's runner: `python -m bytewax.run dataflows.leaders.flow:flow -i 2`.
@@ -12,18 +12,16 @@ from __future__ import annotations
 from typing import TypeGuard, TypeVar, cast
 
 from bytewax import operators as op
-from bytewax.connectors.kafka import KafkaSource
 from bytewax.dataflow import Dataflow
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, TopicPartition
 
 from dataflows.leaders.dead_letters import DeadLetterSink, count_rejection
 from dataflows.leaders.engine import PartitionReport
-from dataflows.leaders.inputs import Arrival, DeadLetter, decode_message, is_arrival
-from dataflows.leaders.operators import EngineConfig, EngineOutput, RankingConfig
-from dataflows.leaders.ranking import RankedWindow
+from dataflows.leaders.inputs import DeadLetter
+from dataflows.leaders.operators import RankingConfig
 from dataflows.leaders.redis_sink import RedisLeaderboardSink
 from dataflows.leaders.settings import DataflowSettings, StartFrom
-
+from dataflows.leaders.source import EngineConfig, PartitionWindowsSource, SourceItem
 
 V = TypeVar("V")
 
@@ -52,12 +50,12 @@ def partitions_with_data(settings: DataflowSettings) -> frozenset[str]:
         consumer.close()
 
 
-def is_report(keyed: tuple[str, EngineOutput]) -> TypeGuard[tuple[str, PartitionReport]]:
-    return isinstance(keyed[1], PartitionReport)
+def is_report(item: SourceItem) -> TypeGuard[PartitionReport]:
+    return isinstance(item, PartitionReport)
 
 
-def key_by_spec(keyed: tuple[str, PartitionReport]) -> tuple[str, PartitionReport]:
-    return keyed[1].spec, keyed[1]
+def key_by_spec(report: PartitionReport) -> tuple[str, PartitionReport]:
+    return report.spec, report
 
 
 def drop_key(keyed: tuple[str, V]) -> V:
@@ -74,24 +72,14 @@ def build_flow(settings: DataflowSettings) -> Dataflow:
     ranking = RankingConfig(specs, expected, settings.top_n)
 
     flow = Dataflow("leaders")
-    source = KafkaSource(
-        settings.brokers, [settings.ticks_topic], tail=not settings.bounded,
+    source = PartitionWindowsSource(
+        settings.brokers, engine, tail=not settings.bounded,
         starting_offset=OFFSET_END if from_end else OFFSET_BEGINNING,
-        add_config=dict(settings.kafka_extra_config), batch_size=settings.batch_size,
-        raise_on_errors=False,
+        add_config=settings.kafka_extra_config, batch_size=settings.batch_size,
     )
-    messages = op.input("ticks_in", flow, source)
-    # KafkaSourceMessage | KafkaError
-    decoded: op.Stream[tuple[str, Arrival] | DeadLetter] = op.filter_map(
-        "decode", messages, decode_message
-    )
-    # (partition, Arrival) | DeadLetter
-    valid = op.branch("split_invalid", decoded, is_arrival)
-    arrivals: op.KeyedStream[Arrival] = valid.trues
-    # (partition, Arrival)
-    closed = op.stateful_batch("windows", arrivals, engine.build_logic)
-    # (partition, PartitionReport | DeadLetter)
-    outcome = op.branch("split_late", closed, is_report)
+    closed = op.input("ticks_in", flow, source)
+    # PartitionReport | DeadLetter  (decoded and windowed where each partition is read)
+    outcome = op.branch("split_reports", closed, is_report)
     reports = op.map("key_by_spec", outcome.trues, key_by_spec)
     # (spec, PartitionReport)
     ranked = op.stateful_batch("rank", reports, ranking.build_logic)
@@ -101,10 +89,9 @@ def build_flow(settings: DataflowSettings) -> Dataflow:
     op.output("leaders_out", windows, RedisLeaderboardSink(
         settings.redis_url, settings.history_ttl_s, settings.redis_retry_max_s
     ))
-    late = cast(op.Stream[DeadLetter], op.map("drop_partition", outcome.falses, drop_key))
+    rejected = cast(op.Stream[DeadLetter], outcome.falses)  # what is not a report
+    letters = op.map("count_rejections", rejected, count_rejection)
     # DeadLetter
-    invalid = cast(op.Stream[DeadLetter], valid.falses)  # what is not an Arrival
-    letters = op.map("count_rejections", op.merge("rejected", invalid, late), count_rejection)
     op.output("dlq_out", letters, DeadLetterSink(
         settings.kafka_bootstrap_servers, settings.dlq_topic, settings.kafka_extra_config
     ))

@@ -1,10 +1,9 @@
-"""First step of the flow: Kafka messages to valid ticks keyed by partition, or dead letters."""
+"""Kafka messages to valid ticks (with where they came from) or dead letters."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TypeGuard
 
 from bytewax.connectors.kafka import KafkaError, KafkaSourceMessage
 
@@ -45,15 +44,10 @@ class DeadLetter:
                    topic, partition, offset)
 
 
-def partition_key(partition: int | None) -> str:
-    """The state key of a topic partition."""
-    return str(partition)
-
-
 def decode_message(
     msg: RawMessage | KafkaError[bytes | None, bytes | None],
-) -> tuple[str, Arrival] | DeadLetter | None:
-    """A message as `(partition key, Arrival)`, a `DeadLetter`, or None for a consumer error
+) -> Arrival | DeadLetter | None:
+    """A message as an `Arrival` (a valid tick), a `DeadLetter`, or None for a consumer error
     (logged; librdkafka retries those on its own)."""
     if isinstance(msg, KafkaError):
         log.warning("kafka consumer error", extra={"error": str(msg.err)})
@@ -63,8 +57,4 @@ def decode_message(
     if isinstance(decoded, Rejection):
         return DeadLetter.of(decoded, msg.topic or "", partition, offset)
     TICKS_DECODED.inc()
-    return partition_key(partition), Arrival(decoded, msg.key, msg.value, partition, offset)
-
-
-def is_arrival(item: tuple[str, Arrival] | DeadLetter) -> TypeGuard[tuple[str, Arrival]]:
-    return not isinstance(item, DeadLetter)
+    return Arrival(decoded, msg.key, msg.value, partition, offset)

@@ -1,0 +1,143 @@
+"""The windows source: each Kafka partition is read, decoded and windowed on one worker.
+
+Bytewax routes a keyed step's items to the worker that owns the key's hash, not to the worker
+that read them, so a `stateful` windows step after the Kafka source pickles most ticks across
+workers and processes (measured: two processes ran at half the rate of one). Here the
+partition's `PartitionEngine` lives inside the source partition, as a Kafka Streams task does:
+ticks never leave the worker that reads them, only window reports and dead letters do, and the
+snapshot holds the partition's offset and its engine together.
+"""
+
+from __future__ import annotations
+
+import pickle
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from bytewax.connectors.kafka import KafkaSource
+from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
+
+from dataflows.leaders.engine import PartitionEngine, PartitionReport
+from dataflows.leaders.inputs import Arrival, DeadLetter, decode_message
+from dataflows.leaders.specs import WindowSpec
+from stockstream.metrics import WATERMARK_LAG, WINDOWS_CLOSED
+from stockstream.ticks import Reason, format_ts
+
+SourceItem = PartitionReport | DeadLetter
+Snapshot = bytes  # pickle of (Kafka offset, PartitionEngine)
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """What a partition engine is built from; `idle_tick_s` None disables the idle advance
+    (bounded input: only data and the end of input move the watermark)."""
+
+    specs: tuple[WindowSpec, ...]
+    lateness_ms: int
+    top_n: int
+    topic: str
+    idle_tick_s: float | None
+
+    def new_engine(self, partition: str) -> PartitionEngine:
+        return PartitionEngine(partition, self.specs, self.lateness_ms, self.top_n)
+
+
+def late_letter(arrival: Arrival, engine: PartitionEngine, topic: str) -> DeadLetter:
+    """The dead letter of a tick older than its partition's watermark."""
+    return DeadLetter(
+        Reason.LATE,
+        f"late: event time {format_ts(arrival.tick.ts_ms)} is before the watermark "
+        f"{format_ts(engine.watermark_ms or 0)} of partition {engine.partition}",
+        arrival.key, arrival.value, topic, arrival.partition, arrival.offset,
+    )
+
+
+def observe(engine: PartitionEngine, reports: list[PartitionReport]) -> list[PartitionReport]:
+    """Record the watermark lag and the windows closed; pass the reports on."""
+    if engine.watermark_ms is not None:
+        WATERMARK_LAG.labels(engine.partition).set(time.time() - engine.watermark_ms / 1000)
+    for report in reports:
+        if report.parts:
+            WINDOWS_CLOSED.labels(report.spec).inc(len(report.parts))
+    return reports
+
+
+class _WindowsPartition(StatefulSourcePartition[SourceItem, Snapshot]):
+    def __init__(
+        self, kafka: StatefulSourcePartition[Any, int | None], engine: PartitionEngine,
+        config: EngineConfig,
+    ) -> None:
+        self.kafka = kafka
+        self.engine = engine
+        self.config = config
+        self.last_arrival = time.monotonic()
+        self.last_idle_check = self.last_arrival
+        self.ended = False
+
+    def next_batch(self) -> list[SourceItem]:
+        if self.ended:
+            raise StopIteration
+        try:
+            messages = self.kafka.next_batch()
+        except StopIteration:
+            self.ended = True  # end of a bounded input: close every window, then stop
+            return list(observe(self.engine, self.engine.close_all(time.time())))
+        out: list[SourceItem] = []
+        engine = self.engine
+        for message in messages:
+            decoded = decode_message(message)
+            if decoded is None:
+                continue
+            if isinstance(decoded, DeadLetter):
+                out.append(decoded)
+            elif not engine.ingest(decoded.tick):
+                out.append(late_letter(decoded, engine, self.config.topic))
+        now = time.monotonic()
+        if messages:
+            self.last_arrival = now
+        elif self.config.idle_tick_s is not None and (
+            now - self.last_idle_check >= self.config.idle_tick_s
+        ):
+            self.last_idle_check = now
+            engine.advance_idle(int((now - self.last_arrival) * 1000))
+        out.extend(observe(engine, engine.close_ready(time.time())))
+        return out
+
+    def snapshot(self) -> Snapshot:
+        return pickle.dumps((self.kafka.snapshot(), self.engine), protocol=pickle.HIGHEST_PROTOCOL)
+
+    def close(self) -> None:
+        self.kafka.close()
+
+
+class PartitionWindowsSource(FixedPartitionedSource[SourceItem, Snapshot]):
+    """Every partition of the ticks topic, decoded and windowed where it is read.
+
+    Emits each partition's `PartitionReport`s (one per spec whenever its watermark passes a
+    pane boundary) and `DeadLetter`s (invalid and late messages)."""
+
+    def __init__(
+        self, brokers: list[str], config: EngineConfig, *, tail: bool, starting_offset: int,
+        add_config: Mapping[str, str], batch_size: int,
+    ) -> None:
+        self.config = config
+        self.kafka = KafkaSource(
+            brokers, [config.topic], tail=tail, starting_offset=starting_offset,
+            add_config=dict(add_config), batch_size=batch_size, raise_on_errors=False,
+        )
+
+    def list_parts(self) -> list[str]:
+        return self.kafka.list_parts()
+
+    def build_part(
+        self, step_id: str, for_part: str, resume_state: Snapshot | None
+    ) -> _WindowsPartition:
+        offset: int | None = None
+        engine: PartitionEngine | None = None
+        if resume_state is not None:
+            offset, engine = pickle.loads(resume_state)  # noqa: S301 - our own snapshot
+        index = for_part.split("-", 1)[0]
+        kafka = self.kafka.build_part(step_id, for_part, offset)
+        return _WindowsPartition(kafka, engine or self.config.new_engine(index), self.config)
