@@ -202,8 +202,9 @@ def test_encode_stamped_is_the_contract_encoding() -> None:
         Tick("X", 1e-4, 5, 0.0, ""),
     ]
     for tick in ticks:
-        stamped = Tick(tick.symbol, tick.price, tick.ts_ms, tick.size, tick.source, 1_795_000_000_001)
-        assert encode_stamped(tick, 1_795_000_000_001) == encode(stamped)
+        at = 1_795_000_000_001
+        stamped = Tick(tick.symbol, tick.price, tick.ts_ms, tick.size, tick.source, at)
+        assert encode_stamped(tick, at) == encode(stamped)
 
 
 def test_broker_outage_loses_no_handed_tick(

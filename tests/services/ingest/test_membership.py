@@ -89,7 +89,10 @@ def event(kind: str, obj: Any) -> dict[str, Any]:
             [
                 event(
                     "MODIFIED",
-                    {"metadata": {"name": "ingest", "resourceVersion": "8"}, "spec": {"replicas": 6}},
+                    {
+                        "metadata": {"name": "ingest", "resourceVersion": "8"},
+                        "spec": {"replicas": 6},
+                    },
                 )
             ],
             2,

@@ -45,7 +45,10 @@ def xnys() -> ExchangeHours:
         (at(SH, 2024, 12, 3, 22, 30), SessionState(True, at(NY, 2024, 12, 3, 16))),
         # ... and 13:30 UTC in summer (daylight saving time).
         (datetime(2024, 7, 2, 13, 30, tzinfo=UTC), SessionState(True, at(NY, 2024, 7, 2, 16))),
-        (datetime(2024, 12, 3, 13, 30, tzinfo=UTC), SessionState(False, at(NY, 2024, 12, 3, 9, 30))),
+        (
+            datetime(2024, 12, 3, 13, 30, tzinfo=UTC),
+            SessionState(False, at(NY, 2024, 12, 3, 9, 30)),
+        ),
     ],
 )
 def test_xnys(xnys: ExchangeHours, now: datetime, expected: SessionState) -> None:
@@ -58,7 +61,8 @@ def test_xnys(xnys: ExchangeHours, now: datetime, expected: SessionState) -> Non
         (at(SH, 2024, 12, 3, 10, 0), SessionState(True, at(SH, 2024, 12, 3, 11, 30))),
         (at(SH, 2024, 12, 3, 12, 0), SessionState(False, at(SH, 2024, 12, 3, 13, 0))),  # lunch
         (at(SH, 2024, 12, 3, 14, 0), SessionState(True, at(SH, 2024, 12, 3, 15, 0))),
-        (at(SH, 2024, 10, 2, 10, 0), SessionState(False, at(SH, 2024, 10, 8, 9, 30))),  # Golden Week
+        # National Day Golden Week.
+        (at(SH, 2024, 10, 2, 10, 0), SessionState(False, at(SH, 2024, 10, 8, 9, 30))),
     ],
 )
 def test_shanghai_lunch_break_and_holidays(now: datetime, expected: SessionState) -> None:
