@@ -110,8 +110,11 @@ class Runner:
                     "symbols": len(self.symbols),
                 },
             )
-            waits = {asyncio.create_task(stop.wait()), asyncio.create_task(changed.wait())}
-            pump = None
+            waits: set[asyncio.Task[object]] = {
+                asyncio.create_task(stop.wait()),
+                asyncio.create_task(changed.wait()),
+            }
+            pump: asyncio.Task[object] | None = None
             if state.open and self.symbols:
                 pump = asyncio.create_task(self._pump(self.symbols))
                 waits.add(pump)
