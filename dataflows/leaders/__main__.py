@@ -25,16 +25,19 @@ log = logging.getLogger("dataflows.leaders")
 
 
 def prepare_recovery(settings: DataflowSettings) -> RecoveryConfig | None:
-    """The recovery config, creating the partitions once (under a lock: processes race)."""
+    """The recovery config. Process 0 creates the partitions on first start (under a lock, in
+    case the directory is shared); Bytewax finds them across the cluster, so the cluster can
+    later resume with another number of processes."""
     if not settings.recovery_dir:
         return None
     directory = Path(settings.recovery_dir)
     directory.mkdir(parents=True, exist_ok=True)
-    with open(directory / ".init.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not any(directory.glob("part-*.sqlite3")):
-            init_db_dir(directory, settings.recovery_partitions)
-            log.info("recovery partitions created", extra={"dir": str(directory)})
+    if settings.process_id in (None, 0):
+        with open(directory / ".init.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not any(directory.glob("part-*.sqlite3")):
+                init_db_dir(directory, settings.recovery_partitions)
+                log.info("recovery partitions created", extra={"dir": str(directory)})
     return RecoveryConfig(str(directory), timedelta(seconds=settings.backup_interval_s))
 
 

@@ -109,6 +109,7 @@ def test_two_pods_run_the_leaders_dataflow(render, kafka_bootstrap: str, redis_u
     partitions = int(rendered["RECOVERY_PARTITIONS"])
     for index in range(PROCESSES):
         parts = sorted((recovery_root / f"recovery-dataflow-{index}").glob("part-*.sqlite3"))
-        assert len(parts) == partitions, f"process {index}: {parts}"
+        # Process 0 creates every recovery partition; Bytewax finds them across the cluster.
+        assert len(parts) == (partitions if index == 0 else 0), f"process {index}: {parts}"
     assert any(client.scan_iter("history:leaders:1m:*")), "no 1m leaderboard reached Redis"
     assert any(client.scan_iter("history:leaders:15m:*")), "no 15m leaderboard reached Redis"

@@ -4,8 +4,6 @@ profiles only swap overlays, and every port-forward points at a rendered Service
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 
 import pytest
 import yaml
@@ -85,15 +83,3 @@ def test_redpanda_external_listener_matches_the_forward(render) -> None:
     advertised = args[args.index("--advertise-kafka-addr") + 1]
     forward = {pf["resourceName"]: pf for pf in port_forwards(None)}["redpanda"]
     assert f"external://localhost:{forward['localPort']}" in advertised
-
-
-@pytest.mark.skipif(shutil.which("skaffold") is None, reason="skaffold not installed")
-@pytest.mark.parametrize("profile", [None, *PROFILES])
-def test_skaffold_renders_offline(profile: str | None, tmp_path) -> None:
-    cmd = ["skaffold", "render", "--offline=true", "--digest-source=tag", "--default-repo=",
-           "--output", str(tmp_path / "out.yaml")]
-    if profile:
-        cmd += ["-p", profile]
-    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    assert "kind: StatefulSet" in (tmp_path / "out.yaml").read_text()
