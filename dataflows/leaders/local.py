@@ -1,9 +1,9 @@
 """`python -m dataflows.leaders.local`: the whole pipeline on one machine, no cluster needed.
 
 Starts a local redis-server and Kafka broker (unless `REDIS_URL` / `KAFKA_BOOTSTRAP_SERVERS`
-name running ones, e.g. a Redpanda), creates the topics, replays real market data through
-the replay service, runs the dataflow as a two-process Bytewax cluster and prints the live
-leaderboards until Ctrl-C.
+name running ones, e.g. a Redpanda), creates the topics, feeds ticks through the ingestion
+service (`PROVIDER`: real market data replayed by default, or simulated, or a live API), runs
+the dataflow as a two-process Bytewax cluster and prints the live leaderboards until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import redis
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -45,6 +46,9 @@ class LocalRunSettings(BaseSettings):
     dlq_topic: str = "ticks.dlq"
     topic_partitions: int = Field(3, gt=0)
     processes: int = Field(2, gt=0, description="Dataflow processes.")
+    provider: str = Field(
+        "replay", description="Ingestion provider: replay, simulate, finnhub_quote, finnhub_trades."
+    )
     replay_file: str | None = Field(None, description="Default: the 30 Shanghai stocks.")
     replay_speed: float = Field(30.0, ge=0, description="Event time per wall time; 0 = max.")
     replay_from: str | None = "09:30"
@@ -68,16 +72,17 @@ def servers(settings: LocalRunSettings, workdir: Path) -> Iterator[tuple[str, st
 
 def wait_for_data(bootstrap: str, topic: str, timeout_s: float = 60) -> None:
     """Wait until every partition of `topic` holds a tick, so the ranking starts whole."""
-    from confluent_kafka import Consumer, TopicPartition
-
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "stockstream-local"})
     try:
         deadline = time.monotonic() + timeout_s
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
         while time.monotonic() < deadline:
-            if all(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] > 0
-                   for p in partitions):
-                return
+            try:
+                if all(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] > 0
+                       for p in partitions):
+                    return
+            except KafkaException as exc:  # a new topic's leaders are still being elected
+                log.info("waiting for partition leaders", extra={"error": str(exc)})
             time.sleep(0.2)
     finally:
         consumer.close()
@@ -92,15 +97,16 @@ def run(settings: LocalRunSettings) -> None:
                                   settings.dlq_topic: 1})
         common = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "TICKS_TOPIC": settings.ticks_topic,
                   "DLQ_TOPIC": settings.dlq_topic, "LOG_LEVEL": "WARNING"}
-        replay_env = {**os.environ, **common, "REPLAY_SPEED": str(settings.replay_speed),
-                      "REPLAY_LOOP": "true", "METRICS_PORT": "0"}
+        ingest_env = {**os.environ, **common, "PROVIDER": settings.provider,
+                      "REPLAY_SPEED": str(settings.replay_speed), "REPLAY_LOOP": "true",
+                      "METRICS_PORT": "0", "MEMBERSHIP": "static"}
         if settings.replay_file:
-            replay_env["REPLAY_FILE"] = settings.replay_file
+            ingest_env["REPLAY_FILE"] = settings.replay_file
         if settings.replay_from:
-            replay_env["REPLAY_FROM"] = settings.replay_from
-        replay_log = open(workdir / "replay.log", "ab")  # noqa: SIM115 - closed in finally
-        replay = subprocess.Popen([sys.executable, "-m", "services.replay"], env=replay_env,
-                                  stdout=replay_log, stderr=replay_log, start_new_session=True)
+            ingest_env["REPLAY_FROM"] = settings.replay_from
+        ingest_log = open(workdir / "ingest.log", "ab")  # noqa: SIM115 - closed in finally
+        ingest = subprocess.Popen([sys.executable, "-m", "services.ingest"], env=ingest_env,
+                                  stdout=ingest_log, stderr=ingest_log, start_new_session=True)
         metrics_ports = [free_port() for _ in range(settings.processes)]
         cluster = LocalCluster({**common, "REDIS_URL": redis_url}, settings.processes,
                                log_dir=workdir / "logs")
@@ -110,23 +116,23 @@ def run(settings: LocalRunSettings) -> None:
             print(f"broker {bootstrap}  redis {redis_url}  dataflow metrics "
                   + " ".join(f"http://127.0.0.1:{p}/metrics" for p in metrics_ports), flush=True)
             time.sleep(2)
-            watch(settings, redis_url, cluster, replay)
+            watch(settings, redis_url, cluster, ingest)
         except KeyboardInterrupt:
             print("\nstopping ...", flush=True)
         finally:
-            replay.terminate()
-            replay.wait(30)
-            replay_log.close()
+            ingest.terminate()
+            ingest.wait(60)
+            ingest_log.close()
             cluster.stop()
 
 
 def watch(settings: LocalRunSettings, redis_url: str, cluster: LocalCluster,
-          replay: subprocess.Popen[bytes]) -> None:
+          ingest: subprocess.Popen[bytes]) -> None:
     """Print the leaderboards every `refresh_s` until Ctrl-C, `run_for_s`, or a crash."""
     client = redis.Redis.from_url(redis_url)
     started = time.monotonic()
     while settings.run_for_s is None or time.monotonic() - started < settings.run_for_s:
-        for proc in [*cluster.procs, replay]:
+        for proc in [*cluster.procs, ingest]:
             if proc.poll() is not None:
                 raise RuntimeError(f"a pipeline process exited ({proc.args!r}):\n"
                                    + cluster.log_tail())
