@@ -20,14 +20,19 @@ from tests.dataflows.leaders.pipeline import with_db
 pytestmark = pytest.mark.integration
 
 
+@pytest.mark.parametrize(
+    ("provider", "extra_env", "symbols"),
+    [("replay", {}, 30), ("simulate", {"SIMULATE_RATE": "3000", "SIMULATE_SYMBOLS": "40"}, 40)],
+)
 def test_local_run_prints_every_leaderboard_until_ctrl_c(
-    kafka_bootstrap: str, redis_url: str
+    provider: str, extra_env: dict[str, str], symbols: int, kafka_bootstrap: str, redis_url: str
 ) -> None:
     url = with_db(redis_url, 6)
     redis.Redis.from_url(url).flushdb()
     suffix = uuid.uuid4().hex[:8]
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "REDIS_URL": url,
-           "TICKS_TOPIC": f"ticks-{suffix}", "DLQ_TOPIC": f"dlq-{suffix}", "REPLAY_SPEED": "60"}
+           "TICKS_TOPIC": f"ticks-{suffix}", "DLQ_TOPIC": f"dlq-{suffix}", "REPLAY_SPEED": "60",
+           "PROVIDER": provider, **extra_env}
     proc = subprocess.Popen([sys.executable, "-m", "dataflows.leaders.local"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert proc.stdout is not None
@@ -56,8 +61,8 @@ def test_local_run_prints_every_leaderboard_until_ctrl_c(
         rest, _ = proc.communicate(timeout=60)
     board = "".join(seen)
     for window in ("1m", "5m", "15m"):
-        assert f"\n{window}  [2021-12-01T" in board, board
-    assert "30 symbols" in board, board
+        assert f"\n{window}  [" in board, board
+    assert f"{symbols} symbols" in board, board
     assert proc.returncode == 0 and "stopping" in rest, rest[-3000:]
     assert total(scraped, "stockstream_ticks_decoded_total") > 0
     assert total(scraped, 'stockstream_windows_closed_total{window="1m"}') > 0
