@@ -41,8 +41,9 @@ def cpu_model() -> str:
 
 
 def machine_facts() -> dict[str, str]:
-    import bytewax  # noqa: F401 - version via metadata
     from importlib.metadata import version
+
+    import bytewax  # noqa: F401 - version via metadata
 
     return {
         "cpu": cpu_model(),
@@ -210,7 +211,7 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 # -- results ---------------------------------------------------------------------------------
 
-def write_results(name: str, rows: list[tuple[str, ...]], headers: tuple[str, ...],
+def write_results(name: str, rows: Sequence[tuple[str, ...]], headers: tuple[str, ...],
                   notes: Sequence[str] = ()) -> Path:
     """Write this bench's table to results/<name>.md and rebuild results/latest.md."""
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)

@@ -16,15 +16,24 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import (dataflow_env, fanned, fmt_rate, prefill, print_header, scrape,
-                          servers, span_s, write_results)
+from bench.common import (
+    dataflow_env,
+    fanned,
+    fmt_rate,
+    prefill,
+    print_header,
+    scrape,
+    servers,
+    span_s,
+    write_results,
+)
 from dataflows.leaders.cluster import LocalCluster
 from stockstream.embedded.ports import free_port
 
 DECODED = "stockstream_ticks_decoded_total"
 
 
-def run_dataflow(bootstrap: str, topic: str, redis_url: str, processes: int, total: int,
+def run_dataflow(bootstrap: str, topic: str, redis_url: str, *, processes: int, total: int,
                  log_dir: Path) -> tuple[float, float]:
     """(sustained ticks/s, whole wall time s) of one bounded run over the topic."""
     ports = [free_port() for _ in range(processes)]
@@ -35,8 +44,8 @@ def run_dataflow(bootstrap: str, topic: str, redis_url: str, processes: int, tot
     cluster.start_with_env([{"METRICS_PORT": str(p)} for p in ports])
     try:
         while any(proc.poll() is None for proc in cluster.procs):
-            counts = [scrape(p).get(DECODED) for p in ports]
-            if all(c is not None for c in counts):
+            counts = [c for p in ports if (c := scrape(p).get(DECODED)) is not None]
+            if len(counts) == len(ports):
                 points.append((time.perf_counter(), sum(counts)))
             time.sleep(0.2)
         codes = cluster.wait(60)
@@ -71,8 +80,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"pre-filled {len(ticks):,} ticks in {time.perf_counter() - started:.1f} s",
               flush=True)
         for processes in (1, 2):
-            sustained, wall = run_dataflow(bootstrap, topic, redis_url, processes, len(ticks),
-                                           Path(tmp) / f"p{processes}")
+            sustained, wall = run_dataflow(bootstrap, topic, redis_url, processes=processes,
+                                           total=len(ticks), log_dir=Path(tmp) / f"p{processes}")
             rates[processes] = sustained
             print(f"processes={processes}: sustained {fmt_rate(sustained)} ticks/s "
                   f"(whole run {wall:.1f} s incl. start-up = {fmt_rate(len(ticks) / wall)} "

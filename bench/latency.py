@@ -27,8 +27,17 @@ from pathlib import Path
 
 import redis
 
-from bench.common import (dataflow_env, fmt_rate, histogram_quantile, percentile,
-                          print_header, scrape, servers, variants, write_results)
+from bench.common import (
+    dataflow_env,
+    fmt_rate,
+    histogram_quantile,
+    percentile,
+    print_header,
+    scrape,
+    servers,
+    variants,
+    write_results,
+)
 from dataflows.leaders.cluster import LocalCluster
 from stockstream.embedded.ports import free_port
 from stockstream.embedded.topics import create_topic
@@ -46,8 +55,8 @@ def produce(bootstrap: str, topic: str, rate: float, seconds: float, symbols: in
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 2,
                          "compression.type": "lz4", "batch.size": 262144})
     source = source_ticks()
-    names = [(name, factor, src) for src, vs in variants(symbols, ["AIG", "BAC", "IBM", "SPY"]).items()
-             for name, factor in vs]
+    table = variants(symbols, ["AIG", "BAC", "IBM", "SPY"])
+    names = [(name, factor, src) for src, vs in table.items() for name, factor in vs]
     last_price = {t.symbol: t.price for t in source[:2000]}
     started, sent, k = time.time(), 0, 0
     while (now := time.time()) - started < seconds:
@@ -81,13 +90,14 @@ def watch_redis(redis_url: str, stop: threading.Event, seen: dict[int, float]) -
         time.sleep(0.001)
 
 
-def run_at(bootstrap: str, topic: str, redis_url: str, rate: float, seconds: float,
+def run_at(bootstrap: str, topic: str, redis_url: str, *, rate: float, seconds: float,
            symbols: int, processes: int, log_dir: Path) -> dict[str, float]:
     ports = [free_port() for _ in range(processes)]
     cluster = LocalCluster(dataflow_env(bootstrap, topic, redis_url, BOUNDED="false"),
                            processes=processes, log_dir=log_dir)
     cluster.start_with_env([{"METRICS_PORT": str(p)} for p in ports])
-    stop, seen = threading.Event(), {}
+    stop = threading.Event()
+    seen: dict[int, float] = {}
     watcher = threading.Thread(target=watch_redis, args=(redis_url, stop, seen), daemon=True)
     try:
         while not all(scrape(p) for p in ports):
@@ -115,15 +125,21 @@ def run_at(bootstrap: str, topic: str, redis_url: str, rate: float, seconds: flo
             "hist_p50": histogram_quantile(merged, LATENCY, 0.5),
             "hist_p99": histogram_quantile(merged, LATENCY, 0.99),
             "hist_count": merged.get(f"{LATENCY}_count", 0),
-            "hist_mean": merged.get(f"{LATENCY}_sum", 0) / max(1, merged.get(f"{LATENCY}_count", 0)),
+            "hist_mean": (merged.get(f"{LATENCY}_sum", 0)
+                          / max(1, merged.get(f"{LATENCY}_count", 0))),
             "poll_n": len(outside), "poll_p50": percentile(outside, 0.5),
             "poll_p99": percentile(outside, 0.99), "poll_max": max(outside, default=float("nan"))}
 
 
+def produce_main(argv: list[str]) -> None:
+    """`--produce BOOTSTRAP TOPIC RATE SECONDS SYMBOLS`: the producer process of `run_at`."""
+    bootstrap, topic, rate, seconds, symbols = argv
+    produce(bootstrap, topic, float(rate), float(seconds), int(symbols))
+
+
 def main(argv: list[str] | None = None) -> None:
     if argv is None and len(sys.argv) > 1 and sys.argv[1] == "--produce":
-        bootstrap, topic, rate, seconds, symbols = sys.argv[2:7]
-        produce(bootstrap, topic, float(rate), float(seconds), int(symbols))
+        produce_main(sys.argv[2:7])
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=50_000)
@@ -141,8 +157,9 @@ def main(argv: list[str] | None = None) -> None:
         while True:
             topic = f"bench.latency.{int(rate)}"
             create_topic(bootstrap, topic, args.partitions)
-            probe = run_at(bootstrap, topic, redis_url, rate, args.probe_s, args.symbols,
-                           args.processes, Path(tmp) / topic)
+            probe = run_at(bootstrap, topic, redis_url, rate=rate, seconds=args.probe_s,
+                           symbols=args.symbols, processes=args.processes,
+                           log_dir=Path(tmp) / topic)
             tried.append(probe)
             print(f"probe {fmt_rate(rate)} ticks/s: produced {probe['produced']:,}, decoded "
                   f"{probe['decoded']:,.0f} -> {'kept up' if probe['kept_up'] else 'fell behind'}",
@@ -152,11 +169,14 @@ def main(argv: list[str] | None = None) -> None:
             rate /= 2
         topic = f"bench.latency.run.{int(rate)}"
         create_topic(bootstrap, topic, args.partitions)
-        result = run_at(bootstrap, topic, redis_url, rate, args.seconds, args.symbols,
-                        args.processes, Path(tmp) / topic)
-    ms = {k: v * 1000 for k, v in result.items() if k.startswith(("hist_p", "hist_mean", "poll_p", "poll_max"))}
-    print(f"rate {fmt_rate(rate)} ticks/s ({'requested' if rate == args.rate else 'highest sustained'}"
-          f"), {result['hist_count']:.0f} windows written: histogram p50 <= {ms['hist_p50']:.0f} ms, "
+        result = run_at(bootstrap, topic, redis_url, rate=rate, seconds=args.seconds,
+                        symbols=args.symbols, processes=args.processes,
+                        log_dir=Path(tmp) / topic)
+    ms = {k: v * 1000 for k, v in result.items()
+          if k.startswith(("hist_p", "hist_mean", "poll_p", "poll_max"))}
+    sustained = "requested" if rate == args.rate else "highest sustained"
+    print(f"rate {fmt_rate(rate)} ticks/s ({sustained}), {result['hist_count']:.0f} windows "
+          f"written: histogram p50 <= {ms['hist_p50']:.0f} ms, "
           f"p99 <= {ms['hist_p99']:.0f} ms, mean {ms['hist_mean']:.1f} ms; Redis poll "
           f"(n={result['poll_n']}): p50 {ms['poll_p50']:.1f} ms, p99 {ms['poll_p99']:.1f} ms, "
           f"max {ms['poll_max']:.1f} ms", flush=True)
@@ -164,9 +184,11 @@ def main(argv: list[str] | None = None) -> None:
     print(f"target p99 < 50 ms: {'met' if p99 < 50 else 'missed'} (histogram p99 <= {p99:.0f} ms)")
     if not args.no_write:
         write_results("latency", [(
-            fmt_rate(rate), "yes" if rate == args.rate else f"no, {fmt_rate(args.rate)} fell behind",
-            f"{result['hist_count']:.0f}", f"<= {ms['hist_p50']:.0f}", f"**<= {ms['hist_p99']:.0f}**",
-            f"{ms['hist_mean']:.1f}", f"{ms['poll_p50']:.0f} / {ms['poll_p99']:.0f} / "
+            fmt_rate(rate),
+            "yes" if rate == args.rate else f"no, {fmt_rate(args.rate)} fell behind",
+            f"{result['hist_count']:.0f}", f"<= {ms['hist_p50']:.0f}",
+            f"**<= {ms['hist_p99']:.0f}**", f"{ms['hist_mean']:.1f}",
+            f"{ms['poll_p50']:.0f} / {ms['poll_p99']:.0f} / "
             f"{ms['poll_max']:.0f} (n={result['poll_n']})")],
             ("ticks/s", "requested rate sustained", "windows", "close->Redis p50 ms",
              "p99 ms", "mean ms", "watermark point -> visible p50/p99/max ms (poll)"),

@@ -38,7 +38,8 @@ def measure(n_symbols: int, per_pane: int) -> dict[str, float]:
     engine = PartitionEngine("0", DEFAULT_SPECS, lateness_ms=5_000)
     gc.collect()
     rss = psutil.Process().memory_info().rss
-    ingested, last = 0, {}
+    ingested = 0
+    last: dict[str, Tick] = {}
     for pane in range(horizon):
         batch = []
         for src, names in table.items():

@@ -20,8 +20,10 @@ from bench.common import QUIX_PYTHON, print_header, write_results
 def quix_version() -> str | None:
     if not QUIX_PYTHON.is_file():
         return None
-    proc = subprocess.run([str(QUIX_PYTHON), "-c", "import quixstreams; print(quixstreams.__version__)"],
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [str(QUIX_PYTHON), "-c", "import quixstreams; print(quixstreams.__version__)"],
+        capture_output=True, text=True, check=False,
+    )
     return proc.stdout.strip() or None if proc.returncode == 0 else None
 
 

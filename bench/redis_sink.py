@@ -66,8 +66,9 @@ def main(argv: list[str] | None = None) -> None:
                   f"({lua.seconds / n * 1000:.2f} ms each), pipelined ZADDs {fmt_rate(plain_rate)}"
                   f" windows/s ({plain.seconds / n * 1000:.2f} ms); ratio plain/atomic "
                   f"{cost:.1f}x", flush=True)
-            rows.append((f"{n_symbols:,}", str(n), fmt_rate(lua_rate), f"{lua.seconds / n * 1000:.2f}",
-                         fmt_rate(plain_rate), f"{plain.seconds / n * 1000:.2f}", f"{cost:.1f}x"))
+            rows.append((f"{n_symbols:,}", str(n), fmt_rate(lua_rate),
+                         f"{lua.seconds / n * 1000:.2f}", fmt_rate(plain_rate),
+                         f"{plain.seconds / n * 1000:.2f}", f"{cost:.1f}x"))
     if not args.no_write:
         write_results("redis_sink", rows, (
             "symbols/window", "windows", "atomic script windows/s", "ms/window",

@@ -15,11 +15,13 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from bench.common import Timed, fanned, fmt_rate, print_header, rate, span_s, timed, write_results
 from dataflows.leaders.engine import PartitionEngine
 from dataflows.leaders.ranking import SpecRanking
 from dataflows.leaders.specs import DEFAULT_SPECS, Score
+from stockstream.ticks import Tick
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 BATCH = 2000
@@ -54,8 +56,10 @@ def run_bytewax(ticks: list) -> int:
     flow = Dataflow("bytewax_reference")
     keyed = op.key_on("key", op.input("in", flow, TestingSource(ticks, batch_size=BATCH)),
                       lambda t: t.symbol)
-    clock = win.EventClock(lambda t: EPOCH + timedelta(milliseconds=t.ts_ms),
-                           wait_for_system_duration=timedelta(seconds=5))
+    clock: win.EventClock[Tick] = win.EventClock(
+        lambda t: EPOCH + timedelta(milliseconds=t.ts_ms),
+        wait_for_system_duration=timedelta(seconds=5),
+    )
     out: list = []
     for spec in DEFAULT_SPECS:
         if spec.score != Score.MEAN:
@@ -75,11 +79,12 @@ def run_bytewax(ticks: list) -> int:
 
 def min_cpu(run: Callable[[], object], repeat: int = 5) -> Timed:
     """The fastest of `repeat` runs (ours is quick: one run is too short to time alone)."""
-    best = None
+    best: Timed | None = None
     for _ in range(repeat):
         with timed() as one:
             run()
         best = one if best is None or one.cpu_seconds < best.cpu_seconds else best
+    assert best is not None, "repeat must be at least 1"
     return best
 
 
@@ -122,8 +127,8 @@ def main(argv: list[str] | None = None) -> None:
             run_bytewax(half)
         with timed() as bw:
             bw_windows = run_bytewax(prefix)
-        same_half = min_cpu(lambda: run_ours(half))
-        same = min_cpu(lambda: run_ours(prefix))
+        same_half = min_cpu(partial(run_ours, half))
+        same = min_cpu(partial(run_ours, prefix))
         with timed() as ours:
             _, ranked = run_ours(ticks)
         # Per core: ticks per CPU second of this process (robust on a shared machine); the

@@ -9,7 +9,8 @@ from pythonjsonlogger.json import JsonFormatter
 
 
 def configure_logging(service: str, level: str = "INFO") -> None:
-    """Route the root logger to stdout as JSON with `ts`, `level`, `logger`, `message`, `service`."""
+    """Route the root logger to stdout as JSON with `ts`, `level`, `logger`, `message`,
+    `service`."""
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(
         JsonFormatter(

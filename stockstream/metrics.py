@@ -29,7 +29,9 @@ LEADERBOARD_WRITES = Counter(
 )
 REDIS_ERRORS = Counter("stockstream_redis_errors", "Failed Redis writes (each is retried).")
 WATERMARK_LAG = Gauge(
-    "stockstream_watermark_lag_seconds", "Wall clock minus the partition's watermark.", ["partition"]
+    "stockstream_watermark_lag_seconds",
+    "Wall clock minus the partition's watermark.",
+    ["partition"],
 )
 WINDOW_EMIT_LATENCY = Histogram(
     "stockstream_window_emit_latency_seconds",
@@ -49,7 +51,7 @@ PRODUCER_DELIVERY_ERRORS = Counter(
 class _Handler(BaseHTTPRequestHandler):
     ready: Callable[[], bool] = staticmethod(lambda: True)
 
-    def do_GET(self) -> None:  # noqa: N802 - name fixed by BaseHTTPRequestHandler
+    def do_GET(self) -> None:  # name fixed by BaseHTTPRequestHandler
         if self.path.startswith("/metrics"):
             self._reply(200, generate_latest(), CONTENT_TYPE_LATEST)
         elif self.path == "/healthz":
@@ -71,7 +73,9 @@ class _Handler(BaseHTTPRequestHandler):
         return
 
 
-def serve_metrics(port: int, ready: Callable[[], bool] = lambda: True) -> ThreadingHTTPServer | None:
+def serve_metrics(
+    port: int, ready: Callable[[], bool] = lambda: True
+) -> ThreadingHTTPServer | None:
     """Serve /metrics, /healthz and /readyz on `port` in a daemon thread (0 disables)."""
     if port == 0:
         return None

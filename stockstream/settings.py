@@ -1,7 +1,8 @@
 """Typed settings shared by every service, read from environment variables.
 
-Each service defines one `BaseSettings` subclass of `CommonSettings`; field `kafka_bootstrap_servers`
-is read from `KAFKA_BOOTSTRAP_SERVERS`, and so on (names are case-insensitive upper-case).
+Each service defines one `BaseSettings` subclass of `CommonSettings`; field
+`kafka_bootstrap_servers` is read from `KAFKA_BOOTSTRAP_SERVERS`, and so on (names are
+case-insensitive upper-case).
 """
 
 from __future__ import annotations

@@ -146,7 +146,9 @@ def _is_finite(number: int | float) -> bool:
         return False
 
 
-def decode(key: bytes | None, value: bytes | None) -> Tick | Rejection:
+def decode(  # noqa: PLR0911, PLR0912 - one early return per rejection reason, in check order
+    key: bytes | None, value: bytes | None
+) -> Tick | Rejection:
     """A Kafka message as a `Tick`, or a `Rejection` naming what is wrong. Never raises."""
 
     def reject(reason: Reason, detail: str = "") -> Rejection:

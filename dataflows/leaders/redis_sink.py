@@ -188,7 +188,7 @@ class LeaderboardWriter:
                 log.warning("redis write failed, retrying",
                             extra={"window": window.spec, "end_ms": window.end_ms,
                                    "error": str(exc), "retry_in_s": round(delay_s, 3)})
-                time.sleep(delay_s * random.uniform(0.5, 1.0))  # noqa: S311 - jitter
+                time.sleep(delay_s * random.uniform(0.5, 1.0))  # jitter
                 delay_s = min(delay_s * 2, self.retry_max_s)
         LEADERBOARD_WRITES.labels(window.spec).inc()
         WINDOW_EMIT_LATENCY.observe(max(0.0, time.time() - window.closed_at_s))

@@ -147,7 +147,7 @@ class StatefulSetWatcher:
                 )
                 outcome = follow_replicas(stream, self.name, self._changed, self.replicas, version)
                 version = None if outcome.relist else outcome.resource_version
-            except Exception as exc:  # noqa: BLE001 - API unreachable, 403, ...: retry
+            except Exception as exc:  # API unreachable, 403, ...: retry
                 log.warning("statefulset watch failed", extra={"error": str(exc)[:200]})
                 version = None
                 self._stop.wait(5.0)

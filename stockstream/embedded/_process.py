@@ -87,17 +87,13 @@ def pid_alive(pid: int) -> bool:
 def terminate(proc: subprocess.Popen[bytes], timeout: float) -> int | None:
     """Stop ``proc`` by PID: SIGTERM, wait up to ``timeout`` s, then SIGKILL. Returns exit code."""
     if proc.poll() is None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
         try:
             return proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
     return proc.wait(timeout=30)
 
 
@@ -117,7 +113,8 @@ def wait_until(
     interval: float = 0.1,
     alive: Callable[[], bool] | None = None,
 ) -> bool:
-    """Poll ``predicate`` until true (-> True), ``timeout`` elapses or ``alive()`` is false (-> False)."""
+    """Poll ``predicate`` until true (-> True), ``timeout`` elapses or ``alive()`` is false
+    (-> False)."""
     deadline = time.monotonic() + timeout
     while True:
         if alive is not None and not alive():

@@ -272,7 +272,7 @@ class KafkaBroker(EmbeddedServer):
         admin = AdminClient(conf)
         try:
             md = admin.list_topics(timeout=2)
-        except Exception:  # noqa: BLE001 - KafkaException while not up yet
+        except Exception:  # KafkaException while not up yet
             return False
         # The cluster id guards against some other broker already listening on this port.
         return bool(md.brokers) and md.cluster_id == self.cluster_id

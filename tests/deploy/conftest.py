@@ -27,7 +27,11 @@ COMPONENT_SETS = {
     "ingestion": ["ingestion"],
     "ingestion+monitoring": ["ingestion", "monitoring"],
 }
-TARGETS = ["base"] + [f"overlays/{o}" for o in OVERLAYS] + [f"components/{c}" for c in COMPONENT_SETS]
+TARGETS = [
+    "base",
+    *(f"overlays/{o}" for o in OVERLAYS),
+    *(f"components/{c}" for c in COMPONENT_SETS),
+]
 # Secrets an environment must create itself (never generated outside the dev overlays).
 EXTERNAL_SECRETS = {"redis-auth", "grafana-admin"}
 
@@ -36,7 +40,7 @@ Manifest = dict
 
 def build(kustomize: str, path: Path) -> list[Manifest]:
     proc = subprocess.run(
-        [kustomize, "build", str(path)], capture_output=True, text=True, timeout=120
+        [kustomize, "build", str(path)], capture_output=True, text=True, timeout=120, check=False
     )
     if proc.returncode != 0:
         raise AssertionError(f"kustomize build {path} failed:\n{proc.stderr}")
@@ -48,7 +52,7 @@ def kustomize() -> str:
     """Path of kustomize, installed into .cache/ by scripts/install-kustomize.sh if needed."""
     proc = subprocess.run(
         [str(REPO / "scripts" / "install-kustomize.sh")],
-        capture_output=True, text=True, timeout=900, env=os.environ.copy(),
+        capture_output=True, text=True, timeout=900, env=os.environ.copy(), check=False,
     )
     if proc.returncode != 0 or not proc.stdout.strip():
         pytest.fail(f"scripts/install-kustomize.sh failed:\n{proc.stderr}")
@@ -77,7 +81,9 @@ def _component_kustomization(tmp: Path, components: list[str]) -> Path:
 
 
 @pytest.fixture(scope="session")
-def render(kustomize: str, tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], list[Manifest]]:
+def render(
+    kustomize: str, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[[str], list[Manifest]]:
     """render("overlays/dev") -> the rendered objects (cached for the session)."""
     cache: dict[str, list[Manifest]] = {}
 
@@ -106,12 +112,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob"}
 
 
-def pod_spec(obj: Manifest) -> dict | None:
+def pod_spec(obj: Manifest) -> dict:
     if obj["kind"] == "CronJob":
         return obj["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     if obj["kind"] in WORKLOAD_KINDS:
         return obj["spec"]["template"]["spec"]
-    return None
+    raise AssertionError(f"{obj['kind']} {obj['metadata']['name']} has no pod spec")
 
 
 def pod_template(obj: Manifest) -> dict:

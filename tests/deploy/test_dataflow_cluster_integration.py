@@ -35,7 +35,9 @@ def _get(url: str) -> tuple[int, str]:
         return 0, ""
 
 
-def test_two_pods_run_the_leaders_dataflow(render, kafka_bootstrap: str, redis_url: str, tmp_path: Path) -> None:
+def test_two_pods_run_the_leaders_dataflow(
+    render, kafka_bootstrap: str, redis_url: str, tmp_path: Path
+) -> None:
     from services.replay.producer import run_replay
     from services.replay.settings import ReplaySettings
 
@@ -86,7 +88,7 @@ def test_two_pods_run_the_leaders_dataflow(render, kafka_bootstrap: str, redis_u
                          for i in range(PROCESSES))
 
     try:
-        healthy = set()
+        healthy: set[int] = set()
         deadline = time.monotonic() + 120
         while len(healthy) < PROCESSES and time.monotonic() < deadline:
             for index, port in enumerate(metrics_ports):

@@ -8,6 +8,7 @@ import os
 import stat
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,11 +19,16 @@ BASE_ENV = {"PATH": os.environ["PATH"], "DATAFLOW_STATEFULSET": "dataflow",
             "DATAFLOW_SERVICE": "dataflow-headless", "DATAFLOW_PORT": "2101"}
 
 
-def run(env: dict[str, str], *command: str, path_prefix: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    env: dict[str, str], *command: str, path_prefix: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     full = {**BASE_ENV, **env}
     if path_prefix is not None:
         full["PATH"] = f"{path_prefix}:{full['PATH']}"
-    return subprocess.run(["sh", str(SCRIPT), *command], env=full, capture_output=True, text=True, timeout=30)
+    return subprocess.run(
+        ["sh", str(SCRIPT), *command],
+        env=full, capture_output=True, text=True, timeout=30, check=False,
+    )
 
 
 def exported(env: dict[str, str]) -> dict[str, str]:
@@ -34,22 +40,33 @@ def exported(env: dict[str, str]) -> dict[str, str]:
 
 def test_script_is_executable_posix_sh() -> None:
     assert SCRIPT.stat().st_mode & stat.S_IXUSR
-    mode = subprocess.run(["git", "ls-files", "-s", str(SCRIPT)], cwd=REPO, capture_output=True, text=True)
+    mode = subprocess.run(
+        ["git", "ls-files", "-s", str(SCRIPT)],
+        cwd=REPO, capture_output=True, text=True, check=False,
+    )
     if mode.stdout:
         assert mode.stdout.startswith("100755"), "commit the entrypoint with its executable bit"
     assert SCRIPT.read_text().startswith("#!/bin/sh\n")
-    proc = subprocess.run(["sh", "-n", str(SCRIPT)], capture_output=True, text=True)
+    proc = subprocess.run(
+        ["sh", "-n", str(SCRIPT)], capture_output=True, text=True, check=False
+    )
     assert proc.returncode == 0, proc.stderr
     if (dash := Path("/bin/dash")).exists():
-        assert subprocess.run([str(dash), "-n", str(SCRIPT)]).returncode == 0
+        assert subprocess.run([str(dash), "-n", str(SCRIPT)], check=False).returncode == 0
 
 
-@pytest.mark.parametrize(("pod", "replicas"), [("dataflow-0", 1), ("dataflow-0", 3), ("dataflow-2", 3), ("dataflow-11", 12)])
+@pytest.mark.parametrize(
+    ("pod", "replicas"),
+    [("dataflow-0", 1), ("dataflow-0", 3), ("dataflow-2", 3), ("dataflow-11", 12)],
+)
 def test_process_id_and_addresses(pod: str, replicas: int) -> None:
-    out = exported({"POD_NAME": pod, "DATAFLOW_REPLICAS": str(replicas), "POD_NAMESPACE": "stockstream"})
+    out = exported(
+        {"POD_NAME": pod, "DATAFLOW_REPLICAS": str(replicas), "POD_NAMESPACE": "stockstream"}
+    )
     assert out["PROCESS_ID"] == pod.rsplit("-", 1)[1]
     assert out["ADDRESSES"].split(";") == [
-        f"dataflow-{i}.dataflow-headless.stockstream.svc.cluster.local:2101" for i in range(replicas)
+        f"dataflow-{i}.dataflow-headless.stockstream.svc.cluster.local:2101"
+        for i in range(replicas)
     ]
 
 
@@ -80,12 +97,23 @@ def test_hostname_is_the_default_pod_name(tmp_path: Path) -> None:
         ({"POD_NAME": "dataflow-x", "DATAFLOW_REPLICAS": "3"}, "cannot derive a process id"),
         ({"POD_NAME": "dataflow-0", "DATAFLOW_REPLICAS": "0"}, "positive integer"),
         ({"POD_NAME": "dataflow-0", "DATAFLOW_REPLICAS": "two"}, "positive integer"),
-        ({"POD_NAME": "dataflow-0", "DATAFLOW_REPLICAS": "2", "DATAFLOW_PORT": "http"}, "port number"),
-        ({"POD_NAME": "dataflow-0", "DATAFLOW_REPLICAS": "2", "DATAFLOW_ADDRESSES": "a:1"}, "1 entries"),
-        ({"POD_NAME": "dataflow-0", "DATAFLOW_REPLICAS": "2", "POD_NAMESPACE": ""}, "POD_NAMESPACE"),
+        (
+            {"POD_NAME": "dataflow-0", "DATAFLOW_REPLICAS": "2", "DATAFLOW_PORT": "http"},
+            "port number",
+        ),
+        (
+            {"POD_NAME": "dataflow-0", "DATAFLOW_REPLICAS": "2", "DATAFLOW_ADDRESSES": "a:1"},
+            "1 entries",
+        ),
+        (
+            {"POD_NAME": "dataflow-0", "DATAFLOW_REPLICAS": "2", "POD_NAMESPACE": ""},
+            "POD_NAMESPACE",
+        ),
     ],
 )
-def test_misconfiguration_fails_fast_with_a_json_log_line(env: dict[str, str], message: str) -> None:
+def test_misconfiguration_fails_fast_with_a_json_log_line(
+    env: dict[str, str], message: str
+) -> None:
     proc = run({"POD_NAMESPACE": "ns", **env}, "true")
     assert proc.returncode == 64
     record = json.loads(proc.stderr.strip().splitlines()[-1])
@@ -112,7 +140,9 @@ def test_the_dataflow_settings_read_what_the_entrypoint_exports() -> None:
     from dataflows.leaders.settings import DataflowSettings
 
     out = exported({"POD_NAME": "dataflow-1", "DATAFLOW_REPLICAS": "3", "POD_NAMESPACE": "ns"})
-    settings = DataflowSettings(_env_file=None, **{k.lower(): v for k, v in out.items()})
+    # Strings, as in the environment: the settings coerce them to their field types.
+    fields: dict[str, Any] = {k.lower(): v for k, v in out.items()}
+    settings = DataflowSettings(_env_file=None, **fields)
     from_env = _settings_from_env(DataflowSettings, out)
     for s in (settings, from_env):
         assert s.process_id == 1
@@ -134,4 +164,7 @@ def _settings_from_env(cls, env: dict[str, str]):
 
 def test_dockerfile_installs_the_entrypoint() -> None:
     dockerfile = (REPO / "Dockerfile").read_text()
-    assert "COPY deploy/docker/dataflow-entrypoint.sh /usr/local/bin/dataflow-entrypoint" in dockerfile
+    assert (
+        "COPY deploy/docker/dataflow-entrypoint.sh /usr/local/bin/dataflow-entrypoint"
+        in dockerfile
+    )

@@ -76,9 +76,11 @@ def test_dockerignore_keeps_what_the_build_needs() -> None:
     patterns = [line.strip() for line in (REPO / ".dockerignore").read_text().splitlines()
                 if line.strip() and not line.startswith("#")]
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
-    packages = [p.rstrip("*") for p in pyproject["tool"]["setuptools"]["packages"]["find"]["include"]]
-    needed = ["pyproject.toml", "requirements.lock", "README.md", "NOTICE", "deploy/docker/dataflow-entrypoint.sh",
-              "data/marketdata/README.md"] + [f"{p}/__init__.py" for p in packages]
+    include = pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
+    packages = [p.rstrip("*") for p in include]
+    needed = ["pyproject.toml", "requirements.lock", "README.md", "NOTICE",
+              "deploy/docker/dataflow-entrypoint.sh", "data/marketdata/README.md",
+              *(f"{p}/__init__.py" for p in packages)]
     for path in needed:
         assert not _ignored(path, patterns), f".dockerignore drops {path}"
     for path in (".git/config", ".venv/bin/python", "tests/conftest.py", ".cache/x",

@@ -36,7 +36,9 @@ def _effective(pod_sc: dict, c_sc: dict, key: str):
     return c_sc.get(key, pod_sc.get(key))
 
 
-def hardening_violations(kind: str, name: str, spec: dict) -> list[str]:
+def hardening_violations(  # noqa: PLR0912 - a flat checklist, one `if` per hardening rule
+    kind: str, name: str, spec: dict
+) -> list[str]:
     """What is wrong with one pod spec (empty when hardened)."""
     problems = []
     exempt_root = (kind, name) in ROOT_ALLOWED
@@ -48,7 +50,9 @@ def hardening_violations(kind: str, name: str, spec: dict) -> list[str]:
         if "hostPath" in volume and (kind, name) not in HOSTPATH_ALLOWED:
             problems.append(f"hostPath volume {volume['name']}")
     if spec.get("automountServiceAccountToken") is not False and not spec.get("serviceAccountName"):
-        problems.append("mounts the default ServiceAccount token (set automountServiceAccountToken: false)")
+        problems.append(
+            "mounts the default ServiceAccount token (set automountServiceAccountToken: false)"
+        )
     for c in spec.get("initContainers", []) + spec["containers"]:
         where = f"container {c['name']}"
         sc = c.get("securityContext", {})
@@ -90,7 +94,7 @@ def hardening_violations(kind: str, name: str, spec: dict) -> list[str]:
     return problems
 
 
-def pss_restricted_violations(spec: dict) -> list[str]:
+def pss_restricted_violations(spec: dict) -> list[str]:  # noqa: PLR0912 - one `if` per PSS check
     """The checks of the "restricted" Pod Security Standard (v1.30) that apply to pod specs."""
     problems = []
     pod_sc = spec.get("securityContext", {})
@@ -116,7 +120,8 @@ def pss_restricted_violations(spec: dict) -> list[str]:
             problems.append(f"{c['name']}: drop ALL")
         if set(caps.get("add", [])) - {"NET_BIND_SERVICE"}:
             problems.append(f"{c['name']}: adds {caps['add']}")
-        if (_effective(pod_sc, sc, "seccompProfile") or {}).get("type") not in ("RuntimeDefault", "Localhost"):
+        seccomp = _effective(pod_sc, sc, "seccompProfile") or {}
+        if seccomp.get("type") not in ("RuntimeDefault", "Localhost"):
             problems.append(f"{c['name']}: seccompProfile")
         if any("hostPort" in p for p in c.get("ports", [])):
             problems.append(f"{c['name']}: hostPort")
@@ -135,7 +140,9 @@ def test_every_pod_is_hardened(target: str, render) -> None:
 def test_pods_in_restricted_namespaces_pass_the_restricted_standard(target: str, render) -> None:
     objs = render(target)
     enforce = {
-        o["metadata"]["name"]: o["metadata"].get("labels", {}).get("pod-security.kubernetes.io/enforce")
+        o["metadata"]["name"]: (
+            o["metadata"].get("labels", {}).get("pod-security.kubernetes.io/enforce")
+        )
         for o in objs if o["kind"] == "Namespace"
     }
     failures = []
@@ -171,7 +178,10 @@ def test_python_components_run_as_the_image_user(render) -> None:
     ("breakage", "expected"),
     [
         (lambda c, s: c["securityContext"].pop("readOnlyRootFilesystem"), "readOnlyRootFilesystem"),
-        (lambda c, s: c["securityContext"].update(allowPrivilegeEscalation=True), "allowPrivilegeEscalation"),
+        (
+            lambda c, s: c["securityContext"].update(allowPrivilegeEscalation=True),
+            "allowPrivilegeEscalation",
+        ),
         (lambda c, s: c["securityContext"]["capabilities"].update(drop=[]), "drop"),
         (lambda c, s: c["securityContext"]["capabilities"].update(add=["NET_ADMIN"]), "NET_ADMIN"),
         (lambda c, s: s["securityContext"].update(runAsUser=0), "runAsUser"),
@@ -192,5 +202,8 @@ def test_checks_catch_a_weakened_pod(breakage, expected: str, render) -> None:
     spec = pod_spec(sts)
     assert hardening_violations("StatefulSet", "dataflow", spec) == []
     breakage(spec["containers"][0], spec)
-    problems = hardening_violations("StatefulSet", "dataflow", spec) + pss_restricted_violations(spec)
+    problems = [
+        *hardening_violations("StatefulSet", "dataflow", spec),
+        *pss_restricted_violations(spec),
+    ]
     assert any(expected in p for p in problems), problems

@@ -14,12 +14,22 @@ from tests.deploy.conftest import REPO, container, find, pod_spec, pod_template,
 PROMETHEUS_DIR = REPO / "observability" / "prometheus"
 
 
+def _expand(match: re.Match[str], replacement: str) -> str:
+    """`replacement` with `$1` / `${1}` replaced by the groups of `match` (unmatched: "")."""
+    return re.sub(
+        r"\$(\d+)|\$\{(\d+)\}",
+        lambda ref: match.group(int(ref.group(1) or ref.group(2))) or "",
+        replacement,
+    )
+
+
 def relabel(labels: dict[str, str], configs: list[dict]) -> dict[str, str] | None:
     """Prometheus relabelling (replace/keep/drop; regexes fully anchored, RE2 ~ re)."""
     labels = dict(labels)
     for cfg in configs:
         action = cfg.get("action", "replace")
-        value = cfg.get("separator", ";").join(labels.get(s, "") for s in cfg.get("source_labels", []))
+        sources = cfg.get("source_labels", [])
+        value = cfg.get("separator", ";").join(labels.get(s, "") for s in sources)
         regex = re.compile(f"(?:{cfg.get('regex', '(.*)')})")
         match = regex.fullmatch(value)
         if action == "keep" and not match:
@@ -27,8 +37,7 @@ def relabel(labels: dict[str, str], configs: list[dict]) -> dict[str, str] | Non
         if action == "drop" and match:
             return None
         if action == "replace" and match:
-            replacement = cfg.get("replacement", "$1")
-            result = re.sub(r"\$(\d+)|\$\{(\d+)\}", lambda m: match.group(int(m.group(1) or m.group(2))) or "", replacement)
+            result = _expand(match, cfg.get("replacement", "$1"))
             if result:
                 labels[cfg["target_label"]] = result
             else:
@@ -69,7 +78,9 @@ def targets(objs, scrape_job) -> dict[str, dict[str, str]]:
     for obj in workloads(objs):
         if obj["kind"] == "Job":
             continue
-        ports = [p["containerPort"] for c in pod_spec(obj)["containers"] for p in c.get("ports", [])]
+        ports = [
+            p["containerPort"] for c in pod_spec(obj)["containers"] for p in c.get("ports", [])
+        ]
         for port in ports or [80]:
             result = relabel(sd_labels(obj, f"{obj['metadata']['name']}-0", "10.1.2.3", port),
                              scrape_job["relabel_configs"])
@@ -97,11 +108,13 @@ def test_annotated_pods_become_the_targets_the_alerts_expect(render, scrape_job)
 
 
 def test_ingest_is_scraped_when_its_component_precedes_monitoring(render, scrape_job) -> None:
-    assert targets(render("components/ingestion+monitoring"), scrape_job)["ingest"]["job"] == "ingest"
+    found = targets(render("components/ingestion+monitoring"), scrape_job)
+    assert found["ingest"]["job"] == "ingest"
 
 
 def test_jobs_selected_by_alerts_are_scraped(render, scrape_job) -> None:
-    jobs = {t["job"] for t in targets(render("components/ingestion+monitoring"), scrape_job).values()}
+    found = targets(render("components/ingestion+monitoring"), scrape_job)
+    jobs = {t["job"] for t in found.values()}
     for path in (PROMETHEUS_DIR / "rules").glob("*.yaml"):
         for group in yaml.safe_load(path.read_text())["groups"]:
             for rule in group["rules"]:
@@ -113,7 +126,7 @@ def test_jobs_selected_by_alerts_are_scraped(render, scrape_job) -> None:
 def test_scrape_port_is_the_metrics_port(render) -> None:
     objs = render("overlays/dev")
     for name in ("dataflow", "replay"):
-        obj = [o for o in workloads(objs) if o["metadata"]["name"] == name][0]
+        obj = next(o for o in workloads(objs) if o["metadata"]["name"] == name)
         annotations = pod_template(obj)["metadata"]["annotations"]
         ports = {p["name"]: p["containerPort"] for p in container(obj, name)["ports"]}
         assert annotations["prometheus.io/port"] == str(ports["metrics"])
@@ -125,15 +138,21 @@ def test_prometheus_mounts_config_and_every_rule(render) -> None:
     c = container(prometheus, "prometheus")
     assert "--config.file=/etc/prometheus/config/prometheus.yml" in c["args"]
     volumes = {v["name"]: v for v in pod_spec(prometheus)["volumes"]}
-    mounts = {volumes[m["name"]].get("configMap", {}).get("name"): m["mountPath"] for m in c["volumeMounts"]}
+    mounts = {
+        volumes[m["name"]].get("configMap", {}).get("name"): m["mountPath"]
+        for m in c["volumeMounts"]
+    }
     rules_cm = [o for o in objs if o["kind"] == "ConfigMap" and o["metadata"]["name"] in mounts
                 and mounts[o["metadata"]["name"]] == "/etc/prometheus/rules"]
     assert rules_cm, "prometheus-rules is not mounted at /etc/prometheus/rules"
     assert set(rules_cm[0]["data"]) == {p.name for p in (PROMETHEUS_DIR / "rules").glob("*.yaml")}
-    config_cm = [o for o in objs if o["kind"] == "ConfigMap" and mounts.get(o["metadata"]["name"]) == "/etc/prometheus/config"]
+    config_cm = [o for o in objs if o["kind"] == "ConfigMap"
+                 and mounts.get(o["metadata"]["name"]) == "/etc/prometheus/config"]
     assert config_cm[0]["data"]["prometheus.yml"] == (PROMETHEUS_DIR / "prometheus.yml").read_text()
     role = find(objs, "Role", "prometheus")
-    assert role["rules"] == [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}]
+    assert role["rules"] == [
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}
+    ]
 
 
 def test_relabel_simulation_drops_unannotated_pods(scrape_job) -> None:

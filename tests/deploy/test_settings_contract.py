@@ -70,7 +70,9 @@ def test_every_variable_is_read_by_the_component(where: str, component: str, ren
 @pytest.mark.parametrize(("where", "component"), [
     ("overlays/dev", "dataflow"), ("overlays/dev", "replay"), ("components/ingestion", "ingest"),
 ])
-def test_settings_accept_the_rendered_environment(where: str, component: str, render, monkeypatch) -> None:
+def test_settings_accept_the_rendered_environment(
+    where: str, component: str, render, monkeypatch
+) -> None:
     objs = render(where)
     env = _resolve(env_of(objs, _workload(objs, component), component))
     for key in list(os.environ):

@@ -45,7 +45,9 @@ def _valid_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def parse_trade(item: object, wanted: frozenset[str], now_ms: int) -> Tick | tuple[str, str]:
+def parse_trade(  # noqa: PLR0911 - one early return per rejection reason, in check order
+    item: object, wanted: frozenset[str], now_ms: int
+) -> Tick | tuple[str, str]:
     """One element of a trade message's `data` as a tick, or (kind, reason)."""
     if not isinstance(item, dict):
         return "malformed", f"trade is {type(item).__name__}"

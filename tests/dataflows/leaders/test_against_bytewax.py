@@ -11,7 +11,7 @@ from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSink, TestingSource, run_main
 
 from dataflows.leaders.engine import PartitionEngine
-from dataflows.leaders.specs import DEFAULT_SPECS, Score
+from dataflows.leaders.specs import DEFAULT_SPECS, Score, WindowSpec
 from services.replay.reader import iter_ticks
 from stockstream.ticks import Tick
 from tests.dataflows.leaders.compare import close
@@ -67,7 +67,7 @@ def sample(name: str) -> list[Tick]:
 @pytest.mark.parametrize("data", ["sse", "lean"])
 @pytest.mark.parametrize("spec", [s for s in DEFAULT_SPECS if s.score == Score.MEAN],
                          ids=lambda s: s.name)
-def test_same_windows_and_means_as_bytewax(data: str, spec) -> None:  # noqa: ANN001
+def test_same_windows_and_means_as_bytewax(data: str, spec: WindowSpec) -> None:
     ticks = sample(data)
     ours = engine_means(ticks, spec.name)
     theirs = bytewax_means(ticks, spec.length_s)

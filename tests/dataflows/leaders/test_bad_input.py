@@ -89,7 +89,7 @@ def test_bad_messages_go_to_the_dead_letter_topic(
         assert _rejected(reason) - before[reason] == count, reason
 
     client = redis.Redis.from_url(url)
-    counted = sum(int(client.hget(f"figures:{s}", "5m_max.count") or 0) for s in "AAA BBB CCC DDD".split())
+    counted = sum(int(client.hget(f"figures:{s}", "5m_max.count") or 0) for s in ("AAA", "BBB", "CCC", "DDD"))
     # All valid ticks (0..139 s) fall in one 5-minute tumbling window: each counted once.
     assert counted == len(good)
 

@@ -14,8 +14,16 @@ from services.replay.reader import iter_ticks
 from tests.dataflows.leaders.compare import assert_same_leaders, close
 from tests.dataflows.leaders.oracle import oracle_windows, split_late
 from tests.dataflows.leaders.pipeline import (
-    SSE_FILE, dataflow_env, ends_of, expected_scores, figure_key, history_ends, history_window,
-    publish_file, run_bounded, with_db,
+    SSE_FILE,
+    dataflow_env,
+    ends_of,
+    expected_scores,
+    figure_key,
+    history_ends,
+    history_window,
+    publish_file,
+    run_bounded,
+    with_db,
 )
 
 pytestmark = pytest.mark.integration

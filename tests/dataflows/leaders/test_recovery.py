@@ -15,7 +15,12 @@ import redis
 
 from dataflows.leaders.cluster import LocalCluster
 from tests.dataflows.leaders.pipeline import (
-    LEAN_TICKS, dataflow_env, dump_state, publish_file, run_bounded, with_db,
+    LEAN_TICKS,
+    dataflow_env,
+    dump_state,
+    publish_file,
+    run_bounded,
+    with_db,
 )
 
 pytestmark = pytest.mark.integration

@@ -347,7 +347,7 @@ def test_write_retries_until_redis_is_back(redis_server: object) -> None:
             def run() -> None:
                 try:
                     results.append(writer.write(ranked))
-                except BaseException as exc:  # noqa: BLE001 - reported by the test
+                except BaseException as exc:  # reported by the test
                     failures.append(exc)
 
             errors_before = REDIS_ERRORS._value.get()

@@ -70,7 +70,7 @@ def quote_server(script: QuoteScript) -> Iterator[str]:
     """Serve `script` on 127.0.0.1; yields the base URL (`http://127.0.0.1:port/api/v1`)."""
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:  # name fixed by BaseHTTPRequestHandler
             url = urlsplit(self.path)
             query = parse_qs(url.query)
             if url.path != "/api/v1/quote":

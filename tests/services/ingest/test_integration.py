@@ -36,8 +36,14 @@ from services.replay.settings import REPO_ROOT
 from stockstream.embedded.kafka_broker import KafkaBroker
 from stockstream.embedded.topics import create_topic
 from stockstream.ticks import Tick, decode, encode
-from tests.services.ingest.fake_finnhub import TOKEN, QuoteScript, quote, quote_server
-from tests.services.ingest.fake_finnhub import trade, trades
+from tests.services.ingest.fake_finnhub import (
+    TOKEN,
+    QuoteScript,
+    quote,
+    quote_server,
+    trade,
+    trades,
+)
 from tests.services.replay.samples import SSE_FILE
 
 pytestmark = pytest.mark.integration
