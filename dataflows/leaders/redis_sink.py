@@ -3,7 +3,8 @@
 Keys, for a spec named N (`1m`, `5m`, `15m`, `5m_max`) and a window ending at E (epoch s):
 
 - `leaders:N`            top-N symbols of the latest window, scored by mean (max for `_max`)
-- `window:N`             hash: `end`, `start` (epoch s), `end_iso`, `start_iso`, `partial`, `symbols`
+- `window:N`             hash: `end`, `start` (epoch s), `end_iso`, `start_iso`, `partial`,
+                         `symbols`
 - `means:N` / `max_price:<len>`   every symbol's mean (max) in the latest window
 - `gainers:N`            every symbol's gain_pct in the latest window (mean specs)
 - `history:<set>:N:E`    the same sets for each window, expiring after `history_ttl_s`
@@ -176,8 +177,13 @@ class LeaderboardWriter:
     def write(self, window: RankedWindow) -> bool:
         """Write one window; True if it became the latest of its spec."""
         keys = WindowKeys.of(window)
-        args: list[str | int | bytes] = [window.end_ms // 1000, self.history_ttl_s, window_document(window),
-                f"{window.spec}.", "figures:"]
+        args: list[str | int | bytes] = [
+            window.end_ms // 1000,
+            self.history_ttl_s,
+            window_document(window),
+            f"{window.spec}.",
+            "figures:",
+        ]
         delay_s = 0.05
         while True:
             try:

@@ -111,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
             print("\033[H\033[2J" + snapshot(client, windows), flush=True)
             time.sleep(args.watch)
     except redis.ConnectionError as exc:
-        print(f"stockstream-leaders: cannot reach Redis at {args.redis_url}: {exc}", file=sys.stderr)
+        print(f"stockstream-leaders: cannot reach Redis at {args.redis_url}: {exc}",
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 0

@@ -57,7 +57,10 @@ def sd_labels(obj: dict, pod_name: str, ip: str, port: int) -> dict[str, str]:
         "__meta_kubernetes_pod_phase": "Running",
         "__meta_kubernetes_pod_container_name": pod_spec(obj)["containers"][0]["name"],
     }
-    sanitize = lambda key: re.sub(r"[^a-zA-Z0-9_]", "_", key)  # noqa: E731
+
+    def sanitize(key: str) -> str:
+        return re.sub(r"[^a-zA-Z0-9_]", "_", key)
+
     for key, value in template["metadata"].get("labels", {}).items():
         out[f"__meta_kubernetes_pod_label_{sanitize(key)}"] = value
     for key, value in template["metadata"].get("annotations", {}).items():

@@ -178,7 +178,7 @@ def test_create_topic_is_idempotent(kafka_bootstrap: str) -> None:
     topic = f"idem-{uuid.uuid4().hex[:8]}"
     create_topic(kafka_bootstrap, topic, 3, {"retention.ms": "3600000"})
     create_topic(kafka_bootstrap, topic, 3)
-    with pytest.raises(ValueError, match="already exists.*3 partitions, wanted 5"):
+    with pytest.raises(ValueError, match=r"already exists.*3 partitions, wanted 5"):
         create_topic(kafka_bootstrap, topic, 5)
 
 
@@ -231,7 +231,7 @@ def test_kafka_broker_context_manager_cleans_up() -> None:
 
 def test_kafka_missing_libs_error_mentions_bootstrap(tmp_path: Path) -> None:
     broker = KafkaBroker(libs_dir=tmp_path / "nowhere")
-    with pytest.raises(KafkaLibsMissingError, match="scripts/bootstrap.sh"):
+    with pytest.raises(KafkaLibsMissingError, match=r"scripts/bootstrap\.sh"):
         broker.start()
     broker.close()
 

@@ -27,7 +27,7 @@ RUNBOOK_SECTIONS = ("## Meaning", "## Impact", "## Diagnosis", "## Mitigation")
 
 
 def run(cmd: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=120)
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=120, check=False)
 
 
 def test_there_are_rules_and_tests() -> None:
@@ -144,7 +144,9 @@ def _with_for(rule_file: Path, name: str, new_for: str) -> str:
 
 
 @pytest.mark.parametrize("delta", [-1, +1], ids=["shorter", "longer"])
-def test_unit_tests_pin_the_for_duration(alert: dict, delta: int, promtool: str, tmp_path: Path) -> None:
+def test_unit_tests_pin_the_for_duration(
+    alert: dict, delta: int, promtool: str, tmp_path: Path
+) -> None:
     """Shift the alert's `for:` by one evaluation interval: its unit tests must then fail
     (fires too early -> the quiet case fails; too late -> the firing case fails).
     Only the test groups that mention the alert are run (groups are independent, and
@@ -156,7 +158,8 @@ def test_unit_tests_pin_the_for_duration(alert: dict, delta: int, promtool: str,
     assert shifted > 0
     (tmp_path / "rules").mkdir()
     (tmp_path / "tests").mkdir()
-    (tmp_path / "rules" / rule_file.name).write_text(_with_for(rule_file, name, format_duration(shifted)))
+    shifted_rules = _with_for(rule_file, name, format_duration(shifted))
+    (tmp_path / "rules" / rule_file.name).write_text(shifted_rules)
     unit = read_yaml(PROMETHEUS / "tests" / f"{rule_file.stem}_test.yaml")
     unit["tests"] = [
         test for test in unit["tests"]

@@ -145,7 +145,9 @@ def test_lua_filter_is_shipped_and_defines_its_function(fluent_bit) -> None:
 def test_every_config_variable_is_provided_by_the_component() -> None:
     used = set(re.findall(r"\$\{(\w+)\}", (LOGGING / "fluent-bit.conf").read_text()))
     kustomization = read_yaml(COMPONENT / "kustomization.yaml")
-    (settings,) = [g for g in kustomization["configMapGenerator"] if g["name"] == "logging-settings"]
+    (settings,) = [
+        g for g in kustomization["configMapGenerator"] if g["name"] == "logging-settings"
+    ]
     provided = {literal.split("=", 1)[0] for literal in settings["literals"]}
     assert used, "fluent-bit.conf reads no variables?"
     assert used <= provided, f"not in logging-settings: {used - provided}"

@@ -58,8 +58,8 @@ def split_late(
 def window_row(symbol: str, ticks: list[Tick], end_ms: int, length_ms: int) -> OracleRow:
     ordered = sorted(ticks, key=lambda t: t.ts_ms)  # stable: ties keep arrival order
     prices = [t.price for t in ordered]
-    sized = [t for t in ordered if t.size is not None]
-    size_total = sum(t.size for t in sized)  # type: ignore[misc]
+    sized = [(t.price, t.size) for t in ordered if t.size is not None]
+    size_total = sum(size for _, size in sized)
     sub_intervals: dict[int, list[float]] = defaultdict(list)
     for t in ordered:
         sub_intervals[(t.ts_ms - (end_ms - length_ms)) // 10_000].append(t.price)
@@ -72,7 +72,11 @@ def window_row(symbol: str, ticks: list[Tick], end_ms: int, length_ms: int) -> O
         max=max(prices),
         first=prices[0],
         last=prices[-1],
-        vwap=math.fsum(t.price * t.size for t in sized) / size_total if size_total > 0 else None,
+        vwap=(
+            math.fsum(price * size for price, size in sized) / size_total
+            if size_total > 0
+            else None
+        ),
         gain_pct=(prices[-1] - prices[0]) / prices[0] * 100,
         volatility=math.sqrt(math.fsum(squares) / (4 * len(squares) * math.log(2))),
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import cast
 
 import redis
 
@@ -28,13 +29,21 @@ def publish_file(bootstrap: str, topic: str, path: Path, from_time: str | None =
     return result.published
 
 
+def scored(reply: object) -> list[tuple[bytes, float]]:
+    """A `withscores=True` range reply of a client without `decode_responses`: (member, score)
+    pairs. redis-py types every range reply as one union over those options."""
+    return cast("list[tuple[bytes, float]]", reply)
+
+
 def with_db(redis_url: str, db: int) -> str:
     """The same server, another database number."""
     base, _, _ = redis_url.rpartition("/")
     return f"{base}/{db}"
 
 
-def dataflow_env(bootstrap: str, topic: str, dlq: str, redis_url: str, **extra: str) -> dict[str, str]:
+def dataflow_env(
+    bootstrap: str, topic: str, dlq: str, redis_url: str, **extra: str
+) -> dict[str, str]:
     return {
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "TICKS_TOPIC": topic, "DLQ_TOPIC": dlq,
         "REDIS_URL": redis_url, "BOUNDED": "true", "METRICS_PORT": "0", "LOG_LEVEL": "WARNING",
@@ -57,8 +66,8 @@ def history_window(client: redis.Redis, spec: str, figure: str, end_ms: int) -> 
 ]:
     """(leaders best first, every symbol's figure) of one window from the history keys."""
     end_s = end_ms // 1000
-    leaders = client.zrevrange(f"history:leaders:{spec}:{end_s}", 0, -1, withscores=True)
-    figures = client.zrange(f"history:{figure}:{end_s}", 0, -1, withscores=True)
+    leaders = scored(client.zrevrange(f"history:leaders:{spec}:{end_s}", 0, -1, withscores=True))
+    figures = scored(client.zrange(f"history:{figure}:{end_s}", 0, -1, withscores=True))
     return (
         [(name.decode(), score) for name, score in leaders],
         {name.decode(): score for name, score in figures},
@@ -79,7 +88,7 @@ def dump_state(client: redis.Redis) -> dict[str, object]:
     """Every key's value (not its TTL), to compare two runs' final Redis state."""
     state: dict[str, object] = {}
     for key in client.scan_iter("*"):
-        kind = client.type(key).decode()
+        kind = cast(bytes, client.type(key)).decode()  # a client without decode_responses
         name = key.decode()
         if kind == "zset":
             state[name] = client.zrange(key, 0, -1, withscores=True)

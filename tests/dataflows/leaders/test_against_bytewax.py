@@ -24,8 +24,9 @@ def bytewax_means(ticks: list[Tick], length_s: int) -> dict[tuple[str, int], tup
     """{(symbol, end ms): (count, mean)} from Bytewax's sliding windows."""
     flow = Dataflow("reference")
     keyed = op.key_on("key", op.input("in", flow, TestingSource(ticks)), lambda t: t.symbol)
-    clock = win.EventClock(
-        lambda t: EPOCH + timedelta(milliseconds=t.ts_ms), wait_for_system_duration=timedelta(seconds=5)
+    clock: win.EventClock[Tick] = win.EventClock(
+        lambda t: EPOCH + timedelta(milliseconds=t.ts_ms),
+        wait_for_system_duration=timedelta(seconds=5),
     )
     windower = win.SlidingWindower(timedelta(seconds=length_s), timedelta(seconds=10), EPOCH)
     folded = win.fold_window(

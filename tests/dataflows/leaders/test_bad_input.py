@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 import redis
 from bytewax.testing import run_main
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, Message, Producer
 from prometheus_client import REGISTRY
 
 from dataflows.leaders.flow import build_flow
@@ -89,7 +89,8 @@ def test_bad_messages_go_to_the_dead_letter_topic(
         assert _rejected(reason) - before[reason] == count, reason
 
     client = redis.Redis.from_url(url)
-    counted = sum(int(client.hget(f"figures:{s}", "5m_max.count") or 0) for s in ("AAA", "BBB", "CCC", "DDD"))
+    counted = sum(int(client.hget(f"figures:{s}", "5m_max.count") or 0)
+                  for s in ("AAA", "BBB", "CCC", "DDD"))
     # All valid ticks (0..139 s) fall in one 5-minute tumbling window: each counted once.
     assert counted == len(good)
 
@@ -98,11 +99,23 @@ def _rejected(reason: str) -> float:
     return REGISTRY.get_sample_value("stockstream_ticks_rejected_total", {"reason": reason}) or 0.0
 
 
-def _consume_all(bootstrap: str, topic: str, expected: int) -> list[tuple[bytes, bytes, dict[str, str]]]:
+def _headers(msg: Message) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    received = msg.headers() or []
+    assert isinstance(received, list), received  # a consumed message's: [(key, value), ...]
+    for key, value in received:
+        assert isinstance(value, bytes), (key, value)
+        headers[key] = value.decode()
+    return headers
+
+
+def _consume_all(
+    bootstrap: str, topic: str, expected: int
+) -> list[tuple[bytes | None, bytes | None, dict[str, str]]]:
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"check-{topic}",
                          "auto.offset.reset": "earliest", "enable.partition.eof": True})
     consumer.subscribe([topic])
-    out = []
+    out: list[tuple[bytes | None, bytes | None, dict[str, str]]] = []
     try:
         for _ in range(300):
             msg = consumer.poll(0.2)
@@ -110,8 +123,7 @@ def _consume_all(bootstrap: str, topic: str, expected: int) -> list[tuple[bytes,
                 if len(out) >= expected:
                     break
                 continue
-            headers = {k: v.decode() for k, v in msg.headers() or []}
-            out.append((msg.key(), msg.value(), headers))
+            out.append((msg.key(), msg.value(), _headers(msg)))
     finally:
         consumer.close()
     return out

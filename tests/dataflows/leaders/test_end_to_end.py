@@ -23,6 +23,7 @@ from tests.dataflows.leaders.pipeline import (
     history_window,
     publish_file,
     run_bounded,
+    scored,
     with_db,
 )
 
@@ -30,7 +31,9 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def sse_topic(kafka_bootstrap: str, kafka_topic_factory: Callable[..., str]) -> tuple[str, str, int]:
+def sse_topic(
+    kafka_bootstrap: str, kafka_topic_factory: Callable[..., str]
+) -> tuple[str, str, int]:
     topic = kafka_topic_factory("ticks", partitions=3)
     dlq = kafka_topic_factory("dlq", partitions=1)
     published = publish_file(kafka_bootstrap, topic, SSE_FILE, from_time="09:30")
@@ -87,7 +90,7 @@ def test_every_window_matches_the_oracle(
         last_end = max(want_ends)
         meta = client.hgetall(f"window:{spec.name}")
         assert int(meta[b"end"]) * 1000 == last_end
-        latest = client.zrevrange(f"leaders:{spec.name}", 0, -1, withscores=True)
+        latest = scored(client.zrevrange(f"leaders:{spec.name}", 0, -1, withscores=True))
         assert_same_leaders(spec.name, [(s.decode(), v) for s, v in latest],
                             sse_oracle[(spec.name, last_end)], spec.score.value)
 

@@ -49,5 +49,8 @@ def test_quiet_input_still_closes_its_windows(
             assert cluster.procs[0].poll() is None, cluster.log_tail()
             time.sleep(0.1)
         waited_s = time.monotonic() - closed_before
-    assert client.zrevrange("leaders:10s", 0, -1, withscores=True) == [(b"AAA", 45.0), (b"BBB", 44.0)]
+    assert client.zrevrange("leaders:10s", 0, -1, withscores=True) == [
+        (b"AAA", 45.0),
+        (b"BBB", 44.0),
+    ]
     assert waited_s > 1.0, "the last window closed without waiting for idle time"

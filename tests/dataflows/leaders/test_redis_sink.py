@@ -20,6 +20,7 @@ from dataflows.leaders.redis_sink import FIGURE_NAMES, LeaderboardWriter
 from stockstream.embedded.redis_server import RedisServer
 from stockstream.metrics import REDIS_ERRORS
 from stockstream.ticks import format_ts
+from tests.dataflows.leaders.pipeline import scored
 
 pytestmark = pytest.mark.integration
 
@@ -163,8 +164,8 @@ def test_mean_window_keys(writer: LeaderboardWriter, redis_client: redis.Redis) 
     }
     means = {row.symbol.encode(): row.mean for row in ROWS}
     gains = {row.symbol.encode(): row.gain_pct for row in ROWS}
-    assert dict(redis_client.zrange("means:1m", 0, -1, withscores=True)) == means
-    assert dict(redis_client.zrange("gainers:1m", 0, -1, withscores=True)) == gains
+    assert dict(scored(redis_client.zrange("means:1m", 0, -1, withscores=True))) == means
+    assert dict(scored(redis_client.zrange("gainers:1m", 0, -1, withscores=True))) == gains
     assert redis_client.zscore("means:1m", "BBB") == 0.1 + 0.2
     for row in ROWS:
         assert redis_client.hgetall(f"figures:{row.symbol}") == figure_fields(row, "1m", END_MS)
@@ -199,7 +200,7 @@ def test_max_window_keys(writer: LeaderboardWriter, redis_client: redis.Redis) -
         (b"BBB", 11.5),
         (b"CCC", 0.1 + 0.2),
     ]
-    assert dict(redis_client.zrange("max_price:5m", 0, -1, withscores=True)) == {
+    assert dict(scored(redis_client.zrange("max_price:5m", 0, -1, withscores=True))) == {
         b"AAA": 12.5,
         b"BBB": 11.5,
         b"CCC": 0.1 + 0.2,

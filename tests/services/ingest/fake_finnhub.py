@@ -85,7 +85,7 @@ def quote_server(script: QuoteScript) -> Iterator[str]:
             self.end_headers()
             self.wfile.write(answer.body)
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
             return
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

@@ -5,10 +5,11 @@ Retry-After honoured; the trade websocket reconnects with backoff and resubscrib
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 
 import httpx
 import orjson
@@ -40,10 +41,8 @@ async def collect(source: AsyncIterator[list[Tick]], seconds: float) -> list[Tic
         async for batch in source:
             out.extend(batch)
 
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(run(), seconds)
-    except TimeoutError:
-        pass
     return out
 
 
@@ -229,6 +228,7 @@ def test_trades_reconnect_resubscribe_and_count_disconnects() -> None:
             )
             out: list[Tick] = []
             source = provider.ticks(["AAPL", "MSFT"])
+            assert isinstance(source, AsyncGenerator)  # closed explicitly below
             async for batch in source:
                 out.extend(batch)
                 if len(out) >= 6:

@@ -17,6 +17,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import TypedDict, Unpack
 
 import orjson
 import pytest
@@ -121,8 +122,13 @@ def run_for(runner: Runner, seconds: float, during: Callable[[], None] | None = 
     asyncio.run(main())
 
 
-def publisher_for(bootstrap: str, topic: str, **kwargs: int) -> Publisher:
-    return Publisher(bootstrap, topic, provider="test", **kwargs).start()
+class Limits(TypedDict, total=False):
+    buffer_max: int
+    inflight_max: int
+
+
+def publisher_for(bootstrap: str, topic: str, **limits: Unpack[Limits]) -> Publisher:
+    return Publisher(bootstrap, topic, provider="test", **limits).start()
 
 
 async def _ws_session(ws: ServerConnection) -> None:

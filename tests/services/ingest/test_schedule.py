@@ -14,8 +14,8 @@ NY = ZoneInfo("America/New_York")
 SH = ZoneInfo("Asia/Shanghai")
 
 
-def at(zone: ZoneInfo, *parts: int) -> datetime:
-    return datetime(*parts, tzinfo=zone)  # type: ignore[misc]
+def at(zone: ZoneInfo, year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=zone)
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from itertools import islice
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -42,7 +43,8 @@ async def take(source: AsyncIterator[list[Tick]], batches: int) -> list[list[Tic
         out.append(batch)
         if len(out) == batches:
             break
-    await source.aclose()  # type: ignore[attr-defined]
+    assert isinstance(source, AsyncGenerator), source
+    await source.aclose()
     return out
 
 
@@ -169,15 +171,12 @@ def test_replay_paces_on_event_time() -> None:
             clock.now += seconds
             await real_sleep(0)
 
-        asyncio.sleep = fake_sleep  # type: ignore[assignment]
-        try:
-            count = 0
+        count = 0
+        with mock.patch.object(asyncio, "sleep", fake_sleep):
             async for batch in provider.ticks(None):
                 count += len(batch)
                 if count >= 400:
                     break
-        finally:
-            asyncio.sleep = real_sleep  # type: ignore[assignment]
         assert waited == pytest.approx(span_s / 60.0, abs=0.01)
         return count
 

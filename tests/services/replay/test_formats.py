@@ -216,7 +216,8 @@ def test_naive_lean_timestamp_is_refused(tmp_path: Path) -> None:
 )
 def test_sse_time_is_shanghai_local(text: str, iso_utc: str) -> None:
     moment = sse_time(text)
-    assert moment.utcoffset() is not None and moment.utcoffset().total_seconds() == 8 * 3600
+    offset = moment.utcoffset()
+    assert offset is not None and offset.total_seconds() == 8 * 3600
     assert epoch_ms(moment) == epoch_ms(datetime.fromisoformat(iso_utc))
 
 

@@ -90,7 +90,9 @@ def test_replay_publishes_real_sse_ticks(
         assert message.key() == tick.symbol.encode()
         assert tick.ingest_ts_ms is not None and started <= tick.ingest_ts_ms <= finished
         received[tick.symbol].append(replace(tick, ingest_ts_ms=None))
-        partitions[tick.symbol].add(message.partition())
+        partition = message.partition()
+        assert partition is not None
+        partitions[tick.symbol].add(partition)
 
     wanted: dict[str, list[Tick]] = defaultdict(list)
     for tick in expected:
