@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from dataflows.leaders.panes import Figures, Pane, fold_windows, pane_index
+from dataflows.leaders.panes import Figures, SymbolPanes, fold_windows
 from dataflows.leaders.specs import PANE_MS, WindowSpec
 from stockstream.ticks import Tick
 
@@ -58,7 +58,7 @@ class PartitionEngine:
     first_ts_ms: int | None = None
     watermark_ms: int | None = None
     closed_through_ms: int | None = None
-    panes: dict[str, dict[int, Pane]] = field(default_factory=dict)
+    panes: dict[str, SymbolPanes] = field(default_factory=dict)
 
     @property
     def horizon_panes(self) -> int:
@@ -76,13 +76,8 @@ class PartitionEngine:
             self.first_ts_ms = ts_ms
         symbol_panes = self.panes.get(tick.symbol)
         if symbol_panes is None:
-            symbol_panes = self.panes[tick.symbol] = {}
-        index = pane_index(ts_ms)
-        pane = symbol_panes.get(index)
-        if pane is None:
-            symbol_panes[index] = Pane.of(tick.price, tick.size, ts_ms)
-        else:
-            pane.add(tick.price, tick.size, ts_ms)
+            symbol_panes = self.panes[tick.symbol] = SymbolPanes()
+        symbol_panes.add(tick.price, tick.size, ts_ms)
         return True
 
     def advance_idle(self, idle_ms: int) -> None:
@@ -152,14 +147,15 @@ class PartitionEngine:
     def _trim(self, keep_from_index: int) -> int | None:
         """Drop panes before `keep_from_index` and symbols left without panes; the oldest left."""
         oldest: int | None = None
-        for symbol in list(self.panes):
-            symbol_panes = self.panes[symbol]
-            for index in [i for i in symbol_panes if i < keep_from_index]:
-                del symbol_panes[index]
+        emptied = []
+        for symbol, symbol_panes in self.panes.items():
+            symbol_panes.trim(keep_from_index)
             if not symbol_panes:
-                del self.panes[symbol]
+                emptied.append(symbol)
                 continue
-            first = min(symbol_panes)
+            first = symbol_panes.oldest_index
             if oldest is None or first < oldest:
                 oldest = first
+        for symbol in emptied:
+            del self.panes[symbol]
         return oldest
