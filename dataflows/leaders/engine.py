@@ -120,7 +120,9 @@ class PartitionEngine:
         self.closed_through_ms = ready_ms
         return self._reports(closed, ready_ms)
 
-    def _reports(self, closed: dict[str, list[WindowPart]], through_ms: int) -> list[PartitionReport]:
+    def _reports(
+        self, closed: dict[str, list[WindowPart]], through_ms: int
+    ) -> list[PartitionReport]:
         return [
             PartitionReport(
                 spec.name, self.partition, through_ms, self.first_ts_ms,
