@@ -19,9 +19,24 @@ COUNTERS = {
     "stockstream_redis_errors_total",
     "stockstream_replay_ticks_published_total",
     "stockstream_producer_delivery_errors_total",
+    "stockstream_ingest_ticks_received_total",
+    "stockstream_ingest_ticks_published_total",
+    "stockstream_ingest_delivery_errors_total",
+    "stockstream_ingest_buffer_dropped_total",
+    "stockstream_ingest_provider_errors_total",
+    "stockstream_ingest_poll_skipped_total",
+    "stockstream_ingest_disconnects_total",
+    "stockstream_ingest_reshards_total",
 }
-GAUGES = {"stockstream_watermark_lag_seconds"}
-HISTOGRAMS = {"stockstream_window_emit_latency_seconds"}
+GAUGES = {
+    "stockstream_watermark_lag_seconds",
+    "stockstream_ingest_buffer_depth",
+    "stockstream_ingest_session_open",
+    "stockstream_ingest_shard_count",
+    "stockstream_ingest_shard_index",
+    "stockstream_ingest_shard_symbols",
+}
+HISTOGRAMS = {"stockstream_window_emit_latency_seconds", "stockstream_ingest_poll_duration_seconds"}
 KNOWN_METRICS = frozenset(
     COUNTERS
     | GAUGES
