@@ -164,6 +164,8 @@ def fold_windows(
     """
     wanted = sorted(set(lengths_panes))
     end_index = end_ms // PANE_MS
+    if not panes.data and panes.head is not None:  # one pane: a sparse symbol's usual case
+        return _fold_one(symbol, panes.head, end_index, wanted)
     values = panes.flat()
     indexes = values[_INDEX::RECORD]
     stop = bisect_left(indexes, end_index)
@@ -202,3 +204,28 @@ def fold_windows(
             ),
         )
     return result
+
+
+def _fold_one(
+    symbol: str, pane: list[float], end_index: int, wanted: list[int]
+) -> dict[int, Figures]:
+    """`fold_windows` for a symbol whose only pane is `pane`."""
+    index = pane[_INDEX]
+    if index >= end_index:
+        return {}
+    count = int(pane[_COUNT])
+    first_price, last_price = pane[_FIRST_PRICE], pane[_LAST_PRICE]
+    size_sum = pane[_SIZE_SUM]
+    figures = Figures(
+        symbol=symbol,
+        count=count,
+        mean=pane[_PRICE_SUM] / count,
+        min=pane[_LOW],
+        max=pane[_HIGH],
+        first=first_price,
+        last=last_price,
+        vwap=pane[_NOTIONAL_SUM] / size_sum if size_sum > 0 else None,
+        gain_pct=(last_price - first_price) / first_price * 100.0,
+        volatility=math.sqrt(math.log(pane[_HIGH] / pane[_LOW]) ** 2 / _FOUR_LN2),
+    )
+    return {length: figures for length in wanted if index >= end_index - length}
