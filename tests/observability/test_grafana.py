@@ -70,11 +70,14 @@ def test_dashboard_structure(path: Path) -> None:
         boxes.append((panel["title"], cells))
 
 
+NO_QUERY_PANELS = {"row", "alertlist"}
+
+
 @pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
 def test_every_panel_queries_known_metrics(path: Path) -> None:
     dashboard = load(path)
     for panel in panels(dashboard):
-        if panel["type"] == "row":
+        if panel["type"] in NO_QUERY_PANELS:
             continue
         assert panel.get("targets"), f"panel {panel['title']!r} has no query"
         for target in panel["targets"]:
@@ -134,11 +137,28 @@ def test_panels_use_the_provisioned_prometheus(path: Path) -> None:
     (prom,) = [d for d in provisioned if d["type"] == "prometheus"]
     assert ds_var["current"]["value"] == prom["uid"]
     for panel in panels(dashboard):
-        if panel["type"] == "row":
+        if panel["type"] in NO_QUERY_PANELS:
             continue
         assert panel["datasource"] == {"type": "prometheus", "uid": f"${{{ds_var['name']}}}"}
         for target in panel["targets"]:
             assert target["datasource"] == panel["datasource"]
+
+
+def test_alert_list_shows_every_prometheus_alert() -> None:
+    """The dashboard lists the firing and pending alerts of the Prometheus rules (data-source
+    managed), filtered by a name prefix that every rule's alert carries."""
+    dashboard = load(GRAFANA / "dashboards/stockstream-pipeline.json")
+    (alert_list,) = [p for p in panels(dashboard) if p["type"] == "alertlist"]
+    provisioned = read_yaml(GRAFANA / "provisioning/datasources/datasources.yaml")["datasources"]
+    (prom,) = [d for d in provisioned if d["type"] == "prometheus"]
+    options = alert_list["options"]
+    assert options["datasource"] == prom["name"]
+    assert options["stateFilter"]["firing"] and options["stateFilter"]["pending"]
+    prefix = options["alertName"]
+    rules = sorted((GRAFANA.parent / "prometheus/rules").glob("*.yaml"))
+    alerts = [rule["alert"] for path in rules for group in read_yaml(path)["groups"]
+              for rule in group["rules"] if "alert" in rule]
+    assert alerts and all(name.startswith(prefix) for name in alerts)
 
 
 def test_datasource_provisioning() -> None:
