@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import socket
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import redis
-from confluent_kafka import Consumer, KafkaError, Message, Producer
+from confluent_kafka import KafkaError, Message, Producer
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -19,6 +18,7 @@ from stockstream.embedded.kafka_broker import KafkaBroker, KafkaLibsMissingError
 from stockstream.embedded.ports import free_port
 from stockstream.embedded.redis_server import RedisServer
 from stockstream.embedded.topics import create_topic
+from tests.kafka_support import read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -42,27 +42,8 @@ def produce(bootstrap: str, topic: str, records: list[tuple[str, str]]) -> None:
 
 
 def consume(bootstrap: str, topic: str, count: int, timeout: float = 30.0) -> list[Message]:
-    """Read ``count`` messages from the beginning of ``topic`` with a fresh group."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"test-{uuid.uuid4().hex}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
-    )
-    consumer.subscribe([topic])
-    out: list[Message] = []
-    deadline = time.monotonic() + timeout
-    try:
-        while len(out) < count and time.monotonic() < deadline:
-            msg = consumer.poll(0.5)
-            if msg is None:
-                continue
-            assert msg.error() is None, msg.error()
-            out.append(msg)
-    finally:
-        consumer.close()
+    """Exactly ``count`` messages from the beginning of ``topic``."""
+    out = read_topic(bootstrap, topic, count, timeout, settle_s=0.0)
     assert len(out) == count, f"got {len(out)} of {count} messages from {topic}"
     return out
 

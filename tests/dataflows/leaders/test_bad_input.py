@@ -9,13 +9,14 @@ from collections.abc import Callable
 import pytest
 import redis
 from bytewax.testing import run_main
-from confluent_kafka import Consumer, Message, Producer
+from confluent_kafka import Message, Producer
 from prometheus_client import REGISTRY
 
 from dataflows.leaders.flow import build_flow
 from dataflows.leaders.settings import DataflowSettings
 from stockstream.ticks import Tick, encode
 from tests.dataflows.leaders.pipeline import with_db
+from tests.kafka_support import read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -112,18 +113,8 @@ def _headers(msg: Message) -> dict[str, str]:
 def _consume_all(
     bootstrap: str, topic: str, expected: int
 ) -> list[tuple[bytes | None, bytes | None, dict[str, str]]]:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"check-{topic}",
-                         "auto.offset.reset": "earliest", "enable.partition.eof": True})
-    consumer.subscribe([topic])
-    out: list[tuple[bytes | None, bytes | None, dict[str, str]]] = []
-    try:
-        for _ in range(300):
-            msg = consumer.poll(0.2)
-            if msg is None or msg.error():
-                if len(out) >= expected:
-                    break
-                continue
-            out.append((msg.key(), msg.value(), _headers(msg)))
-    finally:
-        consumer.close()
-    return out
+    """(key, value, headers) of every dead letter."""
+    return [
+        (msg.key(), msg.value(), _headers(msg))
+        for msg in read_topic(bootstrap, topic, expected, timeout_s=60.0)
+    ]

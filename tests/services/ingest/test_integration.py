@@ -21,7 +21,6 @@ from typing import TypedDict, Unpack
 
 import orjson
 import pytest
-from confluent_kafka import Consumer
 from websockets.asyncio.server import ServerConnection, serve
 
 from services.ingest.providers.base import ErrorCounts, Provider
@@ -37,6 +36,7 @@ from services.replay.settings import REPO_ROOT
 from stockstream.embedded.kafka_broker import KafkaBroker
 from stockstream.embedded.topics import create_topic
 from stockstream.ticks import Tick, decode, encode
+from tests.kafka_support import read_topic
 from tests.services.ingest.fake_finnhub import (
     TOKEN,
     QuoteScript,
@@ -70,31 +70,11 @@ class Recording:
 
 def consume(bootstrap: str, topic: str, expected: int, timeout_s: float = 60.0) -> list[Tick]:
     """Every tick of `topic` (decoded, key checked), waiting for `expected` of them."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"ingest-test-{uuid.uuid4().hex[:8]}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
-    )
-    consumer.subscribe([topic])
-    ticks: list[Tick] = []
-    deadline = time.monotonic() + timeout_s
-    quiet_until: float | None = None
-    try:
-        while time.monotonic() < deadline:
-            for message in consumer.consume(num_messages=1000, timeout=0.5):
-                assert message.error() is None, message.error()
-                tick = decode(message.key(), message.value())
-                assert isinstance(tick, Tick), tick
-                ticks.append(tick)
-            if len(ticks) >= expected:
-                quiet_until = quiet_until or time.monotonic() + 1.0
-                if time.monotonic() >= quiet_until:
-                    break
-    finally:
-        consumer.close()
+    ticks = []
+    for message in read_topic(bootstrap, topic, expected, timeout_s):
+        tick = decode(message.key(), message.value())
+        assert isinstance(tick, Tick), tick
+        ticks.append(tick)
     return ticks
 
 

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
@@ -17,7 +16,7 @@ from dataclasses import replace
 from itertools import islice
 
 import pytest
-from confluent_kafka import Consumer, Message
+from confluent_kafka import Message
 from confluent_kafka.admin import AdminClient
 from prometheus_client import REGISTRY
 
@@ -26,6 +25,7 @@ from services.replay.producer import ReplayResult, run_replay, wall_clock_ms
 from services.replay.settings import REPO_ROOT, ReplaySettings
 from stockstream.kafka import DeliveryStats, create_producer, ensure_topics, produce
 from stockstream.ticks import Tick, decode
+from tests.kafka_support import read_topic
 from tests.services.replay.samples import SSE_FILE
 
 pytestmark = pytest.mark.integration
@@ -34,31 +34,8 @@ TopicFactory = Callable[..., str]
 
 
 def consume(bootstrap: str, topic: str, expected: int, timeout_s: float = 60.0) -> list[Message]:
-    """Every message of `topic` from the beginning: stops `expected` messages in, after
-    checking briefly that no more arrive, or at the timeout."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"replay-test-{uuid.uuid4().hex[:8]}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
-    )
-    consumer.subscribe([topic])
-    messages: list[Message] = []
-    deadline = time.monotonic() + timeout_s
-    quiet_until: float | None = None
-    try:
-        while time.monotonic() < deadline:
-            batch = consumer.consume(num_messages=1000, timeout=0.5)
-            messages.extend(m for m in batch if m.error() is None)
-            if len(messages) >= expected:
-                quiet_until = quiet_until or time.monotonic() + 1.0
-                if time.monotonic() >= quiet_until:
-                    break
-    finally:
-        consumer.close()
-    return messages
+    """Every message of `topic` from the beginning (see `read_topic`)."""
+    return read_topic(bootstrap, topic, expected, timeout_s)
 
 
 def test_replay_publishes_real_sse_ticks(
