@@ -1,4 +1,5 @@
-"""The Redis sink: each ranked window written in one atomic, idempotent, ordered script call.
+"""The Redis sink: each ranked window's leaderboard written in one atomic, idempotent, ordered
+script call, then its symbols' figure hashes in a second one.
 
 Keys, for a spec named N (`1m`, `5m`, `15m`, `5m_max`) and a window ending at E (epoch s):
 
@@ -19,7 +20,9 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 import redis
@@ -39,24 +42,33 @@ local meta, leaders, figure, gainers = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local h_leaders, h_figure, h_gainers = KEYS[5], KEYS[6], KEYS[7]
 local end_s, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
 local doc = cjson.decode(ARGV[3])
-local field_prefix, figures_prefix = ARGV[4], ARGV[5]
 local has_gainers = gainers ~= ''
 
+-- ZADD many members per call (Lua's unpack takes a few thousand arguments at most).
+local function zadd_all(key, pairs_list)
+  for first = 1, #pairs_list, 1000 do
+    local args = {}
+    for i = first, math.min(first + 999, #pairs_list) do
+      table.insert(args, pairs_list[i][2])
+      table.insert(args, pairs_list[i][1])
+    end
+    redis.call('ZADD', key, unpack(args))
+  end
+end
+
 redis.call('DEL', h_leaders, h_figure)
-if has_gainers then redis.call('DEL', h_gainers) end
-for _, entry in ipairs(doc.leaders) do
-  redis.call('ZADD', h_leaders, entry[2], entry[1])
-end
-for _, row in ipairs(doc.rows) do
-  redis.call('ZADD', h_figure, row.score, row.symbol)
-  if has_gainers then redis.call('ZADD', h_gainers, row.gain_pct, row.symbol) end
-end
+zadd_all(h_leaders, doc.leaders)
+zadd_all(h_figure, doc.scores)
 redis.call('EXPIRE', h_leaders, ttl)
 redis.call('EXPIRE', h_figure, ttl)
-if has_gainers then redis.call('EXPIRE', h_gainers, ttl) end
+if has_gainers then
+  redis.call('DEL', h_gainers)
+  zadd_all(h_gainers, doc.gains)
+  redis.call('EXPIRE', h_gainers, ttl)
+end
 
 local current = tonumber(redis.call('HGET', meta, 'end') or '-1')
-if end_s < current then return 0 end
+if end_s < current then return {0} end
 
 local previous = redis.call('ZRANGE', figure, 0, -1)
 redis.call('COPY', h_leaders, leaders, 'REPLACE')
@@ -67,11 +79,21 @@ redis.call('PERSIST', leaders)
 redis.call('PERSIST', figure)
 if has_gainers then redis.call('PERSIST', gainers) end
 redis.call('HSET', meta, 'end', end_s, 'start', doc.start, 'end_iso', doc.end_iso,
-  'start_iso', doc.start_iso, 'partial', doc.partial, 'symbols', #doc.rows)
+  'start_iso', doc.start_iso, 'partial', doc.partial, 'symbols', #doc.scores)
 
-local present = {}
+-- The symbols of the previous latest window that this one lacks.
+local result = {1}
+for _, symbol in ipairs(previous) do
+  if redis.call('ZSCORE', figure, symbol) == false then table.insert(result, symbol) end
+end
+return result
+"""
+
+WRITE_FIGURES_LUA = """
+local end_s, field_prefix, figures_prefix = ARGV[1], ARGV[2], ARGV[3]
+local doc = cjson.decode(ARGV[4])
 for _, row in ipairs(doc.rows) do
-  present[row.symbol] = true
+  local key = figures_prefix .. row.symbol
   local fields = {}
   for name, value in pairs(row.figures) do
     table.insert(fields, field_prefix .. name)
@@ -79,21 +101,19 @@ for _, row in ipairs(doc.rows) do
   end
   table.insert(fields, field_prefix .. 'window_end')
   table.insert(fields, end_s)
-  redis.call('HSET', figures_prefix .. row.symbol, unpack(fields))
+  redis.call('HSET', key, unpack(fields))
   -- A figure this window lacks (vwap without sizes) must not stay from the previous one.
   local absent = {}
   for _, name in ipairs(doc.figure_names) do
     if row.figures[name] == nil then table.insert(absent, field_prefix .. name) end
   end
-  if #absent > 0 then redis.call('HDEL', figures_prefix .. row.symbol, unpack(absent)) end
+  if #absent > 0 then redis.call('HDEL', key, unpack(absent)) end
 end
-for _, symbol in ipairs(previous) do
-  if not present[symbol] then
-    local stale = {}
-    for _, name in ipairs(doc.figure_names) do table.insert(stale, field_prefix .. name) end
-    table.insert(stale, field_prefix .. 'window_end')
-    redis.call('HDEL', figures_prefix .. symbol, unpack(stale))
-  end
+for _, symbol in ipairs(doc.stale) do
+  local stale = {}
+  for _, name in ipairs(doc.figure_names) do table.insert(stale, field_prefix .. name) end
+  table.insert(stale, field_prefix .. 'window_end')
+  redis.call('HDEL', figures_prefix .. symbol, unpack(stale))
 end
 return 1
 """
@@ -140,23 +160,33 @@ def _exact(value: float) -> str:
 
 
 def window_document(window: RankedWindow) -> bytes:
-    """The JSON the script reads: leaders, rows with their score, and window metadata."""
+    """The JSON the leaderboard script reads: window metadata, leaders, every symbol's score
+    and (mean specs) gain."""
     score = window.score
-    return orjson.dumps({
+    document: dict[str, object] = {
         "start": window.start_ms // 1000,
         "start_iso": format_ts(window.start_ms),
         "end_iso": format_ts(window.end_ms),
         "partial": int(window.partial),
         "leaders": [[symbol, _exact(value)] for symbol, value in window.leaders],
+        "scores": [[row.symbol, _exact(row.score(score))] for row in window.rows],
+    }
+    if score != Score.MAX:
+        document["gains"] = [[row.symbol, _exact(row.gain_pct)] for row in window.rows]
+    return orjson.dumps(document)
+
+
+def figures_document(window: RankedWindow, stale: list[str]) -> bytes:
+    """The JSON the figures script reads: each row's figures, and the symbols that left."""
+    return orjson.dumps({
         "figure_names": list(FIGURE_NAMES),
+        "stale": stale,
         "rows": [
             {
                 "symbol": row.symbol,
-                "score": _exact(row.score(score)),
-                "gain_pct": _exact(row.gain_pct),
                 "figures": {
-                    name: _exact(getattr(row, name)) for name in FIGURE_NAMES
-                    if getattr(row, name) is not None
+                    name: _exact(value) for name in FIGURE_NAMES
+                    if (value := getattr(row, name)) is not None
                 },
             }
             for row in window.rows
@@ -172,23 +202,36 @@ class LeaderboardWriter:
         self.client = client
         self.history_ttl_s = history_ttl_s
         self.retry_max_s = retry_max_s
-        self.script = client.register_script(WRITE_WINDOW_LUA)
+        self.window_script = client.register_script(WRITE_WINDOW_LUA)
+        self.figures_script = client.register_script(WRITE_FIGURES_LUA)
 
     def write(self, window: RankedWindow) -> bool:
-        """Write one window; True if it became the latest of its spec."""
+        """Write one window; True if it became the latest of its spec.
+
+        The leaderboard keys change in one script call; then, for the latest window, the
+        per-symbol figure hashes (each field set carries its `window_end`)."""
         keys = WindowKeys.of(window)
-        args: list[str | int | bytes] = [
-            window.end_ms // 1000,
-            self.history_ttl_s,
-            window_document(window),
-            f"{window.spec}.",
-            "figures:",
-        ]
+        end_s = window.end_ms // 1000
+        reply = self._retrying(window, lambda: self.window_script(
+            keys=keys.as_list(), args=[end_s, self.history_ttl_s, window_document(window)]
+        ))
+        WINDOW_EMIT_LATENCY.observe(max(0.0, time.time() - window.closed_at_s))
+        latest = bool(reply[0])
+        if latest:
+            stale = [symbol.decode() for symbol in reply[1:]]
+            document = figures_document(window, stale)
+            self._retrying(window, lambda: self.figures_script(
+                args=[end_s, f"{window.spec}.", "figures:", document]
+            ))
+        LEADERBOARD_WRITES.labels(window.spec).inc()
+        return latest
+
+    def _retrying(self, window: RankedWindow, call: Callable[[], Any]) -> Any:
+        """`call()` until Redis answers: capped exponential backoff with jitter."""
         delay_s = 0.05
         while True:
             try:
-                latest = bool(self.script(keys=keys.as_list(), args=args))
-                break
+                return call()
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 REDIS_ERRORS.inc()
                 log.warning("redis write failed, retrying",
@@ -196,9 +239,6 @@ class LeaderboardWriter:
                                    "error": str(exc), "retry_in_s": round(delay_s, 3)})
                 time.sleep(delay_s * random.uniform(0.5, 1.0))  # jitter
                 delay_s = min(delay_s * 2, self.retry_max_s)
-        LEADERBOARD_WRITES.labels(window.spec).inc()
-        WINDOW_EMIT_LATENCY.observe(max(0.0, time.time() - window.closed_at_s))
-        return latest
 
 
 class _RedisPartition(StatelessSinkPartition[RankedWindow]):
