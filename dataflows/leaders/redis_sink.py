@@ -17,6 +17,7 @@ older window never overwrites a newer one, and a replay after recovery rewrites 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import time
@@ -204,6 +205,9 @@ class LeaderboardWriter:
         self.retry_max_s = retry_max_s
         self.window_script = client.register_script(WRITE_WINDOW_LUA)
         self.figures_script = client.register_script(WRITE_FIGURES_LUA)
+        with contextlib.suppress(redis.ConnectionError, redis.TimeoutError):
+            for script in (WRITE_WINDOW_LUA, WRITE_FIGURES_LUA):  # not on the first window's clock
+                client.script_load(script)
 
     def write(self, window: RankedWindow) -> bool:
         """Write one window; True if it became the latest of its spec.
