@@ -149,11 +149,13 @@ def servers(need_kafka: bool = True) -> Iterator[tuple[str | None, str]]:
 
 
 def prefill(bootstrap: str, topic: str, ticks: Sequence, partitions: int) -> int:
-    """Create `topic` and publish `ticks` as the replay would (key = symbol, value = JSON)."""
+    """Create `topic` and publish `ticks` as the replay would (key = symbol, value = JSON);
+    prints how long it took."""
     from stockstream.embedded.topics import create_topic
     from stockstream.kafka import DeliveryStats, create_producer, produce
     from stockstream.ticks import encode
 
+    started = time.perf_counter()
     create_topic(bootstrap, topic, partitions)
     stats = DeliveryStats()
     producer = create_producer(bootstrap, client_id="bench", on_delivery=stats)
@@ -161,6 +163,8 @@ def prefill(bootstrap: str, topic: str, ticks: Sequence, partitions: int) -> int
         key, value = encode(tick)
         produce(producer, topic, key, value)
     assert producer.flush(120) == 0 and stats.failed == 0, stats
+    print(f"pre-filled {stats.delivered:,} ticks in {time.perf_counter() - started:.1f} s",
+          flush=True)
     return stats.delivered
 
 

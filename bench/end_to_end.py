@@ -75,10 +75,7 @@ def main(argv: list[str] | None = None) -> None:
     with servers() as (bootstrap, redis_url), tempfile.TemporaryDirectory() as tmp:
         assert bootstrap is not None
         topic = "bench.ticks"
-        started = time.perf_counter()
         prefill(bootstrap, topic, ticks, args.partitions)
-        print(f"pre-filled {len(ticks):,} ticks in {time.perf_counter() - started:.1f} s",
-              flush=True)
         for processes in (1, 2):
             sustained, wall = run_dataflow(bootstrap, topic, redis_url, processes=processes,
                                            total=len(ticks), log_dir=Path(tmp) / f"p{processes}")
