@@ -1,8 +1,9 @@
-"""Kafka messages to valid ticks (with where they came from) or dead letters."""
+"""Kafka messages to valid ticks or dead letters (original bytes, reason, where read)."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from bytewax.connectors.kafka import KafkaError, KafkaSourceMessage
@@ -13,17 +14,6 @@ from stockstream.ticks import Reason, Rejection, Tick, decode
 log = logging.getLogger(__name__)
 
 RawMessage = KafkaSourceMessage[bytes | None, bytes | None]
-
-
-@dataclass(frozen=True, slots=True)
-class Arrival:
-    """A valid tick and the bytes it came as (the dead-letter topic gets those if it is late)."""
-
-    tick: Tick
-    key: bytes | None
-    value: bytes | None
-    partition: int
-    offset: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,23 +28,24 @@ class DeadLetter:
     partition: int
     offset: int
 
-    @classmethod
-    def of(cls, rejection: Rejection, topic: str, partition: int, offset: int) -> DeadLetter:
-        return cls(rejection.reason, rejection.reason_text, rejection.key, rejection.value,
-                   topic, partition, offset)
+
+def dead_letter(msg: RawMessage, rejection: Rejection) -> DeadLetter:
+    """A message's dead letter: its original bytes, the reason and where it was read."""
+    return DeadLetter(rejection.reason, rejection.reason_text, msg.key, msg.value,
+                      msg.topic or "", msg.partition or 0, msg.offset or 0)
 
 
-def decode_message(
-    msg: RawMessage | KafkaError[bytes | None, bytes | None],
-) -> Arrival | DeadLetter | None:
-    """A message as an `Arrival` (a valid tick), a `DeadLetter`, or None for a consumer error
-    (logged; librdkafka retries those on its own)."""
-    if isinstance(msg, KafkaError):
-        log.warning("kafka consumer error", extra={"error": str(msg.err)})
-        return None
-    decoded = decode(msg.key, msg.value)
-    partition, offset = msg.partition or 0, msg.offset or 0
-    if isinstance(decoded, Rejection):
-        return DeadLetter.of(decoded, msg.topic or "", partition, offset)
-    TICKS_DECODED.inc()
-    return Arrival(decoded, msg.key, msg.value, partition, offset)
+def decode_batch(
+    messages: Iterable[RawMessage | KafkaError[bytes | None, bytes | None]],
+) -> Iterator[tuple[RawMessage, Tick | Rejection]]:
+    """Each message with its decoded tick or rejection; consumer errors are logged and skipped
+    (librdkafka retries those on its own). Counts the valid ticks once per batch."""
+    valid = 0
+    for msg in messages:
+        if isinstance(msg, KafkaError):
+            log.warning("kafka consumer error", extra={"error": str(msg.err)})
+            continue
+        decoded = decode(msg.key, msg.value)
+        valid += isinstance(decoded, Tick)
+        yield msg, decoded
+    TICKS_DECODED.inc(valid)

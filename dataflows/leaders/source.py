@@ -20,10 +20,10 @@ from bytewax.connectors.kafka import KafkaSource
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
 from dataflows.leaders.engine import PartitionEngine, PartitionReport
-from dataflows.leaders.inputs import Arrival, DeadLetter, decode_message
+from dataflows.leaders.inputs import DeadLetter, RawMessage, dead_letter, decode_batch
 from dataflows.leaders.specs import WindowSpec
 from stockstream.metrics import WATERMARK_LAG, WINDOWS_CLOSED
-from stockstream.ticks import Reason, format_ts
+from stockstream.ticks import Reason, Rejection, Tick, format_ts
 
 SourceItem = PartitionReport | DeadLetter
 Snapshot = bytes  # pickle of (Kafka offset, PartitionEngine)
@@ -44,14 +44,11 @@ class EngineConfig:
         return PartitionEngine(partition, self.specs, self.lateness_ms, self.top_n)
 
 
-def late_letter(arrival: Arrival, engine: PartitionEngine, topic: str) -> DeadLetter:
+def late_letter(msg: RawMessage, tick: Tick, engine: PartitionEngine) -> DeadLetter:
     """The dead letter of a tick older than its partition's watermark."""
-    return DeadLetter(
-        Reason.LATE,
-        f"late: event time {format_ts(arrival.tick.ts_ms)} is before the watermark "
-        f"{format_ts(engine.watermark_ms or 0)} of partition {engine.partition}",
-        arrival.key, arrival.value, topic, arrival.partition, arrival.offset,
-    )
+    detail = (f"event time {format_ts(tick.ts_ms)} is before the watermark "
+              f"{format_ts(engine.watermark_ms or 0)} of partition {engine.partition}")
+    return dead_letter(msg, Rejection(Reason.LATE, detail, msg.key, msg.value))
 
 
 def observe(engine: PartitionEngine, reports: list[PartitionReport]) -> list[PartitionReport]:
@@ -86,14 +83,11 @@ class _WindowsPartition(StatefulSourcePartition[SourceItem, Snapshot]):
             return list(observe(self.engine, self.engine.close_all(time.time())))
         out: list[SourceItem] = []
         engine = self.engine
-        for message in messages:
-            decoded = decode_message(message)
-            if decoded is None:
-                continue
-            if isinstance(decoded, DeadLetter):
-                out.append(decoded)
-            elif not engine.ingest(decoded.tick):
-                out.append(late_letter(decoded, engine, self.config.topic))
+        for message, decoded in decode_batch(messages):
+            if isinstance(decoded, Rejection):
+                out.append(dead_letter(message, decoded))
+            elif not engine.ingest(decoded):
+                out.append(late_letter(message, decoded, engine))
         now = time.monotonic()
         if messages:
             self.last_arrival = now
