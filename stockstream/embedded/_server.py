@@ -8,7 +8,7 @@ import tempfile
 from abc import ABC, abstractmethod
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import NoReturn, Self
 
 from stockstream.embedded import _process
 
@@ -45,6 +45,20 @@ class EmbeddedServer(ABC):
     @abstractmethod
     def start(self) -> Self:
         """Start the server and wait until it answers."""
+
+    def _start_failed(self, what: str, not_ready: str) -> NoReturn:
+        """Stop what was started and raise with the server's log tail."""
+        died = not self.is_running
+        self.stop()
+        raise _process.ServerStartError(
+            f"{what} {'exited' if died else not_ready}. "
+            f"Log {self.log_path}:\n{_process.log_tail(self.log_path)}"
+        )
+
+    @property
+    @abstractmethod
+    def log_path(self) -> Path:
+        """The server's combined stdout/stderr log."""
 
     def stop(self, timeout: float | None = None) -> None:
         """Stop the server by PID (SIGTERM, then SIGKILL after ``timeout`` s); keeps its data.

@@ -253,13 +253,8 @@ class KafkaBroker(EmbeddedServer):
             interval=0.25,
             alive=lambda: self.is_running,
         ):
-            died = not self.is_running
-            self.stop()
-            reason = "exited" if died else f"did not serve metadata within {self.startup_timeout}s"
-            raise _process.ServerStartError(
-                f"Kafka broker on {self.bootstrap} {reason}. "
-                f"Log {self.log_path}:\n{_process.log_tail(self.log_path)}"
-            )
+            self._start_failed(f"Kafka broker on {self.bootstrap}",
+                               f"did not serve metadata within {self.startup_timeout}s")
         return self
 
     def _serves_metadata(self) -> bool:

@@ -125,13 +125,8 @@ class RedisServer(EmbeddedServer):
         finally:
             probe.close()
         if not ok:
-            died = not self.is_running
-            self.stop()
-            reason = "exited" if died else f"did not become ready within {self.startup_timeout}s"
-            raise _process.ServerStartError(
-                f"redis-server on {self.host}:{self.port} {reason}. "
-                f"Log {self.log_path}:\n{_process.log_tail(self.log_path)}"
-            )
+            self._start_failed(f"redis-server on {self.host}:{self.port}",
+                               f"did not become ready within {self.startup_timeout}s")
         return self
 
     def __repr__(self) -> str:
