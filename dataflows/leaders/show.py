@@ -2,7 +2,9 @@
 
     stockstream-leaders                      # once
     stockstream-leaders --watch 1            # refresh every second until Ctrl-C
-    REDIS_URL=redis://:pw@host:6379/0 stockstream-leaders --windows 1m,15m
+    REDIS_URL=redis://reader:PW@host:6379/0 stockstream-leaders --windows 1m,15m
+
+It only reads: log in as the read-only ACL user `reader` (see README "Redis users").
 """
 
 from __future__ import annotations
