@@ -27,6 +27,16 @@ WINDOWS_CLOSED = Counter(
 LEADERBOARD_WRITES = Counter(
     "stockstream_leaderboard_writes", "Whole windows written to Redis.", ["window"]
 )
+TICKS_HELD = Gauge(
+    "stockstream_ticks_held",
+    "Ticks far ahead of their replay partition's time, held until later ticks confirm the jump.",
+    ["partition"],
+)
+WINDOWS_NOT_LATEST_FUTURE = Counter(
+    "stockstream_windows_not_latest_future",
+    "Windows kept out of the latest keys because their end was too far ahead of the clock.",
+    ["window"],
+)
 REDIS_ERRORS = Counter("stockstream_redis_errors", "Failed Redis writes (each is retried).")
 WATERMARK_LAG = Gauge(
     "stockstream_watermark_lag_seconds",

@@ -20,13 +20,14 @@ from bytewax.connectors.kafka import KafkaSource
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
 from dataflows.leaders.engine import PartitionEngine, PartitionReport
+from dataflows.leaders.future_guard import FutureGuard, GuardConfig, Released
 from dataflows.leaders.inputs import DeadLetter, RawMessage, dead_letter, decode_batch
 from dataflows.leaders.specs import WindowSpec
-from stockstream.metrics import WATERMARK_LAG, WINDOWS_CLOSED
+from stockstream.metrics import TICKS_HELD, WATERMARK_LAG, WINDOWS_CLOSED
 from stockstream.ticks import Reason, Rejection, Tick, format_ts
 
 SourceItem = PartitionReport | DeadLetter
-Snapshot = bytes  # pickle of (Kafka offset, PartitionEngine)
+Snapshot = bytes  # pickle of (Kafka offset, PartitionEngine, FutureGuard)
 
 
 @dataclass(frozen=True)
@@ -39,9 +40,13 @@ class EngineConfig:
     top_n: int
     topic: str
     idle_tick_s: float | None
+    guard: GuardConfig = GuardConfig()  # noqa: RUF009 - frozen, so one shared default is safe
 
     def new_engine(self, partition: str) -> PartitionEngine:
         return PartitionEngine(partition, self.specs, self.lateness_ms, self.top_n)
+
+    def new_guard(self, partition: str) -> FutureGuard:
+        return FutureGuard(partition, self.guard)
 
 
 def late_letter(msg: RawMessage, tick: Tick, engine: PartitionEngine) -> DeadLetter:
@@ -64,10 +69,12 @@ def observe(engine: PartitionEngine, reports: list[PartitionReport]) -> list[Par
 class _WindowsPartition(StatefulSourcePartition[SourceItem, Snapshot]):
     def __init__(
         self, kafka: StatefulSourcePartition[Any, int | None], engine: PartitionEngine,
-        config: EngineConfig,
+        config: EngineConfig, guard: FutureGuard,
     ) -> None:
         self.kafka = kafka
         self.engine = engine
+        self.guard = guard
+        self.released: Released = []
         self.config = config
         self.last_arrival = time.monotonic()
         self.last_idle_check = self.last_arrival
@@ -80,14 +87,25 @@ class _WindowsPartition(StatefulSourcePartition[SourceItem, Snapshot]):
             messages = self.kafka.next_batch()
         except StopIteration:
             self.ended = True  # end of a bounded input: close every window, then stop
-            return list(observe(self.engine, self.engine.close_all(time.time())))
+            letters: list[DeadLetter] = []
+            self.guard.end_of_input(letters)
+            TICKS_HELD.labels(self.engine.partition).set(0)
+            return [*letters, *observe(self.engine, self.engine.close_all(time.time()))]
         out: list[SourceItem] = []
         engine = self.engine
+        guard, released = self.guard, self.released
+        now_ms = int(time.time() * 1000)
         for message, decoded in decode_batch(messages):
             if isinstance(decoded, Rejection):
                 out.append(dead_letter(message, decoded))
-            elif not engine.ingest(decoded):
-                out.append(late_letter(message, decoded, engine))
+                continue
+            guard.admit(message, decoded, now_ms, released, out)  # type: ignore[arg-type]
+            for passed_message, tick in released:
+                if not engine.ingest(tick):
+                    out.append(late_letter(passed_message, tick, engine))
+            released.clear()
+        if messages:
+            TICKS_HELD.labels(engine.partition).set(len(guard.held))
         now = time.monotonic()
         if messages:
             self.last_arrival = now
@@ -100,7 +118,8 @@ class _WindowsPartition(StatefulSourcePartition[SourceItem, Snapshot]):
         return out
 
     def snapshot(self) -> Snapshot:
-        return pickle.dumps((self.kafka.snapshot(), self.engine), protocol=pickle.HIGHEST_PROTOCOL)
+        return pickle.dumps((self.kafka.snapshot(), self.engine, self.guard),
+                            protocol=pickle.HIGHEST_PROTOCOL)
 
     def close(self) -> None:
         self.kafka.close()
@@ -130,8 +149,14 @@ class PartitionWindowsSource(FixedPartitionedSource[SourceItem, Snapshot]):
     ) -> _WindowsPartition:
         offset: int | None = None
         engine: PartitionEngine | None = None
+        guard: FutureGuard | None = None
         if resume_state is not None:
-            offset, engine = pickle.loads(resume_state)  # noqa: S301 - our own snapshot
+            state = pickle.loads(resume_state)  # noqa: S301 - our own snapshot
+            offset, engine = state[0], state[1]
+            guard = state[2] if len(state) > 2 else None  # snapshots before the guard: none
         index = for_part.split("-", 1)[0]
         kafka = self.kafka.build_part(step_id, for_part, offset)
-        return _WindowsPartition(kafka, engine or self.config.new_engine(index), self.config)
+        if guard is not None:
+            guard.config = self.config.guard  # settings may have changed since the snapshot
+        return _WindowsPartition(kafka, engine or self.config.new_engine(index), self.config,
+                                 guard or self.config.new_guard(index))
