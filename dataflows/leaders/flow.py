@@ -69,7 +69,7 @@ def build_flow(settings: DataflowSettings) -> Dataflow:
     expected = frozenset() if from_end else partitions_with_data(settings)
     engine = EngineConfig(specs, settings.lateness_ms, settings.top_n, settings.ticks_topic,
                           idle_tick_s=None if settings.bounded else settings.idle_tick_s,
-                          guard=settings.guard)
+                          guard=settings.guard, idle_timeout_s=settings.idle_timeout_s)
     ranking = RankingConfig(specs, expected, settings.top_n)
 
     flow = Dataflow("leaders")

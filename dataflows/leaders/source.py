@@ -23,7 +23,7 @@ from dataflows.leaders.engine import PartitionEngine, PartitionReport
 from dataflows.leaders.future_guard import FutureGuard, GuardConfig, Released
 from dataflows.leaders.inputs import DeadLetter, RawMessage, dead_letter, decode_batch
 from dataflows.leaders.specs import WindowSpec
-from stockstream.metrics import TICKS_HELD, WATERMARK_LAG, WINDOWS_CLOSED
+from stockstream.metrics import PARTITIONS_RESUMED, TICKS_HELD, WATERMARK_LAG, WINDOWS_CLOSED
 from stockstream.ticks import Reason, Rejection, Tick, format_ts
 
 SourceItem = PartitionReport | DeadLetter
@@ -33,7 +33,9 @@ Snapshot = bytes  # pickle of (Kafka offset, PartitionEngine, FutureGuard)
 @dataclass(frozen=True)
 class EngineConfig:
     """What a partition engine is built from; `idle_tick_s` None disables the idle advance
-    (bounded input: only data and the end of input move the watermark)."""
+    (bounded input: only data and the end of input move the watermark). The idle advance
+    starts only after `idle_timeout_s` without a message, so that ticks delayed by a broker
+    outage or a producer restart shorter than that are not made late."""
 
     specs: tuple[WindowSpec, ...]
     lateness_ms: int
@@ -41,6 +43,7 @@ class EngineConfig:
     topic: str
     idle_tick_s: float | None
     guard: GuardConfig = GuardConfig()  # noqa: RUF009 - frozen, so one shared default is safe
+    idle_timeout_s: float = 0.0
 
     def new_engine(self, partition: str) -> PartitionEngine:
         return PartitionEngine(partition, self.specs, self.lateness_ms, self.top_n)
@@ -113,7 +116,7 @@ class _WindowsPartition(StatefulSourcePartition[SourceItem, Snapshot]):
             now - self.last_idle_check >= self.config.idle_tick_s
         ):
             self.last_idle_check = now
-            engine.advance_idle(int((now - self.last_arrival) * 1000))
+            engine.advance_idle(int((now - self.last_arrival - self.config.idle_timeout_s) * 1000))
         out.extend(observe(engine, engine.close_ready(time.time())))
         return out
 
@@ -154,6 +157,7 @@ class PartitionWindowsSource(FixedPartitionedSource[SourceItem, Snapshot]):
             state = pickle.loads(resume_state)  # noqa: S301 - our own snapshot
             offset, engine = state[0], state[1]
             guard = state[2] if len(state) > 2 else None  # snapshots before the guard: none
+            PARTITIONS_RESUMED.inc()
         index = for_part.split("-", 1)[0]
         kafka = self.kafka.build_part(step_id, for_part, offset)
         if guard is not None:
