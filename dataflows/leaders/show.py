@@ -2,8 +2,11 @@
 
     stockstream-leaders                      # once
     stockstream-leaders --watch 1            # refresh every second until Ctrl-C
-    REDIS_URL=redis://:pw@host:6379/0 stockstream-leaders --windows 1m,15m
-    stockstream-leaders clear-window 1m      # remove a bad latest window (see --help there)
+    REDIS_URL=redis://reader:PW@host:6379/0 stockstream-leaders --windows 1m,15m
+    REDIS_URL=redis://:ADMIN_PW@host:6379/0 stockstream-leaders clear-window 1m
+
+It only reads: log in as the read-only ACL user `reader` (see README "Redis users"), except
+`clear-window`, which removes a bad latest window (see its --help) and needs the admin user.
 """
 
 from __future__ import annotations
