@@ -27,6 +27,26 @@ WINDOWS_CLOSED = Counter(
 LEADERBOARD_WRITES = Counter(
     "stockstream_leaderboard_writes", "Whole windows written to Redis.", ["window"]
 )
+TICKS_HELD = Gauge(
+    "stockstream_ticks_held",
+    "Ticks far ahead of their replay partition's time, held until later ticks confirm the jump.",
+    ["partition"],
+)
+WINDOWS_NOT_LATEST_FUTURE = Counter(
+    "stockstream_windows_not_latest_future",
+    "Windows kept out of the latest keys because their end was too far ahead of the clock.",
+    ["window"],
+)
+KAFKA_CONSUMER_ERRORS = Counter(
+    "stockstream_kafka_consumer_errors",
+    "Errors the dataflow's Kafka consumers reported (broker down, transport), by code; "
+    "librdkafka reconnects on its own.",
+    ["code"],
+)
+PARTITIONS_RESUMED = Counter(
+    "stockstream_partitions_resumed",
+    "Source partitions this process resumed from a recovery snapshot (a restart).",
+)
 REDIS_ERRORS = Counter("stockstream_redis_errors", "Failed Redis writes (each is retried).")
 WATERMARK_LAG = Gauge(
     "stockstream_watermark_lag_seconds",
@@ -42,6 +62,10 @@ WINDOW_EMIT_LATENCY = Histogram(
 # Producers
 REPLAY_TICKS_PUBLISHED = Counter(
     "stockstream_replay_ticks_published", "Ticks the replay producer handed to the broker."
+)
+REPLAY_TICKS_SKIPPED = Counter(
+    "stockstream_replay_ticks_skipped",
+    "Ticks a resumed replay did not send again: the topic already held them.",
 )
 PRODUCER_DELIVERY_ERRORS = Counter(
     "stockstream_producer_delivery_errors", "Messages the broker did not acknowledge."
