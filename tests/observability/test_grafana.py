@@ -187,6 +187,8 @@ def test_dashboard_provider_path_is_where_the_dashboards_are_mounted() -> None:
                       if d["kind"] == "Deployment")
     pod = deployment["spec"]["template"]["spec"]
     volumes = {v["name"]: v for v in pod["volumes"]}
+    kustomization = read_yaml(GRAFANA / "kustomization.yaml")
+    generated = {g["name"]: g["files"] for g in kustomization["configMapGenerator"]}
     mounts = {
         volumes[m["name"]]["configMap"]["name"]: m["mountPath"]
         for m in pod["containers"][0]["volumeMounts"]
@@ -195,6 +197,6 @@ def test_dashboard_provider_path_is_where_the_dashboards_are_mounted() -> None:
     assert mounts["grafana-dashboards"] == provider["options"]["path"]
     assert mounts["grafana-datasources"] == "/etc/grafana/provisioning/datasources"
     assert mounts["grafana-dashboard-providers"] == "/etc/grafana/provisioning/dashboards"
-    kustomization = read_yaml(GRAFANA / "kustomization.yaml")
-    generated = {g["name"]: g["files"] for g in kustomization["configMapGenerator"]}
+    assert mounts["grafana-alerting"] == "/etc/grafana/provisioning/alerting"
+    assert generated["grafana-alerting"] == ["provisioning/alerting/stockstream-alerts.json"]
     assert sorted(generated["grafana-dashboards"]) == [f"dashboards/{p.name}" for p in DASHBOARDS]

@@ -25,7 +25,8 @@ UIDS = {d["uid"] for d in DATASOURCES["datasources"]}
 
 def test_committed_files_are_the_generated_ones() -> None:
     for path, text in generated().items():
-        assert path.read_text() == text, f"{path.name} is stale: python -m stockstream.monitoring.grafana"
+        assert path.read_text() == text, (
+            f"{path.name} is stale: run python -m stockstream.monitoring.grafana")
 
 
 def test_generated_dashboard_passes_the_checks() -> None:

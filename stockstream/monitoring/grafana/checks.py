@@ -19,7 +19,9 @@ def _panels(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def check_dashboard(dashboard: dict[str, Any], datasource_uids: set[str]) -> list[str]:
+def check_dashboard(  # noqa: PLR0912 - a flat list of independent checks reads best
+    dashboard: dict[str, Any], datasource_uids: set[str]
+) -> list[str]:
     """Panels: known type, grid inside 24 columns, unique ids, every query panel reading the
     dashboard's data source variable (whose default is a provisioned data source) with a
     non-empty expr and a unique refId per target."""
@@ -60,7 +62,9 @@ def check_dashboard(dashboard: dict[str, Any], datasource_uids: set[str]) -> lis
     return problems
 
 
-def check_alert_rules(document: dict[str, Any], datasource_uids: set[str]) -> list[str]:
+def check_alert_rules(  # noqa: PLR0912 - a flat list of independent checks reads best
+    document: dict[str, Any], datasource_uids: set[str]
+) -> list[str]:
     """Grafana alert rule provisioning: apiVersion 1; each rule with a unique uid (<= 40
     chars), a title, queries on provisioned data sources or expressions, a condition that
     is one of its refIds, expressions that only read refIds of the rule, a severity, a

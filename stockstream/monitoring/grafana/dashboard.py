@@ -93,7 +93,8 @@ ROWS: tuple[tuple[str, tuple[PanelSpec, ...]], ...] = (
                    Query(REJECTED, "rejected"))),
         PanelSpec("timeseries", "Producer delivery errors",
                   "Messages the broker did not acknowledge, by producer job.",
-                  (Query(rate("stockstream_producer_delivery_errors_total", by="job"), "{{job}}"),)),
+                  (Query(rate("stockstream_producer_delivery_errors_total", by="job"),
+                         "{{job}}"),)),
     )),
     ("Ingestion service", (
         PanelSpec("timeseries", "Ingest ticks / s by provider",
