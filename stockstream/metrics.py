@@ -146,3 +146,17 @@ INGEST_SHARD_SYMBOLS = Gauge(
 INGEST_RESHARDS = Counter(
     "stockstream_ingest_reshards", "Shard count changes applied without a restart."
 )
+
+# Operator (services.operator)
+OPERATOR_RECONCILES = Counter(
+    "stockstream_operator_reconciles", "Reconcile passes of StockStream resources.", ["result"]
+)
+OPERATOR_WRITES = Counter(
+    "stockstream_operator_writes", "Writes the operator made to the API server, by kind.",
+    ["kind"],
+)
+OPERATOR_LIFECYCLE = Gauge(
+    "stockstream_operator_lifecycle",
+    "1 for the lifecycle state each StockStream is in.",
+    ["namespace", "name", "lifecycle"],
+)
