@@ -8,6 +8,7 @@ where they need pods (`sync_statefulset_pods`).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -17,11 +18,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import yaml
 from kubernetes import client
-from kubernetes.client.exceptions import ApiException
+from kubernetes.dynamic import DynamicClient
+from kubernetes.dynamic.exceptions import ConflictError, NotFoundError
 
 from stockstream.embedded._process import log_tail, spawn, terminate, wait_until
 from stockstream.embedded.ports import free_port
@@ -143,53 +144,48 @@ def control_plane() -> Iterator[ControlPlane]:
 def sync_statefulset_pods(api: client.ApiClient, namespace: str, name: str,
                           ready: bool = True) -> int:
     """Play the StatefulSet controller (and kubelet) once: pods `<name>-<i>` for i below
-    spec.replicas exist from the template (Ready if `ready`), the others are deleted.
-    Returns the number of pods that exist afterwards."""
-    apps, core = client.AppsV1Api(api), client.CoreV1Api(api)
+    spec.replicas exist from the template with their recovery PVCs (Ready if `ready`), the
+    others are deleted. Returns the number of pods that exist afterwards."""
+    dyn = DynamicClient(api)
+    sts_api = dyn.resources.get(api_version="apps/v1", kind="StatefulSet")
+    pods = dyn.resources.get(api_version="v1", kind="Pod")
+    claims = dyn.resources.get(api_version="v1", kind="PersistentVolumeClaim")
     try:
-        sts = apps.read_namespaced_stateful_set(name, namespace)
-    except ApiException as exc:
-        if exc.status == 404:
-            return 0
-        raise
-    replicas = sts.spec.replicas or 0
-    template = api.sanitize_for_serialization(sts.spec.template)
-    selector = ",".join(f"{k}={v}" for k, v in sts.spec.selector.match_labels.items())
-    existing = {p.metadata.name for p in core.list_namespaced_pod(
-        namespace, label_selector=selector).items}
+        sts = sts_api.get(name=name, namespace=namespace).to_dict()
+    except NotFoundError:
+        return 0
+    replicas = int(sts["spec"].get("replicas") or 0)
+    template = sts["spec"]["template"]
+    selector = ",".join(f"{k}={v}" for k, v in sts["spec"]["selector"]["matchLabels"].items())
+    existing = {p.metadata.name for p in pods.get(namespace=namespace,
+                                                  label_selector=selector).items}
     for i in range(replicas):
         pod_name = f"{name}-{i}"
         if pod_name not in existing:
             spec = dict(template["spec"])
             volumes = list(spec.get("volumes") or [])
-            for vct in sts.spec.volume_claim_templates or []:
-                claim = f"{vct.metadata.name}-{pod_name}"
-                volumes.append({"name": vct.metadata.name,
+            for vct in sts["spec"].get("volumeClaimTemplates") or []:
+                claim = f"{vct['metadata']['name']}-{pod_name}"
+                volumes.append({"name": vct["metadata"]["name"],
                                 "persistentVolumeClaim": {"claimName": claim}})
-                _ensure_claim(core, namespace, claim, api.sanitize_for_serialization(vct))
+                with contextlib.suppress(ConflictError):
+                    claims.create(namespace=namespace, body={
+                        "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                        "metadata": {"name": claim,
+                                     "labels": vct["metadata"].get("labels", {})},
+                        "spec": vct["spec"]})
             spec["volumes"] = volumes
-            body: dict[str, Any] = {"apiVersion": "v1", "kind": "Pod",
-                                    "metadata": {**template["metadata"], "name": pod_name},
-                                    "spec": spec}
-            core.create_namespaced_pod(namespace, body)
+            pods.create(namespace=namespace, body={
+                "apiVersion": "v1", "kind": "Pod",
+                "metadata": {**template["metadata"], "name": pod_name}, "spec": spec})
         if ready:
             now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-            core.patch_namespaced_pod_status(pod_name, namespace, {"status": {
-                "phase": "Running",
-                "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": now}]}})
+            pods.status.patch(name=pod_name, namespace=namespace,
+                              content_type="application/merge-patch+json", body={"status": {
+                                  "phase": "Running", "conditions": [{
+                                      "type": "Ready", "status": "True",
+                                      "lastTransitionTime": now}]}})
     for pod_name in existing:
         if int(pod_name.rsplit("-", 1)[1]) >= replicas:
-            core.delete_namespaced_pod(pod_name, namespace, grace_period_seconds=0)
-    return len(core.list_namespaced_pod(namespace, label_selector=selector).items)
-
-
-def _ensure_claim(core: client.CoreV1Api, namespace: str, name: str,
-                  template: dict[str, Any]) -> None:
-    body = {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
-            "metadata": {"name": name, "labels": template["metadata"].get("labels", {})},
-            "spec": template["spec"]}
-    try:
-        core.create_namespaced_persistent_volume_claim(namespace, body)
-    except ApiException as exc:
-        if exc.status != 409:
-            raise
+            pods.delete(name=pod_name, namespace=namespace, body={"gracePeriodSeconds": 0})
+    return len(pods.get(namespace=namespace, label_selector=selector).items)
