@@ -5,8 +5,8 @@ since no controller or node runs in the fast tier."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
