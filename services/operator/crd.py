@@ -1,6 +1,6 @@
 """The `StockStream` CustomResourceDefinition: the one source of truth of the API.
 
-`python -m services.operator.crd` writes it to `deploy/kustomize/operator/crd.yaml`
+`python -m services.operator.crd` writes it to `deploy/kustomize/operator/install/crd.yaml`
 (a test checks that the file is up to date). Validation that a schema cannot express is
 in CEL rules (`x-kubernetes-validations`), checked by the API server before anything
 reaches the operator; `checks.py` repeats them for clear status messages.
@@ -16,7 +16,7 @@ import yaml
 
 from services.operator.model import GROUP, KIND, PLURAL, PROVIDERS, SSE_FILE, VERSION
 
-CRD_PATH = Path(__file__).resolve().parents[2] / "deploy/kustomize/operator/crd.yaml"
+CRD_PATH = Path(__file__).resolve().parents[2] / "deploy/kustomize/operator/install/crd.yaml"
 
 Schema = dict[str, Any]
 

@@ -33,11 +33,11 @@ INTERVAL_S = 1.0
 def plane() -> Iterator[ControlPlane]:
     with control_plane() as cp:
         cp.kubectl_run("apply", "--server-side", "-f",
-                       str(ROOT / "deploy/kustomize/operator/crd.yaml"))
+                       str(ROOT / "deploy/kustomize/operator/install/crd.yaml"))
         cp.kubectl_run("wait", "--for=condition=Established", "--timeout=120s",
                        "crd/stockstreams.stockstream.io")
         # The operator's ClusterRole from the manifests, bound to the test's `operator` user.
-        docs = list(yaml.safe_load_all((ROOT / "deploy/kustomize/operator/rbac.yaml")
+        docs = list(yaml.safe_load_all((ROOT / "deploy/kustomize/operator/install/rbac.yaml")
                                        .read_text()))
         role = next(d for d in docs if d["kind"] == "ClusterRole")
         binding = next(d for d in docs if d["kind"] == "ClusterRoleBinding")

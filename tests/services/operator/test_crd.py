@@ -9,7 +9,7 @@ from services.operator import crd
 
 def test_crd_file_is_up_to_date() -> None:
     assert crd.CRD_PATH.read_text() == crd.render(), (
-        "deploy/kustomize/operator/crd.yaml is stale: run python -m services.operator.crd")
+        "deploy/kustomize/operator/install/crd.yaml is stale: run python -m services.operator.crd")
 
 
 def test_crd_has_scale_status_and_printer_columns() -> None:
