@@ -74,14 +74,15 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def serve_metrics(
-    port: int, ready: Callable[[], bool] = lambda: True
+    port: int, ready: Callable[[], bool] = lambda: True, host: str = "0.0.0.0"  # noqa: S104
 ) -> ThreadingHTTPServer | None:
-    """Serve /metrics, /healthz and /readyz on `port` in a daemon thread (0 disables)."""
+    """Serve /metrics, /healthz and /readyz on `host`:`port` in a daemon thread (0 disables);
+    every interface by default (scraped in-cluster)."""
     if port == 0:
         return None
     handler = type("Handler", (_Handler,), {"ready": staticmethod(ready)})
     try:
-        server = ThreadingHTTPServer(("0.0.0.0", port), handler)  # noqa: S104 - scraped in-cluster
+        server = ThreadingHTTPServer((host, port), handler)
     except OSError as exc:
         log.warning("metrics server not started on port %d: %s", port, exc)
         return None

@@ -24,7 +24,7 @@ def main() -> None:
     settings = OperatorSettings()
     configure_logging("operator", settings.log_level)
     handlers.configure(Kube(api_client(settings.kubeconfig)), settings)
-    serve_metrics(settings.metrics_port)
+    serve_metrics(settings.metrics_port, host=settings.listen_host)
     namespaces = settings.namespaces
     log.info("starting", extra={"namespaces": namespaces or "cluster-wide",
                                 "interval_s": settings.reconcile_interval_s})
@@ -32,7 +32,7 @@ def main() -> None:
         standalone=True,  # one replica, no peering (see the module docstring)
         clusterwide=not namespaces,
         namespaces=namespaces,
-        liveness_endpoint=f"http://0.0.0.0:{settings.health_port}/healthz"
+        liveness_endpoint=f"http://{settings.listen_host}:{settings.health_port}/healthz"
         if settings.health_port else None,
     )
 

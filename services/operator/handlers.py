@@ -56,6 +56,8 @@ def run(stopped: kopf.DaemonStopped, body: kopf.Body, name: str, namespace: str 
     interval = STATE["settings"].reconcile_interval_s
     previous: dict[str, Any] = dict(body.get("status") or {})
     while not stopped:
+        if body.metadata.get("deletionTimestamp"):
+            return  # the delete handler takes over; never re-create what it removes
         generation = body.metadata.get("generation")
         try:
             previous = reconciler.reconcile(body, previous)

@@ -20,6 +20,10 @@ class OperatorSettings(BaseSettings):
     check_freshness: bool = Field(True, description="Read leaderboard freshness from Redis.")
     metrics_port: int = Field(9100, ge=0, le=65535, description="/metrics port; 0 disables.")
     health_port: int = Field(8080, ge=0, le=65535, description="kopf liveness /healthz port.")
+    listen_host: str = Field(
+        "0.0.0.0",  # noqa: S104 - probed and scraped in-cluster
+        description="Address of the metrics and health endpoints (tests: 127.0.0.1).",
+    )
     kubeconfig: str | None = Field(None, description="Outside a cluster: the kubeconfig.")
     log_level: str = Field("INFO", description="Python log level name.")
 

@@ -72,7 +72,7 @@ def operator(plane: ControlPlane) -> Iterator[OperatorProcess]:
     metrics_port = free_port()
     env = {**os.environ, "KUBECONFIG": str(kubeconfig), "RECONCILE_INTERVAL_S": str(INTERVAL_S),
            "METRICS_PORT": str(metrics_port), "HEALTH_PORT": str(free_port()),
-           "LOG_LEVEL": "INFO"}
+           "LOG_LEVEL": "INFO", "LISTEN_HOST": "127.0.0.1"}
     env.pop("KUBERNETES_SERVICE_HOST", None)
     log = plane.workdir / "operator.log"
     proc = spawn([sys.executable, "-m", "services.operator"], log, ROOT, env)
@@ -124,7 +124,9 @@ class Cluster:
     def events(self, name: str, ns: str) -> list[dict[str, Any]]:
         items = self.res("v1", "Event").get(
             namespace=ns, field_selector=f"involvedObject.name={name}").items
-        return sorted((i.to_dict() for i in items), key=lambda e: e["metadata"]["name"])
+        # in creation order (resourceVersions of new objects increase)
+        return sorted((i.to_dict() for i in items),
+                      key=lambda e: int(e["metadata"]["resourceVersion"]))
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,7 @@ since no controller or node runs in the fast tier."""
 from __future__ import annotations
 
 import time
+import urllib.request
 from collections.abc import Callable
 from typing import Any
 
@@ -115,6 +116,11 @@ def test_create_reconciles_owned_objects_status_and_events(
     assert {"TopicCreated", "CreatingCluster", "Deploying", "Running"} <= set(reasons)
     table = cluster.plane.kubectl_run("get", "stockstream", "p1", "-n", namespace).stdout
     assert "2/2" in table and "Running" in table, table
+    with urllib.request.urlopen(f"http://127.0.0.1:{operator.metrics_port}/metrics") as resp:
+        metrics = resp.read().decode()
+    assert 'stockstream_operator_reconciles_total{result="ok"}' in metrics
+    assert (f'stockstream_operator_lifecycle{{lifecycle="Running",name="p1",'
+            f'namespace="{namespace}"}} 1.0') in metrics
 
 
 def test_scale_subresource_is_a_coordinated_restart(
