@@ -105,14 +105,15 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def serve_metrics(
-    port: int, ready: Callable[[], bool] = lambda: True
+    port: int, ready: Callable[[], bool] = lambda: True, host: str = "0.0.0.0"  # noqa: S104
 ) -> ThreadingHTTPServer | None:
-    """Serve /metrics, /healthz and /readyz on `port` in a daemon thread (0 disables)."""
+    """Serve /metrics, /healthz and /readyz on `host`:`port` in a daemon thread (0 disables);
+    every interface by default (scraped in-cluster)."""
     if port == 0:
         return None
     handler = type("Handler", (_Handler,), {"ready": staticmethod(ready)})
     try:
-        server = ThreadingHTTPServer(("0.0.0.0", port), handler)  # noqa: S104 - scraped in-cluster
+        server = ThreadingHTTPServer((host, port), handler)
     except OSError as exc:
         log.warning("metrics server not started on port %d: %s", port, exc)
         return None
@@ -184,3 +185,17 @@ def export_ingest_provider(provider: str) -> None:
     panel shows 0 rather than no data."""
     INGEST_BUFFER_DROPPED.labels(provider)
     INGEST_DELIVERY_ERRORS.labels(provider)
+
+# Operator (services.operator)
+OPERATOR_RECONCILES = Counter(
+    "stockstream_operator_reconciles", "Reconcile passes of StockStream resources.", ["result"]
+)
+OPERATOR_WRITES = Counter(
+    "stockstream_operator_writes", "Writes the operator made to the API server, by kind.",
+    ["kind"],
+)
+OPERATOR_LIFECYCLE = Gauge(
+    "stockstream_operator_lifecycle",
+    "1 for the lifecycle state each StockStream is in.",
+    ["namespace", "name", "lifecycle"],
+)
