@@ -65,10 +65,12 @@ def digest(value: Any) -> str:
 
 
 def with_password(url: str, env_name: str) -> str:
-    """`redis://host:6379/0` -> `redis://:$(ENV)@host:6379/0` (Kubernetes expands it)."""
+    """`redis://host:6379/0` -> `redis://:$(ENV)@host:6379/0` (Kubernetes expands it); an ACL
+    user name in the URL stays: `redis://writer@host/0` -> `redis://writer:$(ENV)@host/0`."""
     parts = urlsplit(url)
     host = parts.netloc.rsplit("@", 1)[-1]
-    return urlunsplit((parts.scheme, f":$({env_name})@{host}", parts.path, "", ""))
+    user = parts.username or ""
+    return urlunsplit((parts.scheme, f"{user}:$({env_name})@{host}", parts.path, "", ""))
 
 
 def dataflow_settings(spec: StockStreamSpec) -> dict[str, str]:

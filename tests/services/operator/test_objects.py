@@ -33,6 +33,15 @@ def test_statefulset_cluster_size_matches_replicas(processes: int) -> None:
     assert c["securityContext"]["readOnlyRootFilesystem"] is True
 
 
+@pytest.mark.parametrize(("url", "expected"), [
+    ("redis://redis:6379/0", "redis://:$(REDIS_PASSWORD)@redis:6379/0"),
+    ("redis://writer@redis:6379/0", "redis://writer:$(REDIS_PASSWORD)@redis:6379/0"),
+    ("redis://writer:old@redis:6379/1", "redis://writer:$(REDIS_PASSWORD)@redis:6379/1"),
+])
+def test_redis_url_keeps_the_acl_user(url: str, expected: str) -> None:
+    assert objects.with_password(url, "REDIS_PASSWORD") == expected
+
+
 CHANGES = [
     ("image", {"image": "stockstream:2"}, True),
     ("processes", {"dataflow": {"processes": 3}}, True),
