@@ -119,6 +119,7 @@ def can_ping(cluster: KubeCluster, namespace: str, client: str, host: str) -> bo
     return proc.returncode == 0
 
 
+@pytest.mark.timeout(1800)  # image pulls and up to three policy-sync polls on a loaded node
 def test_a_pod_outside_the_rules_cannot_reach_redis(
     kube_cluster: KubeCluster, enforcing: None, namespace: str,
     render: Callable[[str], list[Manifest]],
