@@ -5,7 +5,7 @@
 #   sudo scripts/netpol/kube-router.sh start    # build if needed, start, wait until healthy
 #   sudo scripts/netpol/kube-router.sh status   # exit 0 while it runs with its chains hooked in
 #   sudo scripts/netpol/kube-router.sh stop     # stop by recorded PID, remove its iptables
-#                                               # chains and ipsets (--cleanup-config)
+#                                               # chains and ipsets
 # Needs: root, iptables, ipset (installed by build-kube-router.sh), a kernel with ip_set,
 # xt_set, xt_physdev and br_netfilter (net.bridge.bridge-nf-call-iptables=1, which
 # scripts/cluster/up.sh sets for kube-proxy). Kubeconfig: $KUBECONFIG or the cluster's.
@@ -70,10 +70,26 @@ stop() {
         say "stopped pid $pid"
     fi
     rm -f "$pidfile"
-    local bin=$state/bin/kube-router
-    if [[ -x $bin ]]; then
-        "$bin" --cleanup-config >>"$logfile" 2>&1 || say "cleanup-config failed (see $logfile)"
-    fi
+    cleanup
+}
+
+# What the policy controller leaves behind (kube-router v2.1.0's --cleanup-config left its
+# firewall chains in place here, then panicked in its service-proxy part: a nil pointer in
+# deleteHairpinIptablesRules): the jumps from the built-in chains, its chains
+# (KUBE-ROUTER-*, KUBE-POD-FW-*, KUBE-NWPLCY-*) and its ipsets (KUBE-SRC-*, KUBE-DST-*).
+cleanup() {
+    local chain rule set
+    for chain in INPUT FORWARD OUTPUT; do
+        iptables -S "$chain" | grep -- '-j KUBE-ROUTER-' | sed 's/^-A /-D /' | while read -r rule; do
+            eval "iptables $rule"
+        done
+    done
+    local chains
+    chains=$(iptables -S | awk '$1 == "-N" && $2 ~ /^KUBE-(ROUTER-|POD-FW-|NWPLCY-)/ {print $2}')
+    for chain in $chains; do iptables -F "$chain"; done
+    for chain in $chains; do iptables -X "$chain"; done
+    for set in $(ipset list -n | grep -E '^KUBE-(SRC|DST)-'); do ipset destroy "$set"; done
+    say "removed its iptables chains and ipsets"
 }
 
 case ${1:-} in

@@ -100,7 +100,13 @@ def enforcing(kube_cluster: KubeCluster) -> Iterator[None]:
         yield
     finally:
         if not already:
-            subprocess.run([str(KUBE_ROUTER), "stop"], env=env, timeout=120, check=False)
+            stop = subprocess.run([str(KUBE_ROUTER), "stop"], env=env, capture_output=True,
+                                  text=True, timeout=300, check=False)
+            left = subprocess.run(["iptables", "-S"], capture_output=True, text=True,
+                                  timeout=60, check=False).stdout
+            assert stop.returncode == 0, f"kube-router.sh stop failed:\n{stop.stderr}"
+            assert "KUBE-ROUTER" not in left and "KUBE-NWPLCY" not in left, (
+                "kube-router's chains are still on the node")
 
 
 @pytest.fixture(scope="module")
