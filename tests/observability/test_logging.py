@@ -174,3 +174,13 @@ def test_sections_parser_rejects_broken_config(tmp_path: Path) -> None:
     broken.write_text("Name tail\n[INPUT]\n    Name tail\n")
     with pytest.raises(AssertionError):
         sections(broken)
+
+
+def test_grafana_log_data_source_reads_the_template_fields(template: dict) -> None:
+    path = OBSERVABILITY / "grafana/provisioning/datasources/datasources.yaml"
+    (source,) = [s for s in read_yaml(path)["datasources"] if s["type"] == "elasticsearch"]
+    settings = source["jsonData"]
+    assert settings["index"] in template["index_patterns"]
+    assert mapping_of(template, settings["timeField"])["type"] == "date"
+    assert mapping_of(template, settings["logLevelField"])["type"] == "keyword"
+    assert mapping_of(template, settings["logMessageField"])["type"] == "text"
