@@ -33,6 +33,7 @@ from stockstream.embedded.ports import free_port
 from stockstream.embedded.redis_server import RedisServer
 from stockstream.kafka import ensure_topics
 from stockstream.logs import configure_logging
+from stockstream.monitoring.local import monitoring
 
 log = logging.getLogger("dataflows.leaders.local")
 
@@ -56,6 +57,7 @@ class LocalRunSettings(BaseSettings):
     replay_from: str | None = "09:30"
     refresh_s: float = Field(1.0, gt=0, description="Leaderboard refresh period.")
     run_for_s: float | None = Field(None, description="Stop after this long (default: Ctrl-C).")
+    monitoring: bool = Field(False, description="Also run Prometheus and Alertmanager.")
 
 
 @dataclass(frozen=True)
@@ -115,7 +117,8 @@ def run(settings: LocalRunSettings) -> None:
                   "DLQ_TOPIC": settings.dlq_topic, "LOG_LEVEL": "WARNING"}
         ingest_env = {**os.environ, **common, "PROVIDER": settings.provider,
                       "REPLAY_SPEED": str(settings.replay_speed), "REPLAY_LOOP": "true",
-                      "METRICS_PORT": "0", "MEMBERSHIP": "static"}
+                      "METRICS_PORT": str(free_port() if settings.monitoring else 0),
+                      "MEMBERSHIP": "static"}
         if settings.replay_file:
             ingest_env["REPLAY_FILE"] = settings.replay_file
         if settings.replay_from:
@@ -131,8 +134,19 @@ def run(settings: LocalRunSettings) -> None:
             cluster.start_with_env([{"METRICS_PORT": str(p)} for p in metrics_ports])
             print(f"broker {bootstrap}  redis (reader) {redis_urls.reader}  dataflow metrics "
                   + " ".join(f"http://127.0.0.1:{p}/metrics" for p in metrics_ports), flush=True)
-            time.sleep(2)
-            watch(settings, redis_urls.reader, cluster, ingest)
+            with contextlib.ExitStack() as stack:
+                banner = ""
+                if settings.monitoring:  # same job and pod names as in the cluster
+                    prometheus, alertmanager = stack.enter_context(monitoring({
+                        "dataflow": [(f"127.0.0.1:{p}", {"pod": f"dataflow-{i}"})
+                                     for i, p in enumerate(metrics_ports)],
+                        "ingest": [(f"127.0.0.1:{ingest_env['METRICS_PORT']}",
+                                    {"pod": "ingest-0"})],
+                    }, workdir))
+                    banner = (f"prometheus {prometheus.url}/alerts  "
+                              f"alertmanager {alertmanager.url}\n")
+                time.sleep(2)
+                watch(settings, redis_urls.reader, cluster, ingest, banner)
         except KeyboardInterrupt:
             print("\nstopping ...", flush=True)
         finally:
@@ -143,7 +157,7 @@ def run(settings: LocalRunSettings) -> None:
 
 
 def watch(settings: LocalRunSettings, redis_url: str, cluster: LocalCluster,
-          ingest: subprocess.Popen[bytes]) -> None:
+          ingest: subprocess.Popen[bytes], banner: str = "") -> None:
     """Print the leaderboards every `refresh_s` until Ctrl-C, `run_for_s`, or a crash."""
     client = redis.Redis.from_url(redis_url)
     started = time.monotonic()
@@ -154,7 +168,7 @@ def watch(settings: LocalRunSettings, redis_url: str, cluster: LocalCluster,
                                    + cluster.log_tail())
         board = snapshot(client, DEFAULT_WINDOWS)
         clear = "\033[H\033[2J" if sys.stdout.isatty() else ""
-        print(f"{clear}stockstream local run (Ctrl-C to stop)\n\n{board}", flush=True)
+        print(f"{clear}stockstream local run (Ctrl-C to stop)\n{banner}\n{board}", flush=True)
         time.sleep(settings.refresh_s)
 
 
