@@ -200,6 +200,12 @@ class MonitoredPipeline:
             raise AssertionError(f"{what}: `{expr}` returned nothing for {timeout_s} s\n"
                                  + self.diagnostics())
 
+    def wait_quiet(self, timeout_s: float = 120) -> None:
+        """Wait until no alert is firing or pending (the previous fault fully repaired)."""
+        assert self.prometheus is not None
+        self.wait_value('absent(ALERTS{alertstate=~"firing|pending"})', timeout_s,
+                        f"alerts still active: {self.prometheus.query('ALERTS')}")
+
     def event_time_ms(self) -> int:
         """The furthest watermark of any partition (from the dataflow's lag gauge)."""
         lag = self.value("min(stockstream_watermark_lag_seconds)")
@@ -235,12 +241,31 @@ class MonitoredPipeline:
         """Valid ticks of `symbol` that all carry the same event time, just past the
         partition's watermark: the partition is busy, its watermark cannot move."""
         assert self.broker is not None
-        lag = self.value(f'max(stockstream_watermark_lag_seconds{{partition="{STALL_PARTITION}"}})')
-        assert lag is not None
+        partition = partition_of(symbol)
+        lag = self.value(f'max(stockstream_watermark_lag_seconds{{partition="{partition}"}})')
+        assert lag is not None, f"no watermark lag of partition {partition}"
         ts_ms = int((time.time() - lag) * 1000) + 1000
         key, value = encode(Tick(symbol, 10.0, ts_ms, 100.0, "test:frozen-clock"))
         return TestProducer(self.broker.bootstrap, self.topic, key, value,
                             (partition_of(symbol),), period_s=0.05).start()
+
+    def slow_redis(self, pause_ms: int, gap_ms: int = 500) -> threading.Event:
+        """Redis holds every write for up to `pause_ms`, then serves for `gap_ms`, again and
+        again until the returned event is set (CLIENT PAUSE WRITE): slow, not down. (Renewing
+        the pause without a gap holds writes for good: they time out, and count as errors.)"""
+        assert self.redis is not None
+        client = self.redis.client()
+        stop = threading.Event()
+
+        def run() -> None:
+            while not stop.is_set():
+                client.execute_command("CLIENT", "PAUSE", str(pause_ms), "WRITE")
+                stop.wait((pause_ms + gap_ms) / 1000)
+            client.execute_command("CLIENT", "UNPAUSE")
+            client.close()
+
+        threading.Thread(target=run, name="slow-redis", daemon=True).start()
+        return stop
 
     def stop(self) -> None:
         for stop in (
