@@ -11,12 +11,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import secrets
 import signal
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import redis
@@ -58,18 +60,32 @@ class LocalRunSettings(BaseSettings):
     monitoring: bool = Field(False, description="Also run Prometheus and Alertmanager.")
 
 
+@dataclass(frozen=True)
+class RedisUrls:
+    """Where the dataflow writes (ACL user `writer`) and the leaderboards are read (`reader`)."""
+
+    writer: str
+    reader: str
+
+
 @contextlib.contextmanager
-def servers(settings: LocalRunSettings, workdir: Path) -> Iterator[tuple[str, str]]:
-    """(bootstrap, redis URL): the given ones, or local servers started here and stopped after."""
+def servers(settings: LocalRunSettings, workdir: Path) -> Iterator[tuple[str, RedisUrls]]:
+    """(bootstrap, Redis URLs): the given ones, or local servers started here and stopped
+    after. Our Redis persists (AOF + RDB in `workdir/redis`) and has the ACL users of
+    `stockstream.redis_acl` with passwords made up for this run."""
     with contextlib.ExitStack() as stack:
         bootstrap = settings.kafka_bootstrap_servers
         if bootstrap is None:
             print("starting a local Kafka broker (KRaft) ...", flush=True)
             bootstrap = stack.enter_context(KafkaBroker(workdir=workdir / "kafka")).bootstrap
-        redis_url = settings.redis_url
-        if redis_url is None:
-            redis_url = stack.enter_context(RedisServer(workdir=workdir / "redis")).url
-        yield bootstrap, redis_url
+        if settings.redis_url is not None:
+            urls = RedisUrls(settings.redis_url, settings.redis_url)
+        else:
+            users = {name: secrets.token_urlsafe(16) for name in ("writer", "reader")}
+            redis_server = stack.enter_context(RedisServer(
+                password=secrets.token_urlsafe(16), users=users, workdir=workdir / "redis"))
+            urls = RedisUrls(redis_server.url_for("writer"), redis_server.url_for("reader"))
+        yield bootstrap, urls
 
 
 def wait_for_data(bootstrap: str, topic: str, timeout_s: float = 60) -> None:
@@ -93,7 +109,7 @@ def wait_for_data(bootstrap: str, topic: str, timeout_s: float = 60) -> None:
 
 def run(settings: LocalRunSettings) -> None:
     with tempfile.TemporaryDirectory(prefix="stockstream-") as tmp, \
-            servers(settings, Path(tmp)) as (bootstrap, redis_url):
+            servers(settings, Path(tmp)) as (bootstrap, redis_urls):
         workdir = Path(tmp)
         ensure_topics(bootstrap, {settings.ticks_topic: settings.topic_partitions,
                                   settings.dlq_topic: 1})
@@ -111,12 +127,12 @@ def run(settings: LocalRunSettings) -> None:
         ingest = subprocess.Popen([sys.executable, "-m", "services.ingest"], env=ingest_env,
                                   stdout=ingest_log, stderr=ingest_log, start_new_session=True)
         metrics_ports = [free_port() for _ in range(settings.processes)]
-        cluster = LocalCluster({**common, "REDIS_URL": redis_url}, settings.processes,
+        cluster = LocalCluster({**common, "REDIS_URL": redis_urls.writer}, settings.processes,
                                log_dir=workdir / "logs")
         try:
             wait_for_data(bootstrap, settings.ticks_topic)
             cluster.start_with_env([{"METRICS_PORT": str(p)} for p in metrics_ports])
-            print(f"broker {bootstrap}  redis {redis_url}  dataflow metrics "
+            print(f"broker {bootstrap}  redis (reader) {redis_urls.reader}  dataflow metrics "
                   + " ".join(f"http://127.0.0.1:{p}/metrics" for p in metrics_ports), flush=True)
             with contextlib.ExitStack() as stack:
                 banner = ""
@@ -130,7 +146,7 @@ def run(settings: LocalRunSettings) -> None:
                     banner = (f"prometheus {prometheus.url}/alerts  "
                               f"alertmanager {alertmanager.url}\n")
                 time.sleep(2)
-                watch(settings, redis_url, cluster, ingest, banner)
+                watch(settings, redis_urls.reader, cluster, ingest, banner)
         except KeyboardInterrupt:
             print("\nstopping ...", flush=True)
         finally:
