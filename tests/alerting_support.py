@@ -160,8 +160,12 @@ class MonitoredPipeline:
         self.ingest.start(REPLAY_FROM)
         wait_for_data(self.broker.bootstrap, self.topic, timeout_s=120)
         self.dataflow_ports = [free_port(), free_port()]
+        # The dataflow's own timers are scaled with the rules: the idle timeout (30 s) before
+        # an idle partition's watermark follows the clock would otherwise look like a stall
+        # to a WatermarkStalled whose `for:` shrank from 10 minutes to 20 s.
         self.cluster = LocalCluster({**common, "REDIS_URL": self.redis.url,
-                                     "REDIS_RETRY_MAX_S": "1"}, processes=2, log_dir=logs)
+                                     "REDIS_RETRY_MAX_S": "1", "IDLE_TIMEOUT_S": "1"},
+                                    processes=2, log_dir=logs)
         self.start_dataflow()
         self.webhook = WebhookReceiver().start()
         self.alertmanager = AlertmanagerServer(self.webhook.url, fast=True,
