@@ -23,6 +23,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource
 
 from dataflows.leaders.cluster import LocalCluster
 from dataflows.leaders.local import wait_for_data
@@ -40,6 +41,7 @@ from stockstream.monitoring.webhook import WebhookReceiver
 from stockstream.ticks import Tick, encode
 
 PARTITIONS = 3
+DLQ_TOPIC = "ticks.dlq"
 STALL_PARTITION = 2  # fed by services.ingest alone, so stopping it quiets the partition
 TIME_SCALE = 30  # for: 10m -> 20s, rate(...[5m]) -> rate(...[10s])
 SCRAPE_INTERVAL_S = 1
@@ -144,9 +146,9 @@ class MonitoredPipeline:
         logs.mkdir(parents=True, exist_ok=True)
         self.broker = KafkaBroker(workdir=self.workdir / "kafka").start()
         self.redis = RedisServer(workdir=self.workdir / "redis").start()
-        ensure_topics(self.broker.bootstrap, {self.topic: PARTITIONS, "ticks.dlq": 1})
+        ensure_topics(self.broker.bootstrap, {self.topic: PARTITIONS, DLQ_TOPIC: 1})
         common = {"KAFKA_BOOTSTRAP_SERVERS": self.broker.bootstrap, "TICKS_TOPIC": self.topic,
-                  "DLQ_TOPIC": "ticks.dlq", "LOG_LEVEL": "INFO"}
+                  "DLQ_TOPIC": DLQ_TOPIC, "LOG_LEVEL": "INFO"}
         symbols = file_symbols()
         stalled = [s for s in symbols if partition_of(s) == STALL_PARTITION]
         others = [s for s in symbols if partition_of(s) != STALL_PARTITION]
@@ -252,6 +254,18 @@ class MonitoredPipeline:
         key, value = encode(Tick(symbol, 10.0, ts_ms, 100.0, "test:frozen-clock"))
         return TestProducer(self.broker.bootstrap, self.topic, key, value,
                             (partition_of(symbol),), period_s=0.05).start()
+
+    def refuse_dead_letters(self, refuse: bool) -> None:
+        """Make the broker refuse (or accept again) every record of the dead-letter topic: its
+        `max.message.bytes` set below any record's size (a misconfigured topic)."""
+        assert self.broker is not None
+        admin = AdminClient({"bootstrap.servers": self.broker.bootstrap})
+        entry = ConfigEntry("max.message.bytes", "16" if refuse else None,
+                            incremental_operation=AlterConfigOpType.SET if refuse
+                            else AlterConfigOpType.DELETE)
+        resource = ConfigResource(ConfigResource.Type.TOPIC, DLQ_TOPIC, incremental_configs=[entry])
+        for future in admin.incremental_alter_configs([resource]).values():
+            future.result(timeout=30)
 
     def slow_redis(self, pause_ms: int, gap_ms: int = 500) -> threading.Event:
         """Redis holds every write for up to `pause_ms`, then serves for `gap_ms`, again and

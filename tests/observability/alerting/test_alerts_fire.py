@@ -222,13 +222,15 @@ def test_healthy_pipeline_is_scraped_and_rules_evaluate(pipeline: MonitoredPipel
 
 
 def test_bad_ticks_and_a_stalled_partition(pipeline: MonitoredPipeline) -> None:
-    """Unparseable messages into partitions 0 and 1 (about 25% of the input), and partition
-    2's feed replaced by ticks whose clock froze: rejects, a stalled watermark, and no
-    leaderboard (the ranking waits for every partition) although windows close."""
+    """Unparseable messages into partitions 0 and 1 (about 25% of the input) while the broker
+    refuses dead letters, and partition 2's feed replaced by ticks whose clock froze: rejects
+    that are not dead-lettered, a stalled watermark, and no leaderboard (the ranking waits
+    for every partition) although windows close."""
     assert pipeline.ingest is not None
     frozen_symbol = next(s for s in file_symbols() if partition_of(s) == STALL_PARTITION)
     pipeline.wait_quiet()
     since = time.monotonic()
+    pipeline.refuse_dead_letters(True)
     bad = pipeline.bad_ticks(per_s=30)
     pipeline.ingest.stop()
     frozen = pipeline.frozen_clock(frozen_symbol)
@@ -237,6 +239,8 @@ def test_bad_ticks_and_a_stalled_partition(pipeline: MonitoredPipeline) -> None:
         ("StockstreamWatermarkStalled", {"partition": str(STALL_PARTITION)}),
         ("StockstreamLeaderboardNotUpdated", {}),
         ("StockstreamProducerTargetDown", {"job": "ingest"}),
+        ("StockstreamDeadLetterNotPublished", {}),
+        ("StockstreamProducerDeliveryErrors", {"job": "dataflow"}),
     ]
     try:
         expect(pipeline, since, alerts)
@@ -244,6 +248,7 @@ def test_bad_ticks_and_a_stalled_partition(pipeline: MonitoredPipeline) -> None:
     finally:
         bad.stop()
         frozen.stop()
+        pipeline.refuse_dead_letters(False)
         repaired = time.monotonic()
         pipeline.restart_feeds(pipeline.ingest)
     expect_resolved(pipeline, repaired, alerts)
