@@ -32,7 +32,10 @@ VERSION = os.environ.get("KUBERNETES_VERSION", "v1.34.3")
 
 
 def kubernetes_bin() -> Path:
-    """The built binaries (builds them, or waits for a running build, via the script)."""
+    """The built binaries (builds them, or waits for a running build, via the script);
+    `$STOCKSTREAM_KUBE_BIN_DIR` names another folder with kube-apiserver and kubectl."""
+    if os.environ.get("STOCKSTREAM_KUBE_BIN_DIR"):
+        return Path(os.environ["STOCKSTREAM_KUBE_BIN_DIR"])
     subprocess.run([str(ROOT / "scripts/cluster/build-kubernetes.sh")], check=True)
     cache = Path(os.environ.get("STOCKSTREAM_CACHE") or Path(
         os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "stockstream")
@@ -73,8 +76,12 @@ class ControlPlane:
 
     def kubectl_run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         kc = self.kubeconfig(self.admin_token, self.workdir / "admin.kubeconfig")
-        return subprocess.run([str(self.kubectl), f"--kubeconfig={kc}", *args], check=check,
+        proc = subprocess.run([str(self.kubectl), f"--kubeconfig={kc}", *args], check=False,
                               capture_output=True, text=True, timeout=120)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed ({proc.returncode}):\n"
+                                 f"{proc.stderr}{proc.stdout}")
+        return proc
 
 
 def _openssl(*args: str) -> None:
