@@ -57,11 +57,17 @@ class ControlPlane:
     procs: list[subprocess.Popen[bytes]]
     kubectl: Path
 
+    @property
+    def ca(self) -> Path:
+        """The API server's self-signed serving certificate (and its CA), written to
+        --cert-dir: what clients verify it with."""
+        return self.workdir / "certs" / "apiserver.crt"
+
     def kubeconfig(self, token: str, path: Path) -> Path:
         path.write_text(yaml.safe_dump({
             "apiVersion": "v1", "kind": "Config", "current-context": "test",
             "clusters": [{"name": "test", "cluster": {"server": self.url,
-                                                     "insecure-skip-tls-verify": True}}],
+                                                     "certificate-authority": str(self.ca)}}],
             "users": [{"name": "u", "user": {"token": token}}],
             "contexts": [{"name": "test", "context": {"cluster": "test", "user": "u"}}],
         }))
@@ -70,7 +76,7 @@ class ControlPlane:
     def api(self, token: str | None = None) -> client.ApiClient:
         cfg = client.Configuration()
         cfg.host = self.url
-        cfg.verify_ssl = False
+        cfg.ssl_ca_cert = str(self.ca)
         cfg.api_key = {"authorization": f"Bearer {token or self.admin_token}"}
         return client.ApiClient(cfg)
 

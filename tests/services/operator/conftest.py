@@ -66,15 +66,17 @@ class OperatorProcess:
 
 
 @pytest.fixture(scope="session")
-def operator(plane: ControlPlane) -> Iterator[OperatorProcess]:
-    """`python -m services.operator` with the `operator` user's token (its RBAC only)."""
+def operator(plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory,
+             kafka_bootstrap: str, op_redis: RedisServer) -> Iterator[OperatorProcess]:
+    """`python -m services.operator` with the `operator` user's token (its RBAC only);
+    stopped before the broker and Redis it talks to."""
     kubeconfig = plane.kubeconfig(plane.operator_token, plane.workdir / "operator.kubeconfig")
     metrics_port = free_port()
     env = {**os.environ, "KUBECONFIG": str(kubeconfig), "RECONCILE_INTERVAL_S": str(INTERVAL_S),
            "METRICS_PORT": str(metrics_port), "HEALTH_PORT": str(free_port()),
            "LOG_LEVEL": "INFO", "LISTEN_HOST": "127.0.0.1"}
     env.pop("KUBERNETES_SERVICE_HOST", None)
-    log = plane.workdir / "operator.log"
+    log = tmp_path_factory.mktemp("operator") / "operator.log"  # kept by pytest
     proc = spawn([sys.executable, "-m", "services.operator"], log, ROOT, env)
     try:
         yield OperatorProcess(proc, log, metrics_port)
