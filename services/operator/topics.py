@@ -52,8 +52,9 @@ class Admin:
 
     def __init__(self, bootstrap: str, extra: dict[str, Any] | None = None,
                  timeout_s: float = 10.0) -> None:
-        self._admin = AdminClient({"bootstrap.servers": bootstrap, **(extra or {}),
-                                   "logger": logging.getLogger("librdkafka")})
+        conf: dict[str, Any] = {"bootstrap.servers": bootstrap, **(extra or {}),
+                                "logger": logging.getLogger("librdkafka")}
+        self._admin = AdminClient(conf)
         self._timeout_s = timeout_s
 
     @staticmethod
