@@ -129,6 +129,9 @@ REDIS: Schema = {
                 "Service in the resource's namespace.",
                 "x-kubernetes-validations": [{"rule": "self.startsWith('redis://')",
                                               "message": "redis.url must start with redis://"}]},
+        "username": {"type": "string", "maxLength": 128, "pattern": "^[A-Za-z0-9_.-]+$",
+                     "description": "Redis ACL user of the dataflow (and of the operator's "
+                     "freshness reads); default: the default user."},
         "passwordSecret": _ref("Secret key with the (URL-safe) Redis password.", "password"),
     },
 }

@@ -272,7 +272,8 @@ class Reconciler:
             try:
                 password = (self.kube.ref_value(ns, "Secret", spec.redis.password_secret)
                             if spec.redis.password_secret else None)
-                ends = freshness.read_window_ends(qualify_url(spec.redis.url, ns), password)
+                ends = freshness.read_window_ends(qualify_url(spec.redis.url, ns), password,
+                                                  spec.redis.username)
             except (redis.RedisError, OSError, ValueError) as exc:
                 if not fields and running is not None:
                     fields = {"degraded_reason": "RedisUnreachable", "degraded_message": (

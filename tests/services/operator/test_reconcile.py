@@ -286,7 +286,15 @@ def test_leaderboard_freshness_and_degraded_when_stale(
     r.flushdb()
     r.hset("window:1m", mapping={"end": 1638322800})
     r.hset("window:5m", mapping={"end": 1638322800})
-    body = stockstream_body("p7", redis={"url": f"redis://127.0.0.1:{op_redis.port}/2"},
+    # an ACL user that may only read the window hashes, as the operator's credentials
+    r.acl_setuser("p7reader", enabled=True, passwords=["+p7-secret"], keys=["window:*"],
+                  commands=["+ping", "+select", "+hget"], reset=True)
+    cluster.create({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "p7-redis"},
+                    "stringData": {"reader-password": "p7-secret"}}, namespace)
+    body = stockstream_body("p7", redis={"url": f"redis://127.0.0.1:{op_redis.port}/2",
+                                         "username": "p7reader",
+                                         "passwordSecret": {"name": "p7-redis",
+                                                            "key": "reader-password"}},
                             monitoring={"staleAfterSeconds": 10})
     running = start_running(cluster, operator, namespace, body)
     boards = wait_for("leaderboards", lambda: (cluster.ss("p7", namespace) or {}).get(
