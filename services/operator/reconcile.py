@@ -104,7 +104,7 @@ class Reconciler:
         status = build(previous, result.verdict, now)
         if result.verdict.lifecycle != previous.get("lifecycle"):
             kind = "Warning" if result.verdict.lifecycle == Lifecycle.FAILED else "Normal"
-            result.events.append((kind, str(result.verdict.lifecycle),
+            result.events.insert(0, (kind, str(result.verdict.lifecycle),
                                   f"lifecycle {previous.get('lifecycle') or '(new)'} -> "
                                   f"{result.verdict.lifecycle}: {status['message']}"))
         old_degraded = _condition(previous, "Degraded")

@@ -312,8 +312,12 @@ def test_leaderboard_freshness_and_degraded_when_stale(
     fresh = wait_for("not Degraded", lambda: (ss := cluster.ss("p7", namespace)) and condition(
         ss, "Degraded")["status"] == "False" and ss)
     assert fresh["status"]["leaderboards"]["latest1mWindowEnd"] == "2021-12-01T01:40:10+00:00"
-    reasons = event_reasons(cluster, "p7", namespace)
-    assert "LeaderboardsStale" in reasons and "Recovered" in reasons
+    def recovered() -> list[str] | None:
+        reasons = event_reasons(cluster, "p7", namespace)
+        return reasons if "Recovered" in reasons else None
+
+    reasons = wait_for("Recovered event", recovered)
+    assert "LeaderboardsStale" in reasons
     table = cluster.plane.kubectl_run("get", "sst", "p7", "-n", namespace).stdout
     assert "2021-12-01T01:40:10" in table, table
 
@@ -342,3 +346,35 @@ def test_delete_while_rescaling_leaves_only_the_recovery_volumes(
     assert len(pvcs) == 2
     deleting = [bool(p["metadata"].get("deletionTimestamp")) for p in pvcs]
     assert deleting == [delete_volumes] * 2
+
+
+def test_new_image_is_an_upgrade_that_replaces_every_process_at_once(
+        cluster: Cluster, operator: OperatorProcess, namespace: str,
+        stockstream_body: Body) -> None:
+    start_running(cluster, operator, namespace, stockstream_body("p9"))
+    old = cluster.get(APPS, "StatefulSet", "p9-dataflow", namespace)
+    assert old is not None
+    cluster.patch_ss("p9", namespace, {"image": "stockstream:v2"})
+    wait_lifecycle(cluster, operator, "p9", namespace, "Upgrading")
+
+    def image(sts: dict[str, Any]) -> str:
+        return str(sts["spec"]["template"]["spec"]["containers"][0]["image"])
+
+    def upgraded() -> dict[str, Any] | None:
+        sts = cluster.get(APPS, "StatefulSet", "p9-dataflow", namespace)
+        assert sts is not None
+        pods = cluster.objs("v1", "Pod", namespace, "app.kubernetes.io/name=dataflow")
+        if sts["spec"]["replicas"]:  # running again: only new-version processes exist
+            assert image(sts) == "stockstream:v2"
+            assert {p["spec"]["containers"][0]["image"] for p in pods} <= {"stockstream:v2"}
+        sync_statefulset_pods(cluster.api, namespace, "p9-dataflow")
+        ss = cluster.ss("p9", namespace) or {}
+        return ss if ss.get("status", {}).get("lifecycle") == "Running" else None
+
+    wait_for("Running after the upgrade", upgraded, on_fail=operator.tail)
+    new = cluster.get(APPS, "StatefulSet", "p9-dataflow", namespace)
+    assert new is not None and image(new) == "stockstream:v2"
+    assert new["metadata"]["annotations"]["stockstream.io/cluster-hash"] != old["metadata"][
+        "annotations"]["stockstream.io/cluster-hash"]
+    reasons = event_reasons(cluster, "p9", namespace)
+    assert reasons[reasons.index("Upgrading"):].count("StoppingProcesses") == 1
