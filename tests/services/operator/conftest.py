@@ -60,9 +60,15 @@ class OperatorProcess:
     proc: subprocess.Popen[bytes]
     log: Path
     metrics_port: int
+    env: dict[str, str]
 
     def tail(self) -> str:
         return log_tail(self.log, 60)
+
+    def restart(self) -> None:
+        """Stop the operator by PID (SIGTERM) and start a new one with the same settings."""
+        terminate(self.proc, timeout=60)
+        self.proc = spawn([sys.executable, "-m", "services.operator"], self.log, ROOT, self.env)
 
 
 @pytest.fixture(scope="session")
@@ -77,11 +83,12 @@ def operator(plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory,
            "LOG_LEVEL": "INFO", "LISTEN_HOST": "127.0.0.1"}
     env.pop("KUBERNETES_SERVICE_HOST", None)
     log = tmp_path_factory.mktemp("operator") / "operator.log"  # kept by pytest
-    proc = spawn([sys.executable, "-m", "services.operator"], log, ROOT, env)
+    op = OperatorProcess(spawn([sys.executable, "-m", "services.operator"], log, ROOT, env),
+                         log, metrics_port, env)
     try:
-        yield OperatorProcess(proc, log, metrics_port)
+        yield op
     finally:
-        terminate(proc, timeout=30)
+        terminate(op.proc, timeout=30)
 
 
 class Cluster:

@@ -378,3 +378,22 @@ def test_new_image_is_an_upgrade_that_replaces_every_process_at_once(
         "annotations"]["stockstream.io/cluster-hash"]
     reasons = event_reasons(cluster, "p9", namespace)
     assert reasons[reasons.index("Upgrading"):].count("StoppingProcesses") == 1
+
+
+def test_operator_restart_resumes_without_writes_or_events(
+        cluster: Cluster, operator: OperatorProcess, namespace: str,
+        stockstream_body: Body) -> None:
+    """Level-based and idempotent: a new operator process finds everything as it should be
+    and changes nothing (the single-replica design relies on this)."""
+    start_running(cluster, operator, namespace, stockstream_body("p10"))
+    time.sleep(3 * INTERVAL_S)
+    before = snapshot(cluster, namespace)
+    events = len(cluster.events("p10", namespace))
+    operator.restart()
+    time.sleep(10 * INTERVAL_S)  # startup plus several passes of the new process
+    assert operator.proc.poll() is None, operator.tail()
+    assert snapshot(cluster, namespace) == before, operator.tail()
+    assert len(cluster.events("p10", namespace)) == events
+    # and it still acts: a suspend after the restart is carried out
+    cluster.patch_ss("p10", namespace, {"suspend": True})
+    wait_lifecycle(cluster, operator, "p10", namespace, "Suspended", sync=True)
