@@ -397,3 +397,27 @@ def test_operator_restart_resumes_without_writes_or_events(
     # and it still acts: a suspend after the restart is carried out
     cluster.patch_ss("p10", namespace, {"suspend": True})
     wait_lifecycle(cluster, operator, "p10", namespace, "Suspended", sync=True)
+
+
+def test_a_crashing_process_makes_it_degraded_with_the_reason(
+        cluster: Cluster, operator: OperatorProcess, namespace: str,
+        stockstream_body: Body) -> None:
+    start_running(cluster, operator, namespace, stockstream_body("p11"))
+    pods = cluster.res("v1", "Pod")
+    pods.status.patch(name="p11-dataflow-1", namespace=namespace,
+                      content_type="application/merge-patch+json", body={"status": {
+                          "conditions": [{"type": "Ready", "status": "False"}],
+                          "containerStatuses": [{
+                              "name": "dataflow", "image": "stockstream:test", "imageID": "",
+                              "ready": False, "restartCount": 3,
+                              "state": {"waiting": {"reason": "CrashLoopBackOff"}}}]}})
+    degraded = wait_for("Degraded", lambda: (ss := cluster.ss("p11", namespace)) and condition(
+        ss, "Degraded")["status"] == "True" and ss, on_fail=operator.tail)
+    cond = condition(degraded, "Degraded")
+    assert cond["reason"] == "ProcessesNotReady"
+    assert "1/2 dataflow processes ready: p11-dataflow-1: CrashLoopBackOff" in cond["message"]
+    assert degraded["status"]["lifecycle"] == "Running"
+    assert condition(degraded, "Ready")["status"] == "False"
+    wait_lifecycle(cluster, operator, "p11", namespace, "Running", sync=True)
+    wait_for("not Degraded", lambda: (ss := cluster.ss("p11", namespace)) and condition(
+        ss, "Degraded")["status"] == "False")
