@@ -50,6 +50,8 @@ pid_alive() {
     [[ -f $f ]] || return 1
     pid="$(cat "$f")"
     [[ -n $pid && -d /proc/$pid ]] || return 1
+    # the same program (not a reused PID) and not a zombie
+    [[ "$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" == *"$1"* ]] || return 1
     ! grep -q '^State:.*Z' "/proc/$pid/status" 2>/dev/null
 }
 

@@ -10,7 +10,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 need_root
-export PATH="$K8S_BIN:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+export PATH="$K8S_BIN:$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 t_start=$SECONDS
 mkdir -p "$CLUSTER_DIR" "$RUN_DIR" "$LOG_DIR"
 exec 7>"$CLUSTER_DIR/.up.lock"

@@ -44,7 +44,9 @@ def pod_manifest(name: str, image: str, command: list[str], **spec: Any) -> dict
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {"name": name, "labels": {"app": name}},
-        "spec": {"restartPolicy": "Never", "containers": [container], **spec},
+        # python as PID 1 ignores SIGTERM: do not wait the default 30 s on deletion
+        "spec": {"restartPolicy": "Never", "terminationGracePeriodSeconds": 1,
+                 "containers": [container], **spec},
     }
 
 
@@ -232,31 +234,62 @@ def test_clusterip_service_answers_from_a_pod(
     assert logs.strip() == "web"
 
 
-def test_pvc_binds_through_default_storage_class_and_pod_writes(
+def test_statefulset_pvc_binds_through_default_storage_class_and_persists(
     kube_cluster: KubeCluster, namespace: str
 ) -> None:
+    """A StatefulSet's volumeClaimTemplate binds through the default StorageClass (no class
+    named); its pod writes to the volume; the pod deleted and recreated reads it back."""
     classes = kube_cluster.get_json("storageclass")["items"]
     defaults = [c["metadata"]["name"] for c in classes if c["metadata"].get(
         "annotations", {}).get("storageclass.kubernetes.io/is-default-class") == "true"]
     assert len(defaults) == 1, f"expected one default StorageClass, got {defaults}"
-    claim = {
-        "apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data"},
-        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "64Mi"}}},
-    }
     script = (
-        "import pathlib\n"
-        "p = pathlib.Path('/data/probe.txt'); p.write_text('persisted')\n"
-        "print(p.read_text())\n"
+        "import pathlib, time\n"
+        "p = pathlib.Path('/data/probe.txt')\n"
+        "print('found' if p.exists() else 'created', flush=True)\n"
+        "p.exists() or p.write_text('persisted')\n"
+        "print(p.read_text(), flush=True)\n"
+        "time.sleep(3600)\n"
     )
-    writer = pod_manifest(
-        "writer", kube_cluster.image("python:3.11"), ["python3", "-c", script],
+    pod = pod_manifest(
+        "store", kube_cluster.image("python:3.11"), ["python3", "-c", script],
         container={"volumeMounts": [{"name": "data", "mountPath": "/data"}]},
-        volumes=[{"name": "data", "persistentVolumeClaim": {"claimName": "data"}}],
         securityContext={"fsGroup": 10001},
     )
-    apply(kube_cluster, namespace, claim)
-    logs = run_to_completion(kube_cluster, namespace, writer)
-    assert logs.strip() == "persisted"
-    pvc = kube_cluster.get_json("-n", namespace, "pvc", "data")
+    pod["spec"]["restartPolicy"] = "Always"
+    statefulset = {
+        "apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "store"},
+        "spec": {
+            "serviceName": "store", "replicas": 1,
+            "selector": {"matchLabels": {"app": "store"}},
+            "template": {"metadata": {"labels": {"app": "store"}}, "spec": pod["spec"]},
+            "volumeClaimTemplates": [{
+                "metadata": {"name": "data"},
+                "spec": {"accessModes": ["ReadWriteOnce"],
+                         "resources": {"requests": {"storage": "64Mi"}}},
+            }],
+        },
+    }
+    apply(kube_cluster, namespace, statefulset)
+
+    def logs_of_running_pod() -> list[str]:
+        status = kube_cluster.get_json("-n", namespace, "pod", "store-0")["status"]
+        running = status.get("containerStatuses", [{}])[0].get("state", {}).get("running")
+        if not running:
+            return []
+        lines = kube_cluster.kubectl("-n", namespace, "logs", "store-0").stdout.split()
+        return lines if len(lines) >= 2 else []
+
+    assert poll("store-0 to write", logs_of_running_pod, POD_TIMEOUT_S) == ["created", "persisted"]
+    pvc = kube_cluster.get_json("-n", namespace, "pvc", "data-store-0")
     assert pvc["status"]["phase"] == "Bound"
     assert pvc["spec"]["storageClassName"] == defaults[0]
+    uid = kube_cluster.get_json("-n", namespace, "pod", "store-0")["metadata"]["uid"]
+    kube_cluster.kubectl("-n", namespace, "delete", "pod", "store-0", "--wait=true",
+                         timeout_s=POD_TIMEOUT_S)
+
+    def recreated_logs() -> list[str]:
+        meta = kube_cluster.get_json("-n", namespace, "pod", "store-0")["metadata"]
+        return logs_of_running_pod() if meta["uid"] != uid else []
+
+    assert poll("store-0 to come back", recreated_logs, POD_TIMEOUT_S) == ["found", "persisted"]
