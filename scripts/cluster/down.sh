@@ -10,8 +10,10 @@ need_root
 export PATH="$K8S_BIN:$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 t0=$SECONDS
 mkdir -p "$CLUSTER_DIR"
-exec 7>"$CLUSTER_DIR/.up.lock"
-flock 7
+if [[ -z ${STOCKSTREAM_CLUSTER_LOCKED:-} ]]; then  # set by a caller holding the lock
+    exec 7>"$CLUSTER_DIR/.up.lock"
+    flock 7
+fi
 
 # 1. kubelet first (it would restart containers), then the control plane's writers.
 stop_daemon kubelet 30

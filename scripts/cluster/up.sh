@@ -13,8 +13,10 @@ need_root
 export PATH="$K8S_BIN:$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 t_start=$SECONDS
 mkdir -p "$CLUSTER_DIR" "$RUN_DIR" "$LOG_DIR"
-exec 7>"$CLUSTER_DIR/.up.lock"
-flock 7
+if [[ -z ${STOCKSTREAM_CLUSTER_LOCKED:-} ]]; then  # set by a caller holding the lock
+    exec 7>"$CLUSTER_DIR/.up.lock"
+    flock 7
+fi
 
 kc() { "$K8S_BIN/kubectl" --kubeconfig "$KUBECONFIG_ADMIN" "$@"; }
 apiserver_ready() {
