@@ -93,5 +93,7 @@ clusterCIDR: $POD_CIDR
 # kube-proxy cannot set the conntrack sysctls here: leave them alone
 conntrack: {maxPerCore: 0}
 healthzBindAddress: 127.0.0.1:10256
+# NodePorts on the node address only (the guards drop them from outside)
+nodePortAddresses: [primary]
 metricsBindAddress: 127.0.0.1:10249
 YAML
