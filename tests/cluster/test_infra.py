@@ -93,13 +93,17 @@ def test_node_is_ready(kube_cluster: KubeCluster) -> None:
         assert node["status"]["nodeInfo"]["kubeletVersion"].startswith("v1.")
 
 
-def uplink_addresses() -> set[str]:
-    """IPv4 addresses of this machine's default-route interface."""
+def uplink_devices() -> set[str]:
+    """This machine's default-route interfaces (eth0)."""
     route = subprocess.run(["ip", "-4", "-j", "route", "show", "default"],
                            capture_output=True, text=True, check=True).stdout
-    devices = {r["dev"] for r in json.loads(route)}
+    return {r["dev"] for r in json.loads(route)}
+
+
+def uplink_addresses() -> set[str]:
+    """IPv4 addresses of this machine's default-route interface."""
     addresses = set()
-    for dev in devices:
+    for dev in uplink_devices():
         out = subprocess.run(["ip", "-4", "-j", "addr", "show", "dev", dev],
                              capture_output=True, text=True, check=True).stdout
         addresses |= {a["local"] for i in json.loads(out) for a in i["addr_info"]}
@@ -123,9 +127,8 @@ def test_guards_are_in_place(kube_cluster: KubeCluster) -> None:
                             capture_output=True, text=True, check=True).stdout
     routes = subprocess.run(["ip", "-4", "route", "show", "type", "unreachable"],
                             capture_output=True, text=True, check=True).stdout
-    devices = {line.split()[4] for line in subprocess.run(
-        ["ip", "-4", "route", "show", "default"], capture_output=True, text=True, check=True,
-    ).stdout.splitlines()}
+    devices = uplink_devices()
+    assert devices, "no default route: which interface do the guards protect?"
     for dev in devices:
         for rule in (f"-A FORWARD -o {dev} ", f"-A POSTROUTING -d 10.96.0.0/16 -o {dev} ",
                      f"-A POSTROUTING -d 10.244.0.0/16 -o {dev} "):
