@@ -116,7 +116,14 @@ if ! pid_alive kube-scheduler; then
 fi
 
 # --- 4. node: containerd, CNI, kubelet, kube-proxy ---------------------------------------
-"$CLUSTER_SCRIPTS/node-config.sh" "$ADDR"
+changed="$("$CLUSTER_SCRIPTS/node-config.sh" "$ADDR")"
+for f in $changed; do  # a running daemon whose configuration changed is restarted
+    case $f in
+    containerd.toml) stop_daemon containerd 30 ;;
+    kubelet.yaml) stop_daemon kubelet 30 ;;
+    kube-proxy.yaml) stop_daemon kube-proxy ;;
+    esac
+done
 ctr_ok() { ctr --address "$CONTAINERD_SOCK" version; }
 if ! pid_alive containerd; then
     start_daemon containerd /usr/bin/containerd --config "$CLUSTER_DIR/containerd.toml"
