@@ -138,6 +138,27 @@ def test_guards_are_in_place(kube_cluster: KubeCluster) -> None:
     check = subprocess.run([str(CLUSTER_SCRIPTS / "guards.sh"), "check"],
                            capture_output=True, text=True, check=False)
     assert check.returncode == 0, check.stderr
+    # the cluster's only listeners off loopback are the two the PREROUTING guard drops
+    assert exposed_cluster_ports() <= {6443, 10250}
+
+
+CLUSTER_PROGRAMS = ("etcd", "kube-apiserver", "kube-controller", "kube-scheduler", "kubelet",
+                    "kube-proxy", "containerd", "docker-registry", "coredns")
+
+
+def exposed_cluster_ports() -> set[int]:
+    """TCP/UDP ports the cluster's processes listen on at a non-loopback address."""
+    out = subprocess.run(["ss", "-ltunpH"], capture_output=True, text=True, check=True).stdout
+    ports = set()
+    for line in out.splitlines():
+        fields = line.split()
+        local, users = fields[4], " ".join(fields[6:])
+        address, _, port = local.rpartition(":")
+        if address.startswith(("127.", "[::1]", "[::ffff:127.")):
+            continue
+        if any(f'"{name}"' in users for name in CLUSTER_PROGRAMS):
+            ports.add(int(port))
+    return ports
 
 
 def test_pod_from_local_registry_runs_as_10001_read_only(
