@@ -32,8 +32,12 @@ INTERVAL_S = 1.0
 @pytest.fixture(scope="session")
 def plane() -> Iterator[ControlPlane]:
     with control_plane() as cp:
-        cp.kubectl_run("apply", "--server-side", "-f",
-                       str(ROOT / "deploy/kustomize/operator/install/crd.yaml"))
+        # On a loaded machine the API server answers /version before it accepts writes (its
+        # post-start hooks still running): retry the first apply instead of failing the session.
+        crd = str(ROOT / "deploy/kustomize/operator/install/crd.yaml")
+        wait_for("the CRD applied", lambda: cp.kubectl_run(
+            "apply", "--server-side", "-f", crd, check=False).returncode == 0 or None,
+            timeout_s=300)
         cp.kubectl_run("wait", "--for=condition=Established", "--timeout=120s",
                        "crd/stockstreams.stockstream.io")
         # The operator's ClusterRole from the manifests, bound to the test's `operator` user.
