@@ -32,6 +32,7 @@ def export(ref: str, into: Path) -> Path:
     shutil.copytree(REPO / "bench", into / "bench",
                     ignore=shutil.ignore_patterns("__pycache__", "results"))
     (into / "bench" / "results").mkdir()
+    (into / ".cache").symlink_to(REPO / ".cache")  # Kafka and Flink jars, venvs
     return into
 
 
@@ -61,7 +62,8 @@ def main() -> None:
                         help="-- module args... (run as python -m)")
     args = parser.parse_args()
     command = [c for c in args.command if c != "--"]
-    patterns = {spec.split("=", 1)[0]: re.compile(spec.split("=", 1)[1]) for spec in args.figure}
+    patterns = {spec.split("=", 1)[0]: re.compile(spec.split("=", 1)[1], re.MULTILINE)
+                for spec in args.figure}
     seen: dict[str, dict[str, list[float]]] = {"before": {}, "after": {}}
     with tempfile.TemporaryDirectory() as tmp:
         trees = {"before": export(args.ref, Path(tmp)), "after": REPO}
@@ -72,6 +74,7 @@ def main() -> None:
                 if proc.returncode != 0:
                     raise SystemExit(f"{side} failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
                 got = figures(proc.stdout, patterns)
+                print("\n".join(f"  | {line}" for line in proc.stdout.splitlines()[-4:]))
                 print(f"run {run + 1} {side:6s} " + ", ".join(
                     f"{k}={v:,.4g}" for k, v in got.items()), flush=True)
                 for name, value in got.items():

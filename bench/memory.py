@@ -19,14 +19,23 @@ import time
 from bench.common import print_header, run_module, source_ticks, variants, write_results
 
 
-def measure(n_symbols: int, per_pane: int) -> dict[str, float]:
+def synthetic_source() -> tuple:
+    """Four symbols with a tick every 2 s over 16 minutes (no CSV to parse: a quick run)."""
+    from stockstream.ticks import Tick
+
+    start_ms = 1_381_152_600_000
+    return tuple(Tick(symbol, 30.0 + (k % 7) * 0.01, start_ms + k * 2000, 100.0, "synthetic")
+                 for k in range(480) for symbol in ("AIG", "BAC", "IBM", "SPY"))
+
+
+def measure(n_symbols: int, per_pane: int, synthetic: bool = False) -> dict[str, float]:
     import psutil
 
     from dataflows.leaders.engine import PartitionEngine
     from dataflows.leaders.specs import DEFAULT_SPECS, PANE_MS
     from stockstream.ticks import Tick
 
-    source = source_ticks()
+    source = synthetic_source() if synthetic else source_ticks()
     table = variants(n_symbols, sorted({t.symbol for t in source[:5000]}))
     horizon = max(s.length_panes for s in DEFAULT_SPECS) + 1
     first_pane = source[0].ts_ms // PANE_MS + 1
@@ -75,17 +84,20 @@ def measure(n_symbols: int, per_pane: int) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> None:
     if argv is None and sys.argv[1:2] == ["--child"]:
-        print(json.dumps(measure(int(sys.argv[2]), int(sys.argv[3]))))
+        print(json.dumps(measure(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4:5] == ["1"])))
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--symbols", type=int, default=10_000)
     parser.add_argument("--ticks-per-pane", type=int, default=2)
+    parser.add_argument("--synthetic", action="store_true",
+                        help="synthetic ticks instead of the Lean day (a quicker run, same layout)")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
     print_header("memory", {"symbols": args.symbols, "ticks_per_symbol_per_pane":
                             args.ticks_per_pane, "panes_per_symbol": 91})
-    result = json.loads(run_module("bench.memory", ["--child", str(args.symbols),
-                                                    str(args.ticks_per_pane)]).splitlines()[-1])
+    child = ["--child", str(args.symbols), str(args.ticks_per_pane),
+             "1" if args.synthetic else "0"]
+    result = json.loads(run_module("bench.memory", child).splitlines()[-1])
     kb = result["per_symbol_bytes"] / 1024
     print(f"{result['symbols']:,} symbols, {result['panes']:,} panes, {result['ticks']:,} ticks: "
           f"RSS +{result['rss_growth_bytes'] / 2**20:.1f} MiB = {kb:.1f} KB/symbol "
