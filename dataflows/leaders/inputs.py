@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from bytewax.connectors.kafka import KafkaError, KafkaSourceMessage
 
-from stockstream.metrics import TICKS_DECODED
+from stockstream.metrics import KAFKA_CONSUMER_ERRORS, TICKS_DECODED
 from stockstream.ticks import Reason, Rejection, Tick, decode
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,7 @@ def decode_batch(
     for msg in messages:
         if isinstance(msg, KafkaError):
             log.warning("kafka consumer error", extra={"error": str(msg.err)})
+            KAFKA_CONSUMER_ERRORS.labels(msg.err.name()).inc()
             continue
         decoded = decode(msg.key, msg.value)
         valid += isinstance(decoded, Tick)
