@@ -23,9 +23,10 @@ _FIRST_TS, _FIRST_PRICE, _LAST_TS, _LAST_PRICE = 7, 8, 9, 10
 RECORD = 11
 _ZERO_RECORD = array("d", [0.0] * RECORD)
 _EMPTY = array("d")  # shared by every symbol whose panes all fit in the head; never written
-DEFAULT_CAPACITY_PANES = 96
-"""Records a symbol's buffer grows to before doubling: a 15-minute horizon (90 panes), the
-pane being filled and a few more, so a dense symbol's buffer slides rather than grows."""
+DEFAULT_CAPACITY_PANES = 93
+"""Records a symbol's buffer grows to before doubling: a 15-minute horizon (90 panes) and the
+panes not yet closed (the engine passes its own horizon + 3), so a dense symbol's buffer
+slides rather than grows."""
 
 
 class SymbolPanes:
