@@ -32,7 +32,10 @@ VERSION = os.environ.get("KUBERNETES_VERSION", "v1.34.3")
 
 
 def kubernetes_bin() -> Path:
-    """The built binaries (builds them, or waits for a running build, via the script)."""
+    """The built binaries (builds them, or waits for a running build, via the script);
+    `$STOCKSTREAM_KUBE_BIN_DIR` names another folder with kube-apiserver and kubectl."""
+    if os.environ.get("STOCKSTREAM_KUBE_BIN_DIR"):
+        return Path(os.environ["STOCKSTREAM_KUBE_BIN_DIR"])
     subprocess.run([str(ROOT / "scripts/cluster/build-kubernetes.sh")], check=True)
     cache = Path(os.environ.get("STOCKSTREAM_CACHE") or Path(
         os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "stockstream")
@@ -54,11 +57,17 @@ class ControlPlane:
     procs: list[subprocess.Popen[bytes]]
     kubectl: Path
 
+    @property
+    def ca(self) -> Path:
+        """The API server's self-signed serving certificate (and its CA), written to
+        --cert-dir: what clients verify it with."""
+        return self.workdir / "certs" / "apiserver.crt"
+
     def kubeconfig(self, token: str, path: Path) -> Path:
         path.write_text(yaml.safe_dump({
             "apiVersion": "v1", "kind": "Config", "current-context": "test",
             "clusters": [{"name": "test", "cluster": {"server": self.url,
-                                                     "insecure-skip-tls-verify": True}}],
+                                                     "certificate-authority": str(self.ca)}}],
             "users": [{"name": "u", "user": {"token": token}}],
             "contexts": [{"name": "test", "context": {"cluster": "test", "user": "u"}}],
         }))
@@ -67,14 +76,18 @@ class ControlPlane:
     def api(self, token: str | None = None) -> client.ApiClient:
         cfg = client.Configuration()
         cfg.host = self.url
-        cfg.verify_ssl = False
+        cfg.ssl_ca_cert = str(self.ca)
         cfg.api_key = {"authorization": f"Bearer {token or self.admin_token}"}
         return client.ApiClient(cfg)
 
     def kubectl_run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         kc = self.kubeconfig(self.admin_token, self.workdir / "admin.kubeconfig")
-        return subprocess.run([str(self.kubectl), f"--kubeconfig={kc}", *args], check=check,
+        proc = subprocess.run([str(self.kubectl), f"--kubeconfig={kc}", *args], check=False,
                               capture_output=True, text=True, timeout=120)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed ({proc.returncode}):\n"
+                                 f"{proc.stderr}{proc.stdout}")
+        return proc
 
 
 def _openssl(*args: str) -> None:

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from bytewax.connectors.kafka import KafkaError, KafkaSourceMessage
+from confluent_kafka import KafkaError as ConfluentKafkaError
 
 from stockstream.metrics import KAFKA_CONSUMER_ERRORS, TICKS_DECODED
 from stockstream.ticks import Reason, Rejection, Tick, decode
@@ -33,6 +34,13 @@ def dead_letter(msg: RawMessage, rejection: Rejection) -> DeadLetter:
     """A message's dead letter: its original bytes, the reason and where it was read."""
     return DeadLetter(rejection.reason, rejection.reason_text, msg.key, msg.value,
                       msg.topic or "", msg.partition or 0, msg.offset or 0)
+
+
+def count_consumer_error(err: ConfluentKafkaError) -> None:
+    """librdkafka's `error_cb`: a broker down, a transport failure... (it reconnects on its
+    own); counted and logged so that an outage is visible."""
+    KAFKA_CONSUMER_ERRORS.labels(err.name()).inc()
+    log.warning("kafka consumer error", extra={"error": err.str()})
 
 
 def decode_batch(

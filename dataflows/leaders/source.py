@@ -21,7 +21,13 @@ from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
 from dataflows.leaders.engine import PartitionEngine, PartitionReport
 from dataflows.leaders.future_guard import FutureGuard, GuardConfig, Released
-from dataflows.leaders.inputs import DeadLetter, RawMessage, dead_letter, decode_batch
+from dataflows.leaders.inputs import (
+    DeadLetter,
+    RawMessage,
+    count_consumer_error,
+    dead_letter,
+    decode_batch,
+)
 from dataflows.leaders.specs import WindowSpec
 from stockstream.metrics import PARTITIONS_RESUMED, TICKS_HELD, WATERMARK_LAG, WINDOWS_CLOSED
 from stockstream.ticks import Reason, Rejection, Tick, format_ts
@@ -141,7 +147,8 @@ class PartitionWindowsSource(FixedPartitionedSource[SourceItem, Snapshot]):
         self.config = config
         self.kafka = KafkaSource(
             brokers, [config.topic], tail=tail, starting_offset=starting_offset,
-            add_config=dict(add_config), batch_size=batch_size, raise_on_errors=False,
+            add_config={**add_config, "error_cb": count_consumer_error},  # type: ignore[dict-item]
+            batch_size=batch_size, raise_on_errors=False,
         )
 
     def list_parts(self) -> list[str]:

@@ -20,9 +20,22 @@ from stockstream.metrics import serve_metrics
 log = logging.getLogger("services.operator")
 
 
+class DropKopfObjects(logging.Filter):
+    """kopf attaches its OperatorSettings object to per-resource log records; it is not
+    JSON-serialisable, so it is dropped before the JSON formatter sees it (`k8s_ref`, the
+    resource's identity, stays)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.__dict__.pop("settings", None)
+        record.__dict__.pop("k8s_skip", None)
+        return True
+
+
 def main() -> None:
     settings = OperatorSettings()
     configure_logging("operator", settings.log_level)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(DropKopfObjects())
     handlers.configure(Kube(api_client(settings.kubeconfig)), settings)
     serve_metrics(settings.metrics_port, host=settings.listen_host)
     namespaces = settings.namespaces

@@ -93,10 +93,11 @@ def evaluate(previous: Mapping[str, Any], observed_ends: Mapping[str, int], now:
     return Freshness(dict(observed_ends), lags, advanced_at, True, reason)
 
 
-def read_window_ends(url: str, password: str | None, timeout_s: float = 3.0) -> dict[str, int]:
+def read_window_ends(url: str, password: str | None, username: str | None = None,
+                     timeout_s: float = 3.0) -> dict[str, int]:
     """`end` of every `window:<N>` hash present in Redis (raises redis.RedisError)."""
-    client = redis.Redis.from_url(url, password=password, socket_timeout=timeout_s,
-                                  socket_connect_timeout=timeout_s)
+    client = redis.Redis.from_url(url, username=username, password=password,
+                                  socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
     try:
         pipe = client.pipeline(transaction=False)
         for name in WINDOW_NAMES:

@@ -4,6 +4,7 @@ what the operator created, keeping the recovery volumes unless the spec says oth
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
@@ -38,6 +39,7 @@ def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
         prefix=prefix, key="last-handled-configuration")
     settings.posting.enabled = False  # our own Events, one per transition
     settings.watching.server_timeout = 300
+    settings.execution.max_workers = 16  # reconcile passes of several resources at once
 
 
 def _export(namespace: str, name: str, lifecycle: str) -> None:
@@ -47,10 +49,11 @@ def _export(namespace: str, name: str, lifecycle: str) -> None:
 
 
 @kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=30.0)
-def run(stopped: kopf.DaemonStopped, body: kopf.Body, name: str, namespace: str | None,
-        **_: Any) -> None:
+async def run(stopped: kopf.DaemonStopped, body: kopf.Body, name: str, namespace: str | None,
+              **_: Any) -> None:
     """Reconcile every `reconcile_interval_s`, at once after a spec change. The status this
-    daemon wrote is the `previous` of its next pass (the watch may lag behind)."""
+    daemon wrote is the `previous` of its next pass (the watch may lag behind). Async, so
+    that an idle resource holds no thread; a pass (blocking client calls) runs in one."""
     assert namespace is not None  # StockStream is namespaced
     reconciler: Reconciler = STATE["reconciler"]
     interval = STATE["settings"].reconcile_interval_s
@@ -60,7 +63,7 @@ def run(stopped: kopf.DaemonStopped, body: kopf.Body, name: str, namespace: str 
             return  # the delete handler takes over; never re-create what it removes
         generation = body.metadata.get("generation")
         try:
-            previous = reconciler.reconcile(body, previous)
+            previous = await asyncio.to_thread(reconciler.reconcile, body, previous)
             OPERATOR_RECONCILES.labels(result="ok").inc()
             _export(namespace, name, previous.get("lifecycle", ""))
         except Exception:  # one failed pass must not end the daemon; the next one retries
@@ -70,7 +73,7 @@ def run(stopped: kopf.DaemonStopped, body: kopf.Body, name: str, namespace: str 
         while not stopped and time.monotonic() < deadline:
             if body.metadata.get("generation") != generation:
                 break
-            stopped.wait(0.2)
+            await stopped.wait(0.2)
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL)

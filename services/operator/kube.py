@@ -58,7 +58,7 @@ class Kube:
         if old_rv != result["metadata"]["resourceVersion"]:
             OPERATOR_WRITES.labels(kind=obj["kind"]).inc()
             log.info("applied", extra={"kind": obj["kind"], "object": obj["metadata"]["name"],
-                                       "namespace": namespace, "created": before is None})
+                                       "namespace": namespace, "new_object": before is None})
         return result
 
     def get(self, api_version: str, kind: str, name: str, namespace: str) -> Obj | None:

@@ -77,6 +77,7 @@ class Broker:
 @dataclass(frozen=True)
 class Redis:
     url: str = "redis://redis:6379/0"
+    username: str | None = None  # an ACL user (e.g. `writer`); None: the default user
     password_secret: SecretKeyRef | None = None
 
 
@@ -174,6 +175,7 @@ def parse_spec(spec: Mapping[str, Any]) -> StockStreamSpec:
         ),
         redis=Redis(
             url=str(r.get("url", dr.url)),
+            username=r.get("username"),
             password_secret=_ref(r.get("passwordSecret"), "password"),
         ),
         feed=Feed(

@@ -64,11 +64,12 @@ def digest(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:10]
 
 
-def with_password(url: str, env_name: str) -> str:
-    """`redis://host:6379/0` -> `redis://:$(ENV)@host:6379/0` (Kubernetes expands it)."""
+def with_password(url: str, env_name: str, username: str | None = None) -> str:
+    """`redis://host:6379/0` -> `redis://USER:$(ENV)@host:6379/0` (Kubernetes expands it)."""
     parts = urlsplit(url)
     host = parts.netloc.rsplit("@", 1)[-1]
-    return urlunsplit((parts.scheme, f":$({env_name})@{host}", parts.path, "", ""))
+    return urlunsplit((parts.scheme, f"{username or ''}:$({env_name})@{host}", parts.path,
+                       "", ""))
 
 
 def dataflow_settings(spec: StockStreamSpec) -> dict[str, str]:
@@ -115,7 +116,8 @@ def secret_env(spec: StockStreamSpec) -> list[Obj]:
         ref = spec.redis.password_secret
         env.append({"name": "REDIS_PASSWORD", "valueFrom": {"secretKeyRef": {
             "name": ref.name, "key": ref.key}}})
-        env.append({"name": "REDIS_URL", "value": with_password(spec.redis.url, "REDIS_PASSWORD")})
+        env.append({"name": "REDIS_URL", "value": with_password(
+            spec.redis.url, "REDIS_PASSWORD", spec.redis.username)})
     else:
         env.append({"name": "REDIS_URL", "value": spec.redis.url})
     return env

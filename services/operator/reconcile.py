@@ -104,7 +104,7 @@ class Reconciler:
         status = build(previous, result.verdict, now)
         if result.verdict.lifecycle != previous.get("lifecycle"):
             kind = "Warning" if result.verdict.lifecycle == Lifecycle.FAILED else "Normal"
-            result.events.append((kind, str(result.verdict.lifecycle),
+            result.events.insert(0, (kind, str(result.verdict.lifecycle),
                                   f"lifecycle {previous.get('lifecycle') or '(new)'} -> "
                                   f"{result.verdict.lifecycle}: {status['message']}"))
         old_degraded = _condition(previous, "Degraded")
@@ -272,7 +272,8 @@ class Reconciler:
             try:
                 password = (self.kube.ref_value(ns, "Secret", spec.redis.password_secret)
                             if spec.redis.password_secret else None)
-                ends = freshness.read_window_ends(qualify_url(spec.redis.url, ns), password)
+                ends = freshness.read_window_ends(qualify_url(spec.redis.url, ns), password,
+                                                  spec.redis.username)
             except (redis.RedisError, OSError, ValueError) as exc:
                 if not fields and running is not None:
                     fields = {"degraded_reason": "RedisUnreachable", "degraded_message": (

@@ -5,6 +5,7 @@ refused (Kafka cannot), raising is refused unless `broker.allowPartitionIncrease
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -51,7 +52,9 @@ class Admin:
 
     def __init__(self, bootstrap: str, extra: dict[str, Any] | None = None,
                  timeout_s: float = 10.0) -> None:
-        self._admin = AdminClient({"bootstrap.servers": bootstrap, **(extra or {})})
+        conf: dict[str, Any] = {"bootstrap.servers": bootstrap, **(extra or {}),
+                                "logger": logging.getLogger("librdkafka")}
+        self._admin = AdminClient(conf)
         self._timeout_s = timeout_s
 
     @staticmethod

@@ -110,17 +110,15 @@ def ends_of(windows: Iterable[tuple[str, int]], spec: str) -> set[int]:
 
 def assert_history_matches(
     client: redis.Redis, oracle: dict[tuple[str, int], OracleWindow],
-    specs: Iterable[WindowSpec], until_ms: int | None = None,
+    specs: Iterable[WindowSpec],
 ) -> None:
     """Every window in Redis history equals the oracle's, and no oracle window is missing
-    (no window end skipped, none extra); the latest keys hold the oracle's last window.
-    With `until_ms` (a live run, windows still closing): the windows ending up to then."""
+    (no window end skipped, none extra); the latest keys hold the oracle's last window."""
     from tests.dataflows.leaders.compare import assert_same_leaders, close
 
     for spec in specs:
         want_ends = ends_of(oracle, spec.name)
-        got_ends = {end for end in history_ends(client, spec.name)
-                    if until_ms is None or end <= until_ms}
+        got_ends = history_ends(client, spec.name)
         assert got_ends == want_ends, (
             f"{spec.name}: missing {sorted(want_ends - got_ends)[:5]}, "
             f"extra {sorted(got_ends - want_ends)[:5]}"
@@ -134,7 +132,4 @@ def assert_history_matches(
             assert sorted(figures) == sorted(wanted), where
             assert all(close(figures[s], wanted[s]) for s in wanted), where
         meta = client.hgetall(f"window:{spec.name}")
-        if until_ms is None:
-            assert int(meta[b"end"]) * 1000 == max(want_ends), spec.name
-        else:
-            assert int(meta[b"end"]) * 1000 >= until_ms, spec.name
+        assert int(meta[b"end"]) * 1000 == max(want_ends), spec.name

@@ -364,7 +364,7 @@ def test_sigterm_flushes_everything_in_flight(
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(60) == 0, proc.stderr.read() if proc.stderr else ""
     reader.join(5)
-    summary = next(json.loads(line) for line in lines if "ingest finished" in line)
+    summary = next(json.loads(line) for line in lines if "ingest finished" in line)["stockstream"]
     assert summary["submitted"] > 0
     assert summary["submitted"] == summary["delivered"]
     assert (summary["dropped"], summary["failed"], summary["undelivered"]) == (0, 0, 0)

@@ -60,26 +60,35 @@ class OperatorProcess:
     proc: subprocess.Popen[bytes]
     log: Path
     metrics_port: int
+    env: dict[str, str]
 
     def tail(self) -> str:
         return log_tail(self.log, 60)
 
+    def restart(self) -> None:
+        """Stop the operator by PID (SIGTERM) and start a new one with the same settings."""
+        terminate(self.proc, timeout=60)
+        self.proc = spawn([sys.executable, "-m", "services.operator"], self.log, ROOT, self.env)
+
 
 @pytest.fixture(scope="session")
-def operator(plane: ControlPlane) -> Iterator[OperatorProcess]:
-    """`python -m services.operator` with the `operator` user's token (its RBAC only)."""
+def operator(plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory,
+             kafka_bootstrap: str, op_redis: RedisServer) -> Iterator[OperatorProcess]:
+    """`python -m services.operator` with the `operator` user's token (its RBAC only);
+    stopped before the broker and Redis it talks to."""
     kubeconfig = plane.kubeconfig(plane.operator_token, plane.workdir / "operator.kubeconfig")
     metrics_port = free_port()
     env = {**os.environ, "KUBECONFIG": str(kubeconfig), "RECONCILE_INTERVAL_S": str(INTERVAL_S),
            "METRICS_PORT": str(metrics_port), "HEALTH_PORT": str(free_port()),
            "LOG_LEVEL": "INFO", "LISTEN_HOST": "127.0.0.1"}
     env.pop("KUBERNETES_SERVICE_HOST", None)
-    log = plane.workdir / "operator.log"
-    proc = spawn([sys.executable, "-m", "services.operator"], log, ROOT, env)
+    log = tmp_path_factory.mktemp("operator") / "operator.log"  # kept by pytest
+    op = OperatorProcess(spawn([sys.executable, "-m", "services.operator"], log, ROOT, env),
+                         log, metrics_port, env)
     try:
-        yield OperatorProcess(proc, log, metrics_port)
+        yield op
     finally:
-        terminate(proc, timeout=30)
+        terminate(op.proc, timeout=30)
 
 
 class Cluster:

@@ -30,6 +30,9 @@ def test_statefulset_cluster_size_matches_replicas(processes: int) -> None:
     assert sts["spec"]["podManagementPolicy"] == "Parallel"
     assert sts["spec"]["persistentVolumeClaimRetentionPolicy"]["whenScaled"] == "Retain"
     assert env(c)["REDIS_URL"] == "redis://:$(REDIS_PASSWORD)@redis:6379/0"
+    user = parse_spec({**BASE, "redis": {"username": "writer", "passwordSecret": {"name": "r"}}})
+    c_user = objects.statefulset("p", user, 1)["spec"]["template"]["spec"]["containers"][0]
+    assert env(c_user)["REDIS_URL"] == "redis://writer:$(REDIS_PASSWORD)@redis:6379/0"
     assert c["securityContext"]["readOnlyRootFilesystem"] is True
 
 

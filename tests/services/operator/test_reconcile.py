@@ -172,9 +172,17 @@ def test_suspend_stops_everything_and_keeps_volumes_then_resumes(
     pvcs = {p["metadata"]["name"] for p in cluster.objs("v1", "PersistentVolumeClaim", namespace)}
     assert pvcs == {"recovery-p3-dataflow-0", "recovery-p3-dataflow-1"}
     cluster.patch_ss("p3", namespace, {"suspend": True})
-    suspended = wait_lifecycle(cluster, operator, "p3", namespace, "Suspended", sync=True)
+    wait_lifecycle(cluster, operator, "p3", namespace, "Suspended")
+
+    def all_stopped() -> dict[str, Any] | None:
+        sync_statefulset_pods(cluster.api, namespace, "p3-dataflow")
+        ss = cluster.ss("p3", namespace) or {}
+        return ss if ss["status"]["processes"] == "0/0" and ss["status"][
+            "message"] == "Suspended" else None
+
+    suspended = wait_for("suspended, no process left", all_stopped, on_fail=operator.tail)
+    assert suspended["status"]["lifecycle"] == "Suspended"
     assert condition(suspended, "Progressing")["reason"] == "Suspended"
-    assert suspended["status"]["processes"] == "0/0"
     sts = cluster.get(APPS, "StatefulSet", "p3-dataflow", namespace)
     ingest = cluster.get(APPS, "StatefulSet", "p3-ingest", namespace)
     assert sts is not None and ingest is not None
@@ -278,7 +286,15 @@ def test_leaderboard_freshness_and_degraded_when_stale(
     r.flushdb()
     r.hset("window:1m", mapping={"end": 1638322800})
     r.hset("window:5m", mapping={"end": 1638322800})
-    body = stockstream_body("p7", redis={"url": f"redis://127.0.0.1:{op_redis.port}/2"},
+    # an ACL user that may only read the window hashes, as the operator's credentials
+    r.acl_setuser("p7reader", enabled=True, passwords=["+p7-secret"], keys=["window:*"],
+                  commands=["+ping", "+select", "+hget"], reset=True)
+    cluster.create({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "p7-redis"},
+                    "stringData": {"reader-password": "p7-secret"}}, namespace)
+    body = stockstream_body("p7", redis={"url": f"redis://127.0.0.1:{op_redis.port}/2",
+                                         "username": "p7reader",
+                                         "passwordSecret": {"name": "p7-redis",
+                                                            "key": "reader-password"}},
                             monitoring={"staleAfterSeconds": 10})
     running = start_running(cluster, operator, namespace, body)
     boards = wait_for("leaderboards", lambda: (cluster.ss("p7", namespace) or {}).get(
@@ -296,8 +312,12 @@ def test_leaderboard_freshness_and_degraded_when_stale(
     fresh = wait_for("not Degraded", lambda: (ss := cluster.ss("p7", namespace)) and condition(
         ss, "Degraded")["status"] == "False" and ss)
     assert fresh["status"]["leaderboards"]["latest1mWindowEnd"] == "2021-12-01T01:40:10+00:00"
-    reasons = event_reasons(cluster, "p7", namespace)
-    assert "LeaderboardsStale" in reasons and "Recovered" in reasons
+    def recovered() -> list[str] | None:
+        reasons = event_reasons(cluster, "p7", namespace)
+        return reasons if "Recovered" in reasons else None
+
+    reasons = wait_for("Recovered event", recovered)
+    assert "LeaderboardsStale" in reasons
     table = cluster.plane.kubectl_run("get", "sst", "p7", "-n", namespace).stdout
     assert "2021-12-01T01:40:10" in table, table
 
@@ -320,5 +340,84 @@ def test_delete_while_rescaling_leaves_only_the_recovery_volumes(
                               ("rbac.authorization.k8s.io/v1", "Role"),
                               ("rbac.authorization.k8s.io/v1", "RoleBinding")]:
         assert cluster.objs(api_version, kind, namespace, sel) == [], kind
+    # No controller removes the pvc-protection finalizer here: a deleted claim stays with a
+    # deletionTimestamp (a real cluster removes it once no pod uses it).
     pvcs = cluster.objs("v1", "PersistentVolumeClaim", namespace)
-    assert len(pvcs) == (0 if delete_volumes else 2)
+    assert len(pvcs) == 2
+    deleting = [bool(p["metadata"].get("deletionTimestamp")) for p in pvcs]
+    assert deleting == [delete_volumes] * 2
+
+
+def test_new_image_is_an_upgrade_that_replaces_every_process_at_once(
+        cluster: Cluster, operator: OperatorProcess, namespace: str,
+        stockstream_body: Body) -> None:
+    start_running(cluster, operator, namespace, stockstream_body("p9"))
+    old = cluster.get(APPS, "StatefulSet", "p9-dataflow", namespace)
+    assert old is not None
+    cluster.patch_ss("p9", namespace, {"image": "stockstream:v2"})
+    wait_lifecycle(cluster, operator, "p9", namespace, "Upgrading")
+
+    def image(sts: dict[str, Any]) -> str:
+        return str(sts["spec"]["template"]["spec"]["containers"][0]["image"])
+
+    def upgraded() -> dict[str, Any] | None:
+        sts = cluster.get(APPS, "StatefulSet", "p9-dataflow", namespace)
+        assert sts is not None
+        pods = cluster.objs("v1", "Pod", namespace, "app.kubernetes.io/name=dataflow")
+        if sts["spec"]["replicas"]:  # running again: only new-version processes exist
+            assert image(sts) == "stockstream:v2"
+            assert {p["spec"]["containers"][0]["image"] for p in pods} <= {"stockstream:v2"}
+        sync_statefulset_pods(cluster.api, namespace, "p9-dataflow")
+        ss = cluster.ss("p9", namespace) or {}
+        return ss if ss.get("status", {}).get("lifecycle") == "Running" else None
+
+    wait_for("Running after the upgrade", upgraded, on_fail=operator.tail)
+    new = cluster.get(APPS, "StatefulSet", "p9-dataflow", namespace)
+    assert new is not None and image(new) == "stockstream:v2"
+    assert new["metadata"]["annotations"]["stockstream.io/cluster-hash"] != old["metadata"][
+        "annotations"]["stockstream.io/cluster-hash"]
+    reasons = event_reasons(cluster, "p9", namespace)
+    assert reasons[reasons.index("Upgrading"):].count("StoppingProcesses") == 1
+
+
+def test_operator_restart_resumes_without_writes_or_events(
+        cluster: Cluster, operator: OperatorProcess, namespace: str,
+        stockstream_body: Body) -> None:
+    """Level-based and idempotent: a new operator process finds everything as it should be
+    and changes nothing (the single-replica design relies on this)."""
+    start_running(cluster, operator, namespace, stockstream_body("p10"))
+    time.sleep(3 * INTERVAL_S)
+    before = snapshot(cluster, namespace)
+    events = len(cluster.events("p10", namespace))
+    operator.restart()
+    time.sleep(10 * INTERVAL_S)  # startup plus several passes of the new process
+    assert operator.proc.poll() is None, operator.tail()
+    assert snapshot(cluster, namespace) == before, operator.tail()
+    assert len(cluster.events("p10", namespace)) == events
+    # and it still acts: a suspend after the restart is carried out
+    cluster.patch_ss("p10", namespace, {"suspend": True})
+    wait_lifecycle(cluster, operator, "p10", namespace, "Suspended", sync=True)
+
+
+def test_a_crashing_process_makes_it_degraded_with_the_reason(
+        cluster: Cluster, operator: OperatorProcess, namespace: str,
+        stockstream_body: Body) -> None:
+    start_running(cluster, operator, namespace, stockstream_body("p11"))
+    pods = cluster.res("v1", "Pod")
+    pods.status.patch(name="p11-dataflow-1", namespace=namespace,
+                      content_type="application/merge-patch+json", body={"status": {
+                          "conditions": [{"type": "Ready", "status": "False"}],
+                          "containerStatuses": [{
+                              "name": "dataflow", "image": "stockstream:test", "imageID": "",
+                              "ready": False, "restartCount": 3,
+                              "state": {"waiting": {"reason": "CrashLoopBackOff"}}}]}})
+    degraded = wait_for("Degraded", lambda: (ss := cluster.ss("p11", namespace)) and condition(
+        ss, "Degraded")["status"] == "True" and ss, on_fail=operator.tail)
+    cond = condition(degraded, "Degraded")
+    assert cond["reason"] == "ProcessesNotReady"
+    assert "1/2 dataflow processes ready: p11-dataflow-1: CrashLoopBackOff" in cond["message"]
+    assert degraded["status"]["lifecycle"] == "Running"
+    assert condition(degraded, "Ready")["status"] == "False"
+    wait_lifecycle(cluster, operator, "p11", namespace, "Running", sync=True)
+    wait_for("not Degraded", lambda: (ss := cluster.ss("p11", namespace)) and condition(
+        ss, "Degraded")["status"] == "False")

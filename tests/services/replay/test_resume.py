@@ -68,11 +68,12 @@ def test_resumed_replay_completes_the_topic_without_duplicates(
     assert replay(3000) == 0  # nothing left to send
 
     messages = read_topic(kafka_bootstrap, topic, 3000)
-    seqs = Counter()
+    seqs: Counter[int] = Counter()
     got: list[tuple[int, Tick]] = []
     for message in messages:
-        headers = dict(message.headers() or [])
-        seq = int(headers[SEQ_HEADER])
+        headers = message.headers() or []
+        assert isinstance(headers, list)  # a consumed message's: [(name, value), ...]
+        [seq] = [int(v) for k, v in headers if k == SEQ_HEADER and isinstance(v, bytes)]
         seqs[seq] += 1
         tick = decode(message.key(), message.value())
         assert isinstance(tick, Tick)
