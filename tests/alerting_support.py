@@ -23,6 +23,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource
 
 from dataflows.leaders.cluster import LocalCluster
 from dataflows.leaders.local import wait_for_data
@@ -40,6 +41,7 @@ from stockstream.monitoring.webhook import WebhookReceiver
 from stockstream.ticks import Tick, encode
 
 PARTITIONS = 3
+DLQ_TOPIC = "ticks.dlq"
 STALL_PARTITION = 2  # fed by services.ingest alone, so stopping it quiets the partition
 TIME_SCALE = 30  # for: 10m -> 20s, rate(...[5m]) -> rate(...[10s])
 SCRAPE_INTERVAL_S = 1
@@ -144,9 +146,9 @@ class MonitoredPipeline:
         logs.mkdir(parents=True, exist_ok=True)
         self.broker = KafkaBroker(workdir=self.workdir / "kafka").start()
         self.redis = RedisServer(workdir=self.workdir / "redis").start()
-        ensure_topics(self.broker.bootstrap, {self.topic: PARTITIONS, "ticks.dlq": 1})
+        ensure_topics(self.broker.bootstrap, {self.topic: PARTITIONS, DLQ_TOPIC: 1})
         common = {"KAFKA_BOOTSTRAP_SERVERS": self.broker.bootstrap, "TICKS_TOPIC": self.topic,
-                  "DLQ_TOPIC": "ticks.dlq", "LOG_LEVEL": "INFO"}
+                  "DLQ_TOPIC": DLQ_TOPIC, "LOG_LEVEL": "INFO"}
         symbols = file_symbols()
         stalled = [s for s in symbols if partition_of(s) == STALL_PARTITION]
         others = [s for s in symbols if partition_of(s) != STALL_PARTITION]
@@ -160,8 +162,12 @@ class MonitoredPipeline:
         self.ingest.start(REPLAY_FROM)
         wait_for_data(self.broker.bootstrap, self.topic, timeout_s=120)
         self.dataflow_ports = [free_port(), free_port()]
+        # The dataflow's own timers are scaled with the rules: the idle timeout (30 s) before
+        # an idle partition's watermark follows the clock would otherwise look like a stall
+        # to a WatermarkStalled whose `for:` shrank from 10 minutes to 20 s.
         self.cluster = LocalCluster({**common, "REDIS_URL": self.redis.url,
-                                     "REDIS_RETRY_MAX_S": "1"}, processes=2, log_dir=logs)
+                                     "REDIS_RETRY_MAX_S": "1", "IDLE_TIMEOUT_S": "1"},
+                                    processes=2, log_dir=logs)
         self.start_dataflow()
         self.webhook = WebhookReceiver().start()
         self.alertmanager = AlertmanagerServer(self.webhook.url, fast=True,
@@ -200,6 +206,12 @@ class MonitoredPipeline:
             raise AssertionError(f"{what}: `{expr}` returned nothing for {timeout_s} s\n"
                                  + self.diagnostics())
 
+    def wait_quiet(self, timeout_s: float = 120) -> None:
+        """Wait until no alert is firing or pending (the previous fault fully repaired)."""
+        assert self.prometheus is not None
+        self.wait_value('absent(ALERTS{alertstate=~"firing|pending"})', timeout_s,
+                        f"alerts still active: {self.prometheus.query('ALERTS')}")
+
     def event_time_ms(self) -> int:
         """The furthest watermark of any partition (from the dataflow's lag gauge)."""
         lag = self.value("min(stockstream_watermark_lag_seconds)")
@@ -235,12 +247,43 @@ class MonitoredPipeline:
         """Valid ticks of `symbol` that all carry the same event time, just past the
         partition's watermark: the partition is busy, its watermark cannot move."""
         assert self.broker is not None
-        lag = self.value(f'max(stockstream_watermark_lag_seconds{{partition="{STALL_PARTITION}"}})')
-        assert lag is not None
+        partition = partition_of(symbol)
+        lag = self.value(f'max(stockstream_watermark_lag_seconds{{partition="{partition}"}})')
+        assert lag is not None, f"no watermark lag of partition {partition}"
         ts_ms = int((time.time() - lag) * 1000) + 1000
         key, value = encode(Tick(symbol, 10.0, ts_ms, 100.0, "test:frozen-clock"))
         return TestProducer(self.broker.bootstrap, self.topic, key, value,
                             (partition_of(symbol),), period_s=0.05).start()
+
+    def refuse_dead_letters(self, refuse: bool) -> None:
+        """Make the broker refuse (or accept again) every record of the dead-letter topic: its
+        `max.message.bytes` set below any record's size (a misconfigured topic)."""
+        assert self.broker is not None
+        admin = AdminClient({"bootstrap.servers": self.broker.bootstrap})
+        entry = ConfigEntry("max.message.bytes", "16" if refuse else None,
+                            incremental_operation=AlterConfigOpType.SET if refuse
+                            else AlterConfigOpType.DELETE)
+        resource = ConfigResource(ConfigResource.Type.TOPIC, DLQ_TOPIC, incremental_configs=[entry])
+        for future in admin.incremental_alter_configs([resource]).values():
+            future.result(timeout=30)
+
+    def slow_redis(self, pause_ms: int, gap_ms: int = 500) -> threading.Event:
+        """Redis holds every write for up to `pause_ms`, then serves for `gap_ms`, again and
+        again until the returned event is set (CLIENT PAUSE WRITE): slow, not down. (Renewing
+        the pause without a gap holds writes for good: they time out, and count as errors.)"""
+        assert self.redis is not None
+        client = self.redis.client()
+        stop = threading.Event()
+
+        def run() -> None:
+            while not stop.is_set():
+                client.execute_command("CLIENT", "PAUSE", str(pause_ms), "WRITE")
+                stop.wait((pause_ms + gap_ms) / 1000)
+            client.execute_command("CLIENT", "UNPAUSE")
+            client.close()
+
+        threading.Thread(target=run, name="slow-redis", daemon=True).start()
+        return stop
 
     def stop(self) -> None:
         for stop in (

@@ -3,9 +3,9 @@
 # ignores them) with kube-router's policy controller alone (no routing, no service proxy),
 # run on the node as a host process like the cluster's other components:
 #   sudo scripts/netpol/kube-router.sh start    # build if needed, start, wait until healthy
-#   sudo scripts/netpol/kube-router.sh status   # exit 0 while it runs and answers /healthz
+#   sudo scripts/netpol/kube-router.sh status   # exit 0 while it runs with its chains hooked in
 #   sudo scripts/netpol/kube-router.sh stop     # stop by recorded PID, remove its iptables
-#                                               # chains and ipsets (--cleanup-config)
+#                                               # chains and ipsets
 # Needs: root, iptables, ipset (installed by build-kube-router.sh), a kernel with ip_set,
 # xt_set, xt_physdev and br_netfilter (net.bridge.bridge-nf-call-iptables=1, which
 # scripts/cluster/up.sh sets for kube-proxy). Kubeconfig: $KUBECONFIG or the cluster's.
@@ -19,13 +19,14 @@ logfile=$state/kube-router.log
 kubeconfig=${KUBECONFIG:-$cache/cluster/kubeconfig}
 node=${NODE_NAME:-stockstream-node}
 service_cidr=${SERVICE_CIDR:-10.96.0.0/16}
-health_port=${KUBE_ROUTER_HEALTH_PORT:-20244}
 
 say() { printf '[kube-router] %s\n' "$*" >&2; }
 die() { printf '[kube-router] ERROR: %s\n' "$*" >&2; exit 1; }
 
 running() { [[ -f $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
-healthy() { curl -fsS --max-time 2 "http://127.0.0.1:$health_port/healthz" >/dev/null 2>&1; }
+# Its health server would listen on every interface (no bind-address option in v2.1.0), so it
+# is off; "up" is the controller's top-level chain being hooked into FORWARD.
+healthy() { iptables -S FORWARD 2>/dev/null | grep -q -- '-j KUBE-ROUTER-FORWARD'; }
 
 start() {
     [[ $(id -u) == 0 ]] || die "run as root (iptables, ipset)"
@@ -45,7 +46,7 @@ start() {
             --run-firewall=true --run-router=false --run-service-proxy=false \
             --run-loadbalancer=false --enable-cni=false \
             --service-cluster-ip-range="$service_cidr" \
-            --health-port="$health_port" --metrics-port=0 \
+            --health-port=0 --metrics-port=0 \
             --iptables-sync-period=30s \
             --v=1 >>"$logfile" 2>&1 </dev/null &
         echo $! >"$pidfile"
@@ -69,11 +70,26 @@ stop() {
         say "stopped pid $pid"
     fi
     rm -f "$pidfile"
-    local bin=$state/bin/kube-router
-    [[ -x $bin ]] || bin=$cache/netpol/bin/kube-router
-    if [[ -x $bin ]]; then
-        "$bin" --cleanup-config >>"$logfile" 2>&1 || say "cleanup-config failed (see $logfile)"
-    fi
+    cleanup
+}
+
+# What the policy controller leaves behind (kube-router v2.1.0's --cleanup-config left its
+# firewall chains in place here, then panicked in its service-proxy part: a nil pointer in
+# deleteHairpinIptablesRules): the jumps from the built-in chains, its chains
+# (KUBE-ROUTER-*, KUBE-POD-FW-*, KUBE-NWPLCY-*) and its ipsets (KUBE-SRC-*, KUBE-DST-*).
+cleanup() {
+    local chain rule set
+    for chain in INPUT FORWARD OUTPUT; do
+        iptables -S "$chain" | grep -- '-j KUBE-ROUTER-' | sed 's/^-A /-D /' | while read -r rule; do
+            eval "iptables $rule"
+        done
+    done
+    local chains
+    chains=$(iptables -S | awk '$1 == "-N" && $2 ~ /^KUBE-(ROUTER-|POD-FW-|NWPLCY-)/ {print $2}')
+    for chain in $chains; do iptables -F "$chain"; done
+    for chain in $chains; do iptables -X "$chain"; done
+    for set in $(ipset list -n | grep -E '^KUBE-(SRC|DST)-'); do ipset destroy "$set"; done
+    say "removed its iptables chains and ipsets"
 }
 
 case ${1:-} in

@@ -111,10 +111,7 @@ class PrometheusServer(EmbeddedServer):
     def start(self) -> Self:
         if self.is_running:
             return self
-        config = prometheus_config(self.targets, self.rule_dir, self.address, self.alertmanager,
-                                   self.interval_s)
-        config_path = self.workdir / "prometheus.yml"
-        config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+        config_path = self._write_config()
         argv = [
             _executable("prometheus"),
             f"--config.file={config_path}",
@@ -132,6 +129,23 @@ class PrometheusServer(EmbeddedServer):
                                    alive=lambda: self.is_running):
             self._start_failed(f"prometheus on {self.address}", "did not become ready")
         return self
+
+    def reload(self, targets: Mapping[str, Sequence[Target]]) -> None:
+        """Scrape `targets` from now on (rewrites the config, POST /-/reload)."""
+        self.targets = targets
+        self._write_config()
+        request = urllib.request.Request(  # noqa: S310 - our own loopback URL
+            f"{self.url}/-/reload", method="POST")
+        with urllib.request.urlopen(request, timeout=30) as reply:  # noqa: S310 - loopback
+            if reply.status != 200:
+                raise RuntimeError(f"prometheus reload answered {reply.status}")
+
+    def _write_config(self) -> Path:
+        config = prometheus_config(self.targets, self.rule_dir, self.address, self.alertmanager,
+                                   self.interval_s)
+        path = self.workdir / "prometheus.yml"
+        path.write_text(yaml.safe_dump(config, sort_keys=False))
+        return path
 
     def query(self, expr: str) -> list[dict[str, Any]]:
         """The instant vector (or scalar as one sample) of `expr` now."""

@@ -58,6 +58,8 @@ REQUIRED: list[tuple[str, str, int, str]] = [
     ("elasticsearch-index-template", "elasticsearch", 9200, "TCP"),
     ("operator", "apiserver", 6443, "TCP"),
     ("operator", "apiserver", 443, "TCP"),
+    ("operator", "broker", 9092, "TCP"),  # topics
+    ("operator", "redis", 6379, "TCP"),  # freshness (reads window:*)
 ]
 DNS = [("kube-dns", 53, "UDP"), ("kube-dns", 53, "TCP")]
 
@@ -166,6 +168,24 @@ def test_every_other_flow_is_denied(rendered: tuple[str, list[Manifest]]) -> Non
             if dst.namespace == ns and allowed(policies, outsider, dst, port, protocol):
                 leaks.append(("other-namespace", dst.name, port, protocol))
     assert not leaks, f"{target}: flows no rule asks for: {leaks}"
+
+
+def test_the_operator_in_its_own_namespace_reaches_redis_and_the_broker(
+    render: Callable[[str], list[Manifest]],
+) -> None:
+    """deploy/kustomize/operator/install runs it in stockstream-system (no policies there): the
+    app namespace's ingress rules must admit it, and only it."""
+    objs = render("overlays/dev")
+    pods = endpoints(objs)
+    system = {"kubernetes.io/metadata.name": "stockstream-system"}
+    operator = Endpoint("operator", "stockstream-system",
+                        {"app.kubernetes.io/name": "stockstream-operator"}, system)
+    impostor = Endpoint("impostor", "stockstream-system", {"app.kubernetes.io/name": "other"},
+                        system)
+    for dst, port in (("redis", 6379), ("broker", 9092)):
+        assert allowed(policies_of(objs), operator, pods[dst][0], port), dst
+        assert not allowed(policies_of(objs), impostor, pods[dst][0], port), dst
+    assert not allowed(policies_of(objs), operator, pods["dataflow"][0], 2101)
 
 
 def test_a_stranger_pod_cannot_reach_redis(render: Callable[[str], list[Manifest]]) -> None:

@@ -39,6 +39,7 @@ def publish(bootstrap: str, topic: str) -> None:
     assert result.published == TICKS and result.failed == 0 and result.undelivered == 0, result
 
 
+@pytest.mark.timeout(1200)  # a real bounded dataflow run (start-up, 3000 ticks) on a loaded machine
 def test_dataflow_as_writer_reader_reads_and_restart_keeps_all(
     kafka_bootstrap: str, kafka_topic_factory: Callable[..., str], tmp_path: Path,
     capsys: pytest.CaptureFixture[str],

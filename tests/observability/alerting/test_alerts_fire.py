@@ -22,6 +22,7 @@ import yaml
 
 from stockstream.monitoring.timescale import duration_ms, rule_files, scale_rules
 from tests.alerting_support import (
+    PARTITIONS,
     SCRAPE_INTERVAL_S,
     STALL_PARTITION,
     TIME_SCALE,
@@ -73,6 +74,7 @@ def _ranges(expr: str) -> list[str]:
 
 
 RULES = scaled_rules()
+STARTED_S = time.monotonic()
 
 
 def dashboard_queries() -> dict[str, str]:
@@ -167,12 +169,14 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MonitoredPipe
     yield from running_pipeline(tmp_path_factory.mktemp("alerting"))
 
 
-def expect(pipeline: MonitoredPipeline, since_s: float,
-           alerts: dict[str, dict[str, str]]) -> None:
+Alerts = list[tuple[str, dict[str, str]]]  # (alert name, labels the instance carries)
+
+
+def expect(pipeline: MonitoredPipeline, since_s: float, alerts: Alerts) -> None:
     """Each alert (with these labels) arrives firing within its scaled `for:` plus range plus
     ARRIVAL_BOUND_S, with its severity, summary and an existing runbook."""
     assert pipeline.webhook is not None
-    for name, labels in alerts.items():
+    for name, labels in alerts:
         rule = RULES[name]
         timeout_s = rule.for_s + rule.range_s + ARRIVAL_BOUND_S - (time.monotonic() - since_s)
         got = pipeline.webhook.wait_for(name, "firing", since_s, max(timeout_s, 1.0), labels)
@@ -191,10 +195,9 @@ def expect(pipeline: MonitoredPipeline, since_s: float,
         assert url.endswith(f"/observability/runbooks/{name}.md") and runbook.is_file(), url
 
 
-def expect_resolved(pipeline: MonitoredPipeline, since_s: float,
-                    alerts: dict[str, dict[str, str]]) -> None:
+def expect_resolved(pipeline: MonitoredPipeline, since_s: float, alerts: Alerts) -> None:
     assert pipeline.webhook is not None
-    for name, labels in alerts.items():
+    for name, labels in alerts:
         rule = RULES[name]
         timeout_s = rule.range_s + RESOLVE_BOUND_S - (time.monotonic() - since_s)
         got = pipeline.webhook.wait_for(name, "resolved", since_s, max(timeout_s, 1.0), labels)
@@ -206,6 +209,7 @@ def expect_resolved(pipeline: MonitoredPipeline, since_s: float,
 
 def test_healthy_pipeline_is_scraped_and_rules_evaluate(pipeline: MonitoredPipeline) -> None:
     assert pipeline.prometheus is not None
+    print(f"pipeline up after {time.monotonic() - STARTED_S:.0f}s")
     pipeline.wait_value("sum(rate(stockstream_leaderboard_writes_total[10s])) > 0", 180,
                         "leaderboards written")
     pipeline.wait_value('min(up{job=~"dataflow|replay|ingest"}) == 1', 60, "targets up")
@@ -218,37 +222,58 @@ def test_healthy_pipeline_is_scraped_and_rules_evaluate(pipeline: MonitoredPipel
 
 
 def test_bad_ticks_and_a_stalled_partition(pipeline: MonitoredPipeline) -> None:
-    """Unparseable messages into partitions 0 and 1 (about 25% of the input), and partition
-    2's feed replaced by ticks whose clock froze: rejects, a stalled watermark, and no
-    leaderboard (the ranking waits for every partition) although windows close."""
+    """Unparseable messages into partitions 0 and 1 (about 25% of the input) while the broker
+    refuses dead letters, and partition 2's feed replaced by ticks whose clock froze: rejects
+    that are not dead-lettered, a stalled watermark, and no leaderboard (the ranking waits
+    for every partition) although windows close."""
     assert pipeline.ingest is not None
     frozen_symbol = next(s for s in file_symbols() if partition_of(s) == STALL_PARTITION)
+    pipeline.wait_quiet()
     since = time.monotonic()
+    pipeline.refuse_dead_letters(True)
     bad = pipeline.bad_ticks(per_s=30)
     pipeline.ingest.stop()
     frozen = pipeline.frozen_clock(frozen_symbol)
-    alerts: dict[str, dict[str, str]] = {
-        "StockstreamTickRejectRatioHigh": {},
-        "StockstreamWatermarkStalled": {"partition": str(STALL_PARTITION)},
-        "StockstreamLeaderboardNotUpdated": {},
-        "StockstreamProducerTargetDown": {"job": "ingest"},
-    }
+    alerts: Alerts = [
+        ("StockstreamTickRejectRatioHigh", {}),
+        ("StockstreamWatermarkStalled", {"partition": str(STALL_PARTITION)}),
+        ("StockstreamLeaderboardNotUpdated", {}),
+        ("StockstreamProducerTargetDown", {"job": "ingest"}),
+        ("StockstreamDeadLetterNotPublished", {}),
+        ("StockstreamProducerDeliveryErrors", {"job": "dataflow"}),
+    ]
     try:
         expect(pipeline, since, alerts)
         LEDGER.observe(pipeline, "bad ticks, stalled partition")
     finally:
         bad.stop()
         frozen.stop()
+        pipeline.refuse_dead_letters(False)
         repaired = time.monotonic()
         pipeline.restart_feeds(pipeline.ingest)
     expect_resolved(pipeline, repaired, alerts)
 
 
-def test_redis_down(pipeline: MonitoredPipeline) -> None:
+def test_redis_slow_then_down(pipeline: MonitoredPipeline) -> None:
+    """Redis holds writes for 5 s at a time (CLIENT PAUSE WRITE): windows reach it late. Then
+    it is stopped: writes fail and are retried."""
     assert pipeline.redis is not None
     since = time.monotonic()
+    pipeline.wait_quiet()
+    slow = pipeline.slow_redis(pause_ms=5000)
+    late: Alerts = [("StockstreamWindowEmitLatencyHigh", {})]
+    try:
+        expect(pipeline, since, late)
+        LEDGER.observe(pipeline, "redis slow")
+    finally:
+        slow.set()
+        repaired = time.monotonic()
+    expect_resolved(pipeline, repaired, late)
+
+    pipeline.wait_quiet()
+    since = time.monotonic()
     pipeline.redis.stop()
-    alerts: dict[str, dict[str, str]] = {"StockstreamRedisWriteErrors": {}}
+    alerts: Alerts = [("StockstreamRedisWriteErrors", {})]
     try:
         expect(pipeline, since, alerts)
         LEDGER.observe(pipeline, "redis down")
@@ -258,37 +283,69 @@ def test_redis_down(pipeline: MonitoredPipeline) -> None:
     expect_resolved(pipeline, repaired, alerts)
 
 
-def test_feed_stopped(pipeline: MonitoredPipeline) -> None:
+def test_feed_stopped_then_every_clock_frozen(pipeline: MonitoredPipeline) -> None:
+    """The feed stops: no ticks. Then every partition gets ticks whose clock froze: ticks are
+    decoded again but no window closes anywhere."""
     assert pipeline.replay is not None and pipeline.ingest is not None
+    pipeline.wait_quiet()
     since = time.monotonic()
     pipeline.replay.stop()
     pipeline.ingest.stop()
-    alerts: dict[str, dict[str, str]] = {
-        "StockstreamNoTicksIngested": {},
-        "StockstreamProducerTargetDown": {"job": "replay"},
-    }
+    stopped: Alerts = [
+        ("StockstreamNoTicksIngested", {}),
+        ("StockstreamProducerTargetDown", {"job": "replay"}),
+    ]
+    stalled: Alerts = [("StockstreamWatermarkStalled", {"partition": str(p)})
+                       for p in range(PARTITIONS)]
+    frozen = []
     try:
-        expect(pipeline, since, alerts)
+        expect(pipeline, since, stopped)
         LEDGER.observe(pipeline, "feed stopped")
+        since = time.monotonic()
+        symbols = file_symbols()
+        for partition in range(PARTITIONS):
+            symbol = next(s for s in symbols if partition_of(s) == partition)
+            frozen.append(pipeline.frozen_clock(symbol))
+        expect_resolved(pipeline, since, stopped[:1])
+        expect(pipeline, since, [("StockstreamNoWindowsClosing", {}), *stalled])
+        LEDGER.observe(pipeline, "every clock frozen")
     finally:
+        for producer in frozen:
+            producer.stop()
         repaired = time.monotonic()
         pipeline.restart_feeds(pipeline.replay, pipeline.ingest)
-    expect_resolved(pipeline, repaired, alerts)
+    expect_resolved(pipeline, repaired,
+                    [stopped[1], ("StockstreamNoWindowsClosing", {}), *stalled])
 
 
-def test_dataflow_process_killed(pipeline: MonitoredPipeline) -> None:
-    assert pipeline.cluster is not None
+def test_dataflow_process_killed_then_unscraped(pipeline: MonitoredPipeline) -> None:
+    """A dataflow process is killed (the cluster is restarted to repair it); then Prometheus
+    loses every dataflow target (as when discovery finds no pod)."""
+    assert pipeline.cluster is not None and pipeline.prometheus is not None
+    pipeline.wait_quiet()
     since = time.monotonic()
     pipeline.cluster.kill(1)
-    alerts = {"StockstreamDataflowProcessDown": {"pod": "dataflow-1"}}
+    down: Alerts = [("StockstreamDataflowProcessDown", {"pod": "dataflow-1"})]
     try:
-        expect(pipeline, since, alerts)
+        expect(pipeline, since, down)
         LEDGER.observe(pipeline, "dataflow process killed")
     finally:
         pipeline.cluster.stop()
         repaired = time.monotonic()
         pipeline.start_dataflow()
-    expect_resolved(pipeline, repaired, alerts)
+    expect_resolved(pipeline, repaired, down)
+
+    since = time.monotonic()
+    absent: Alerts = [("StockstreamDataflowAbsent", {})]
+    # The job stays, its targets go: Prometheus marks their series stale at once. (Removing
+    # the whole job leaves them visible for the 5 minute lookback: absent() stays false.)
+    pipeline.prometheus.reload({**pipeline.targets(), "dataflow": []})
+    try:
+        expect(pipeline, since, absent)
+    finally:
+        repaired = time.monotonic()
+        pipeline.prometheus.reload(pipeline.targets())
+    expect_resolved(pipeline, repaired, absent)
 
 
 def test_every_query_returned_series() -> None:
