@@ -18,6 +18,7 @@ import redis
 from stockstream.embedded.kafka_broker import KafkaBroker
 from stockstream.embedded.redis_server import RedisServer
 from stockstream.embedded.topics import create_topic
+from tests.cluster_support import kube_cluster  # noqa: F401 - the session cluster fixture
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,3 @@
+module stockstream.local/pause
+
+go 1.22
