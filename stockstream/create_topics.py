@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from typing import Any
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
@@ -32,8 +33,9 @@ class TopicsSettings(CommonSettings):
 
 def wait_for_broker(settings: TopicsSettings) -> None:
     """Poll the broker's metadata until it answers; TimeoutError after `broker_wait_s`."""
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers,
-                         **settings.kafka_extra_config, "logger": log})
+    conf: dict[str, Any] = {"bootstrap.servers": settings.kafka_bootstrap_servers,
+                            **settings.kafka_extra_config, "logger": log}
+    admin = AdminClient(conf)
     deadline = time.monotonic() + settings.broker_wait_s
     attempt = 0
     while True:

@@ -9,35 +9,17 @@ import json
 import os
 import socket
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
+
+from tests.cluster_support import KubeCluster, poll
 
 REPO = Path(__file__).resolve().parents[1]
 NAMESPACE = "stockstream"
 PROFILE = "local-cluster"
-T = TypeVar("T")
-
-
-def poll(what: str, check: Callable[[], T | None], timeout_s: float, interval_s: float = 2.0) -> T:
-    """`check()`'s first truthy result; AssertionError naming `what` (and the last result or
-    error) after `timeout_s`. Deadlines are generous: the machine is loaded."""
-    deadline = time.monotonic() + timeout_s
-    last: object = None
-    while True:
-        try:
-            result = check()
-            if result:
-                return result
-            last = result
-        except (subprocess.CalledProcessError, OSError, ValueError, KeyError) as exc:
-            last = exc
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"{what}: not reached within {timeout_s}s (last: {last!r})")
-        time.sleep(interval_s)
 
 
 @dataclass(frozen=True)
@@ -58,9 +40,9 @@ class Kube:
         return [*argv, *args]
 
     def run(self, *args: str, stdin: str | None = None, timeout_s: float = 120,
-            check: bool = True) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(self.argv(*args), input=stdin, capture_output=True, text=True,
-                              timeout=timeout_s, check=False)
+            check: bool = True, namespaced: bool = True) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(self.argv(*args, namespaced=namespaced), input=stdin,
+                              capture_output=True, text=True, timeout=timeout_s, check=False)
         if check and proc.returncode != 0:
             raise subprocess.CalledProcessError(proc.returncode, proc.args, proc.stdout,
                                                 proc.stderr)
@@ -192,7 +174,7 @@ def metric_value(text: str, name: str) -> float:
     return values[0][1]
 
 
-def kube_for(cluster: Any) -> Kube:
+def kube_for(cluster: KubeCluster) -> Kube:
     """A `Kube` for the `kube_cluster` fixture's cluster (tests/cluster_support.py)."""
     return Kube(kubeconfig=str(cluster.kubeconfig), context=cluster.context,
                 kubectl_bin=str(cluster.kubectl_path))

@@ -10,8 +10,14 @@ set -euo pipefail
 PYTHON_IMAGE="${STOCKSTREAM_PYTHON_IMAGE:-localhost:5000/stockstream/python:3.11}"
 
 command -v buildah >/dev/null || { echo "buildah is needed" >&2; exit 1; }
+# The machine's CA bundle, mounted over the base image's only while RUN steps execute (pip
+# reads it there on Debian): pip then works behind a TLS-inspecting proxy the host trusts.
+# Nothing of it is committed to the image.
+mounts=()
+ca=/etc/ssl/certs/ca-certificates.crt
+[[ -f $ca ]] && mounts=(--volume "$ca:$ca:ro")
 # --layers: a code change reuses the dependency layers (skaffold dev rebuilds in seconds).
-buildah bud --isolation chroot --layers --tls-verify=false --format docker \
+buildah bud --isolation chroot --layers --tls-verify=false --format docker "${mounts[@]}" \
     --build-arg "PYTHON_IMAGE=$PYTHON_IMAGE" \
     -f "$BUILD_CONTEXT/Dockerfile" -t "$IMAGE" "$BUILD_CONTEXT"
 if [[ ${PUSH_IMAGE:-false} == true ]]; then

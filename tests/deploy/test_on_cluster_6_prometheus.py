@@ -17,7 +17,7 @@ RULES = REPO / "observability/prometheus/rules"
 
 
 def api(port: int, path: str) -> Any:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as response:  # noqa: S310 - loopback port-forward
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as response:
         body = json.loads(response.read())
     assert body["status"] == "success", body
     return body["data"]
