@@ -1,6 +1,9 @@
 """Issue 7, test 6: the in-cluster Prometheus (components/monitoring, Debian's prometheus)
 scrapes every stockstream pod that asks for it (all targets up) and loads every rule group of
-observability/prometheus/rules/, each rule evaluating without error."""
+observability/prometheus/rules/, each rule evaluating without error.
+
+Targets are matched to pods by address: Debian's prometheus has no Kubernetes discovery, so
+overlays/local-cluster finds the pods through their headless Services (DNS)."""
 
 from __future__ import annotations
 
@@ -23,8 +26,10 @@ def api(port: int, path: str) -> Any:
     return body["data"]
 
 
-def annotated_pods(deployed: Deployed) -> set[str]:
-    return {p["metadata"]["name"] for p in deployed.kube.pods()
+def annotated_pods(deployed: Deployed) -> dict[str, str]:
+    """pod IP:metrics port -> name of every running pod annotated for scraping."""
+    return {f"{p['status']['podIP']}:{p['metadata']['annotations']['prometheus.io/port']}":
+            p["metadata"]["name"] for p in deployed.kube.pods()
             if p["status"].get("phase") == "Running"
             and p["metadata"].get("annotations", {}).get("prometheus.io/scrape") == "true"}
 
@@ -35,11 +40,11 @@ def test_prometheus_scrapes_every_pod_and_loads_the_rules(deployed: Deployed) ->
     with deployed.kube.port_forward("svc/prometheus", 9090) as port:
         def all_up() -> dict[str, str] | None:
             targets = api(port, "/api/v1/targets?state=active")["activeTargets"]
-            pods = {t["labels"].get("pod", t["labels"]["job"]): t["health"] for t in targets}
-            scraped = annotated_pods(deployed)
-            if not scraped <= pods.keys() or any(h != "up" for h in pods.values()):
+            health = {t["labels"]["instance"]: t["health"] for t in targets}
+            wanted = annotated_pods(deployed)
+            if not wanted.keys() <= health.keys() or any(h != "up" for h in health.values()):
                 return None
-            return pods
+            return {name: health[address] for address, name in wanted.items()}
 
         targets = poll("every annotated pod scraped and up", all_up, 300, 5)
         assert {"dataflow-0", "dataflow-1", "dataflow-2", "ingest-0"} <= targets.keys(), targets
