@@ -2,8 +2,9 @@
 session published by the in-cluster replay (a Job made from the replay Deployment's own pod
 template), and every window in Redis compared with the brute-force oracle.
 
-Slices follow each other in event time, with gaps of an hour or more, so that the dataflow's
-watermark (which follows wall time while the input is idle) never makes a later slice late."""
+Slices follow each other in event time, with gaps of 12 minutes or more (more than the wall
+time between two slices in the tests), so that the dataflow's watermark, which follows wall
+time while the input is idle, never makes a later slice late."""
 
 from __future__ import annotations
 

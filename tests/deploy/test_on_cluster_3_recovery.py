@@ -16,8 +16,8 @@ from tests.deploy_feed_support import (
 )
 from tests.deploy_support import metric_value, poll, wait_ready
 
-# 10 minutes of market time an hour after slice A, at 10x: about a minute of stream.
-SLICE_B = Slice("b", "10:30", 6000, speed=10)
+# About 7 minutes of market time, 12 after slice A ends, at 10x: about 45 s of stream.
+SLICE_B = Slice("b", "09:50", 4000, speed=10)
 VICTIM = "dataflow-0"  # process 0 holds the recovery partitions it created
 
 

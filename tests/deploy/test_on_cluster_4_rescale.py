@@ -19,8 +19,8 @@ from tests.deploy_feed_support import (
 from tests.deploy_support import metric_value, poll, ready, wait_ready
 
 PATCH = KUSTOMIZE_ROOT / "overlays/local-cluster/patch-dataflow-replicas.yaml"
-# After the lunch break: far later in event time than slice B.
-SLICE_C = Slice("c", "13:00", 6000)
+# About 7 minutes of market time, starting 17 minutes after slice B ends.
+SLICE_C = Slice("c", "10:15", 4000)
 
 
 def replicas_patch(replicas: int) -> dict:
