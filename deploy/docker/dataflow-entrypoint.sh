@@ -23,13 +23,6 @@
 #   POD_NAME              this pod's name                             [hostname]
 #   DATAFLOW_ADDRESSES    explicit "host:port;host:port" list, replaces the
 #                         generated one (e.g. outside Kubernetes)
-#   DATAFLOW_START_ATTEMPTS  runs of the process inside this container before the
-#                         container fails: a process that cannot reach a peer exits
-#                         after ~20 s; restarting it here every DATAFLOW_RETRY_DELAY_S
-#                         keeps all pods retrying in step, where the kubelet's growing
-#                         CrashLoopBackOff delays kept 3 pods from ever meeting (seen on
-#                         a real cluster after a 2 -> 3 rescale)                      [1]
-#   DATAFLOW_RETRY_DELAY_S   pause between two runs                                     [3]
 set -eu
 
 log() {
@@ -99,44 +92,5 @@ export PROCESS_ID ADDRESSES
 if [ "$#" -eq 0 ]; then
     set -- python -m dataflows.leaders
 fi
-attempts=${DATAFLOW_START_ATTEMPTS:-1}
-delay=${DATAFLOW_RETRY_DELAY_S:-3}
-is_uint "$attempts" && [ "$attempts" -ge 1 ] \
-    || die "DATAFLOW_START_ATTEMPTS must be a positive integer, got '$attempts'"
-is_uint "$delay" || die "DATAFLOW_RETRY_DELAY_S must be a whole number of seconds, got '$delay'"
-
 log INFO "starting process $PROCESS_ID of $replicas: $*"
-if [ "$attempts" -eq 1 ]; then
-    exec "$@"
-fi
-
-# Several runs: stay PID 1, pass SIGTERM/SIGINT on to the process and stop retrying.
-child=0
-stopping=0
-trap 'stopping=1; [ "$child" -ne 0 ] && kill -TERM "$child" 2>/dev/null' TERM INT
-run=1
-while :; do
-    "$@" &
-    child=$!
-    rc=0
-    wait "$child" || rc=$?
-    while kill -0 "$child" 2>/dev/null; do # wait was interrupted by a signal
-        rc=0
-        wait "$child" || rc=$?
-    done
-    child=0
-    if [ "$stopping" -eq 1 ] || [ "$rc" -eq 0 ]; then
-        exit "$rc"
-    fi
-    if [ "$run" -ge "$attempts" ]; then
-        log ERROR "process $PROCESS_ID exited with $rc in each of $attempts runs; giving up"
-        exit "$rc"
-    fi
-    log WARNING "process $PROCESS_ID exited with $rc (run $run of $attempts, a peer not up or lost); again in ${delay}s"
-    run=$((run + 1))
-    sleep "$delay" &
-    child=$!
-    wait "$child" || true
-    child=0
-    [ "$stopping" -eq 1 ] && exit "$rc"
-done
+exec "$@"

@@ -168,22 +168,3 @@ def test_dockerfile_installs_the_entrypoint() -> None:
         "COPY deploy/docker/dataflow-entrypoint.sh /usr/local/bin/dataflow-entrypoint"
         in dockerfile
     )
-
-
-def test_a_failed_run_is_retried_in_the_container(tmp_path: Path) -> None:
-    """DATAFLOW_START_ATTEMPTS > 1: a process that exits non-zero runs again (after
-    DATAFLOW_RETRY_DELAY_S); one that exits 0 ends the container; the last failure's code is
-    the container's."""
-    counter = tmp_path / "runs"
-    script = f'echo x >> {counter}; [ "$(wc -l < {counter})" -ge 3 ]'
-    env = {"POD_NAME": "dataflow-0", "DATAFLOW_REPLICAS": "1", "POD_NAMESPACE": "ns",
-           "DATAFLOW_RETRY_DELAY_S": "0"}
-    ok = run({**env, "DATAFLOW_START_ATTEMPTS": "5"}, "sh", "-c", script)
-    assert ok.returncode == 0, ok.stderr
-    assert len(counter.read_text().splitlines()) == 3
-    assert ok.stderr.count('"level":"WARNING"') == 2
-    counter.unlink()
-    failed = run({**env, "DATAFLOW_START_ATTEMPTS": "2"}, "sh", "-c", f"{script} || exit 7")
-    assert failed.returncode == 7
-    assert len(counter.read_text().splitlines()) == 2
-    assert "giving up" in failed.stderr
