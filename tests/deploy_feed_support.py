@@ -98,7 +98,8 @@ def wait_replay_job(kube: Kube, name: str, published: int, timeout_s: float = 60
     lines = [json.loads(line) for line in kube.logs(f"job/{name}", 200).splitlines()
              if line.startswith("{") and "replay finished" in line]
     assert lines, f"no 'replay finished' line in job {name}'s log"
-    finished = lines[-1]
+    # ECS log lines keep a call's extra fields under `stockstream` (stockstream/logs.py).
+    finished = lines[-1].get("stockstream", lines[-1])
     assert (finished["published"], finished["delivered"], finished["failed"]) == (
         published, published, 0), finished
 
