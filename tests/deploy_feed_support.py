@@ -64,7 +64,9 @@ def replay_job_manifest(kube: Kube, job_name: str, env: dict[str, str]) -> dict[
     with `env` set on top of the Deployment's own."""
     deployment = kube.json("get", "deployment", "replay")
     template = copy.deepcopy(deployment["spec"]["template"])
-    template["metadata"] = {"labels": {"app.kubernetes.io/name": "replay-slice",
+    # The replay's own name label (the NetworkPolicies of base/ let `replay` reach the broker).
+    template["metadata"] = {"labels": {"app.kubernetes.io/name": "replay",
+                                       "app.kubernetes.io/instance": job_name,
                                        "app.kubernetes.io/part-of": "stockstream"},
                             "annotations": template["metadata"].get("annotations", {})}
     template["spec"]["restartPolicy"] = "Never"

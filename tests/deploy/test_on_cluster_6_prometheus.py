@@ -47,7 +47,7 @@ def test_prometheus_scrapes_every_pod_and_loads_the_rules(deployed: Deployed) ->
             return {name: health[address] for address, name in wanted.items()}
 
         targets = poll("every annotated pod scraped and up", all_up, 300, 5)
-        assert {"dataflow-0", "dataflow-1", "dataflow-2", "ingest-0"} <= targets.keys(), targets
+        assert {"dataflow-0", "dataflow-1", "ingest-0"} <= targets.keys(), targets
 
         def rules_ok() -> list[dict] | None:
             groups = api(port, "/api/v1/rules")["groups"]
