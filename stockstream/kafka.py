@@ -109,12 +109,14 @@ def produce(
     *,
     headers: list[tuple[str, str | bytes | None]] | None = None,
     full_queue_wait_s: float = 0.1,
+    partition: int = -1,
 ) -> None:
     """Queue one message, serving delivery callbacks; when the local queue is full, wait
-    for deliveries (`poll`) and try again instead of dropping or raising."""
+    for deliveries (`poll`) and try again instead of dropping or raising. `partition` -1: the
+    default partitioner's choice."""
     while True:
         try:
-            producer.produce(topic, value=value, key=key, headers=headers)
+            producer.produce(topic, value=value, key=key, headers=headers, partition=partition)
         except BufferError:
             producer.poll(full_queue_wait_s)
             continue

@@ -13,6 +13,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
+from stockstream.ticks import Reason
+
 log = logging.getLogger(__name__)
 
 # Dataflow
@@ -20,12 +22,37 @@ TICKS_DECODED = Counter("stockstream_ticks_decoded", "Messages decoded into vali
 TICKS_REJECTED = Counter(
     "stockstream_ticks_rejected", "Messages rejected to the dead-letter topic.", ["reason"]
 )
+# Every reason is exported from the start at 0: a labelled counter has no series until its
+# first increment, so rate() over it, the reject-ratio panel and alert, would have no data
+# on a healthy pipeline (seen on the live Prometheus of tests/observability/alerting).
+for _reason in Reason:
+    TICKS_REJECTED.labels(_reason.value)
 DLQ_PUBLISHED = Counter("stockstream_dlq_published", "Records written to the dead-letter topic.")
 WINDOWS_CLOSED = Counter(
     "stockstream_windows_closed", "Per-partition windows closed by the watermark.", ["window"]
 )
 LEADERBOARD_WRITES = Counter(
     "stockstream_leaderboard_writes", "Whole windows written to Redis.", ["window"]
+)
+TICKS_HELD = Gauge(
+    "stockstream_ticks_held",
+    "Ticks far ahead of their replay partition's time, held until later ticks confirm the jump.",
+    ["partition"],
+)
+WINDOWS_NOT_LATEST_FUTURE = Counter(
+    "stockstream_windows_not_latest_future",
+    "Windows kept out of the latest keys because their end was too far ahead of the clock.",
+    ["window"],
+)
+KAFKA_CONSUMER_ERRORS = Counter(
+    "stockstream_kafka_consumer_errors",
+    "Errors the dataflow's Kafka consumers reported (broker down, transport), by code; "
+    "librdkafka reconnects on its own.",
+    ["code"],
+)
+PARTITIONS_RESUMED = Counter(
+    "stockstream_partitions_resumed",
+    "Source partitions this process resumed from a recovery snapshot (a restart).",
 )
 REDIS_ERRORS = Counter("stockstream_redis_errors", "Failed Redis writes (each is retried).")
 WATERMARK_LAG = Gauge(
@@ -42,6 +69,10 @@ WINDOW_EMIT_LATENCY = Histogram(
 # Producers
 REPLAY_TICKS_PUBLISHED = Counter(
     "stockstream_replay_ticks_published", "Ticks the replay producer handed to the broker."
+)
+REPLAY_TICKS_SKIPPED = Counter(
+    "stockstream_replay_ticks_skipped",
+    "Ticks a resumed replay did not send again: the topic already held them.",
 )
 PRODUCER_DELIVERY_ERRORS = Counter(
     "stockstream_producer_delivery_errors", "Messages the broker did not acknowledge."
@@ -74,14 +105,15 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def serve_metrics(
-    port: int, ready: Callable[[], bool] = lambda: True
+    port: int, ready: Callable[[], bool] = lambda: True, host: str = "0.0.0.0"  # noqa: S104
 ) -> ThreadingHTTPServer | None:
-    """Serve /metrics, /healthz and /readyz on `port` in a daemon thread (0 disables)."""
+    """Serve /metrics, /healthz and /readyz on `host`:`port` in a daemon thread (0 disables);
+    every interface by default (scraped in-cluster)."""
     if port == 0:
         return None
     handler = type("Handler", (_Handler,), {"ready": staticmethod(ready)})
     try:
-        server = ThreadingHTTPServer(("0.0.0.0", port), handler)  # noqa: S104 - scraped in-cluster
+        server = ThreadingHTTPServer((host, port), handler)
     except OSError as exc:
         log.warning("metrics server not started on port %d: %s", port, exc)
         return None
@@ -145,4 +177,25 @@ INGEST_SHARD_SYMBOLS = Gauge(
 )
 INGEST_RESHARDS = Counter(
     "stockstream_ingest_reshards", "Shard count changes applied without a restart."
+)
+
+
+def export_ingest_provider(provider: str) -> None:
+    """Export the ingest loss counters of `provider` at 0 before any loss, so the "Ticks lost"
+    panel shows 0 rather than no data."""
+    INGEST_BUFFER_DROPPED.labels(provider)
+    INGEST_DELIVERY_ERRORS.labels(provider)
+
+# Operator (services.operator)
+OPERATOR_RECONCILES = Counter(
+    "stockstream_operator_reconciles", "Reconcile passes of StockStream resources.", ["result"]
+)
+OPERATOR_WRITES = Counter(
+    "stockstream_operator_writes", "Writes the operator made to the API server, by kind.",
+    ["kind"],
+)
+OPERATOR_LIFECYCLE = Gauge(
+    "stockstream_operator_lifecycle",
+    "1 for the lifecycle state each StockStream is in.",
+    ["namespace", "name", "lifecycle"],
 )

@@ -47,6 +47,7 @@ class Reason(StrEnum):
     NEGATIVE_SIZE = "negative_size"
     BAD_TIMESTAMP = "bad_timestamp"
     LATE = "late"
+    FUTURE = "future"
 
 
 @dataclass(frozen=True, slots=True)

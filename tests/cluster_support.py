@@ -103,7 +103,8 @@ def poll(
         time.sleep(every_s)
 
 
-def _external_cluster() -> KubeCluster | None:
+def external_cluster() -> KubeCluster | None:
+    """The cluster named by $STOCKSTREAM_KUBECONFIG, if set (fails if it is unusable)."""
     kubeconfig = os.environ.get("STOCKSTREAM_KUBECONFIG")
     if not kubeconfig:
         return None
@@ -149,21 +150,27 @@ def _run_script(name: str, timeout_s: float) -> None:
         pytest.fail(f"scripts/cluster/{name}.sh failed ({proc.returncode}); log {log}:\n{tail}")
 
 
+def require_local_means(is_debian: bool, euid: int) -> None:
+    """Fail loudly (never skip) when no cluster is named and this machine cannot run ours."""
+    if is_debian and euid == 0:
+        return
+    pytest.fail(
+        "The cluster tests need Kubernetes and none is configured. Either point them at a "
+        "cluster: STOCKSTREAM_KUBECONFIG=<kubeconfig> [STOCKSTREAM_KUBE_CONTEXT=<ctx>] "
+        "(e.g. kind with a local registry on localhost:5000), or run them as root on "
+        "Debian, where scripts/cluster/up.sh builds and starts a single-node cluster. "
+        f"(CI={os.environ.get('CI', '')!r}: these tests never skip.)"
+    )
+
+
 @pytest.fixture(scope="session")
 def kube_cluster() -> Iterator[KubeCluster]:
     """The session's Kubernetes cluster (see the module docstring)."""
-    external = _external_cluster()
+    external = external_cluster()
     if external is not None:
         yield external
         return
-    if not Path("/etc/debian_version").exists() or os.geteuid() != 0:
-        pytest.fail(
-            "The cluster tests need Kubernetes and none is configured. Either point them at a "
-            "cluster: STOCKSTREAM_KUBECONFIG=<kubeconfig> [STOCKSTREAM_KUBE_CONTEXT=<ctx>] "
-            "(e.g. kind with a local registry on localhost:5000), or run them as root on "
-            "Debian, where scripts/cluster/up.sh builds and starts a single-node cluster. "
-            f"(CI={os.environ.get('CI', '')!r}: these tests never skip.)"
-        )
+    require_local_means(Path("/etc/debian_version").exists(), os.geteuid())
     started_here = not _own_cluster_running()
     _run_script("up", UP_TIMEOUT_S)
     k8s_bin = cache_root() / "kubernetes" / KUBERNETES_VERSION / "bin"

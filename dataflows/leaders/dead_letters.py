@@ -41,6 +41,22 @@ def dead_letter_headers(
     ]
 
 
+def log_dead_letters(items: list[DeadLetter]) -> None:
+    """One warning per reason in a batch (so a flood of bad input cannot flood the logs): the
+    count and the first letter's detail and position, as `reason`, `count`, `reason_detail`,
+    `source_topic`, `source_partition`, `source_offset`."""
+    by_reason: dict[str, list[DeadLetter]] = {}
+    for letter in items:
+        by_reason.setdefault(letter.reason.value, []).append(letter)
+    for reason, letters in by_reason.items():
+        first = letters[0]
+        log.warning("ticks dead-lettered", extra={
+            "reason": reason, "count": len(letters), "reason_detail": first.reason_text,
+            "source_topic": first.topic, "source_partition": first.partition,
+            "source_offset": first.offset,
+        })
+
+
 def _on_delivery(err: KafkaError | None, msg: Message) -> None:
     if err is None:
         DLQ_PUBLISHED.inc()
@@ -60,6 +76,7 @@ class _DeadLetterPartition(StatelessSinkPartition[DeadLetter]):
             produce(self.producer, self.topic, letter.key, letter.value,
                     headers=dead_letter_headers(letter, now))
         self._flush()
+        log_dead_letters(items)
 
     def _flush(self) -> None:
         while (left := self.producer.flush(10)) > 0:

@@ -68,7 +68,8 @@ def build_flow(settings: DataflowSettings) -> Dataflow:
     from_end = settings.start_from == StartFrom.END
     expected = frozenset() if from_end else partitions_with_data(settings)
     engine = EngineConfig(specs, settings.lateness_ms, settings.top_n, settings.ticks_topic,
-                          idle_tick_s=None if settings.bounded else settings.idle_tick_s)
+                          idle_tick_s=None if settings.bounded else settings.idle_tick_s,
+                          guard=settings.guard, idle_timeout_s=settings.idle_timeout_s)
     ranking = RankingConfig(specs, expected, settings.top_n)
 
     flow = Dataflow("leaders")
@@ -87,7 +88,8 @@ def build_flow(settings: DataflowSettings) -> Dataflow:
     windows = op.map("drop_spec", ranked, drop_key)
     # RankedWindow
     op.output("leaders_out", windows, RedisLeaderboardSink(
-        settings.redis_url, settings.history_ttl_s, settings.redis_retry_max_s
+        settings.redis_url, settings.history_ttl_s, settings.redis_retry_max_s,
+        settings.future_max_ahead_of_clock_s,
     ))
     rejected = cast(op.Stream[DeadLetter], outcome.falses)  # what is not a report
     letters = op.map("count_rejections", rejected, count_rejection)

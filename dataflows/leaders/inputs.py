@@ -7,8 +7,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from bytewax.connectors.kafka import KafkaError, KafkaSourceMessage
+from confluent_kafka import KafkaError as ConfluentKafkaError
 
-from stockstream.metrics import TICKS_DECODED
+from stockstream.metrics import KAFKA_CONSUMER_ERRORS, TICKS_DECODED
 from stockstream.ticks import Reason, Rejection, Tick, decode
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,13 @@ def dead_letter(msg: RawMessage, rejection: Rejection) -> DeadLetter:
                       msg.topic or "", msg.partition or 0, msg.offset or 0)
 
 
+def count_consumer_error(err: ConfluentKafkaError) -> None:
+    """librdkafka's `error_cb`: a broker down, a transport failure... (it reconnects on its
+    own); counted and logged so that an outage is visible."""
+    KAFKA_CONSUMER_ERRORS.labels(err.name()).inc()
+    log.warning("kafka consumer error", extra={"error": err.str()})
+
+
 def decode_batch(
     messages: Iterable[RawMessage | KafkaError[bytes | None, bytes | None]],
 ) -> Iterator[tuple[RawMessage, Tick | Rejection]]:
@@ -44,6 +52,7 @@ def decode_batch(
     for msg in messages:
         if isinstance(msg, KafkaError):
             log.warning("kafka consumer error", extra={"error": str(msg.err)})
+            KAFKA_CONSUMER_ERRORS.labels(msg.err.name()).inc()
             continue
         decoded = decode(msg.key, msg.value)
         valid += isinstance(decoded, Tick)

@@ -11,12 +11,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import secrets
 import signal
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import redis
@@ -31,6 +33,7 @@ from stockstream.embedded.ports import free_port
 from stockstream.embedded.redis_server import RedisServer
 from stockstream.kafka import ensure_topics
 from stockstream.logs import configure_logging
+from stockstream.monitoring.local import monitoring
 
 log = logging.getLogger("dataflows.leaders.local")
 
@@ -54,20 +57,35 @@ class LocalRunSettings(BaseSettings):
     replay_from: str | None = "09:30"
     refresh_s: float = Field(1.0, gt=0, description="Leaderboard refresh period.")
     run_for_s: float | None = Field(None, description="Stop after this long (default: Ctrl-C).")
+    monitoring: bool = Field(False, description="Also run Prometheus and Alertmanager.")
+
+
+@dataclass(frozen=True)
+class RedisUrls:
+    """Where the dataflow writes (ACL user `writer`) and the leaderboards are read (`reader`)."""
+
+    writer: str
+    reader: str
 
 
 @contextlib.contextmanager
-def servers(settings: LocalRunSettings, workdir: Path) -> Iterator[tuple[str, str]]:
-    """(bootstrap, redis URL): the given ones, or local servers started here and stopped after."""
+def servers(settings: LocalRunSettings, workdir: Path) -> Iterator[tuple[str, RedisUrls]]:
+    """(bootstrap, Redis URLs): the given ones, or local servers started here and stopped
+    after. Our Redis persists (AOF + RDB in `workdir/redis`) and has the ACL users of
+    `stockstream.redis_acl` with passwords made up for this run."""
     with contextlib.ExitStack() as stack:
         bootstrap = settings.kafka_bootstrap_servers
         if bootstrap is None:
             print("starting a local Kafka broker (KRaft) ...", flush=True)
             bootstrap = stack.enter_context(KafkaBroker(workdir=workdir / "kafka")).bootstrap
-        redis_url = settings.redis_url
-        if redis_url is None:
-            redis_url = stack.enter_context(RedisServer(workdir=workdir / "redis")).url
-        yield bootstrap, redis_url
+        if settings.redis_url is not None:
+            urls = RedisUrls(settings.redis_url, settings.redis_url)
+        else:
+            users = {name: secrets.token_urlsafe(16) for name in ("writer", "reader")}
+            redis_server = stack.enter_context(RedisServer(
+                password=secrets.token_urlsafe(16), users=users, workdir=workdir / "redis"))
+            urls = RedisUrls(redis_server.url_for("writer"), redis_server.url_for("reader"))
+        yield bootstrap, urls
 
 
 def wait_for_data(bootstrap: str, topic: str, timeout_s: float = 60) -> None:
@@ -91,7 +109,7 @@ def wait_for_data(bootstrap: str, topic: str, timeout_s: float = 60) -> None:
 
 def run(settings: LocalRunSettings) -> None:
     with tempfile.TemporaryDirectory(prefix="stockstream-") as tmp, \
-            servers(settings, Path(tmp)) as (bootstrap, redis_url):
+            servers(settings, Path(tmp)) as (bootstrap, redis_urls):
         workdir = Path(tmp)
         ensure_topics(bootstrap, {settings.ticks_topic: settings.topic_partitions,
                                   settings.dlq_topic: 1})
@@ -99,7 +117,8 @@ def run(settings: LocalRunSettings) -> None:
                   "DLQ_TOPIC": settings.dlq_topic, "LOG_LEVEL": "WARNING"}
         ingest_env = {**os.environ, **common, "PROVIDER": settings.provider,
                       "REPLAY_SPEED": str(settings.replay_speed), "REPLAY_LOOP": "true",
-                      "METRICS_PORT": "0", "MEMBERSHIP": "static"}
+                      "METRICS_PORT": str(free_port() if settings.monitoring else 0),
+                      "MEMBERSHIP": "static"}
         if settings.replay_file:
             ingest_env["REPLAY_FILE"] = settings.replay_file
         if settings.replay_from:
@@ -108,15 +127,26 @@ def run(settings: LocalRunSettings) -> None:
         ingest = subprocess.Popen([sys.executable, "-m", "services.ingest"], env=ingest_env,
                                   stdout=ingest_log, stderr=ingest_log, start_new_session=True)
         metrics_ports = [free_port() for _ in range(settings.processes)]
-        cluster = LocalCluster({**common, "REDIS_URL": redis_url}, settings.processes,
+        cluster = LocalCluster({**common, "REDIS_URL": redis_urls.writer}, settings.processes,
                                log_dir=workdir / "logs")
         try:
             wait_for_data(bootstrap, settings.ticks_topic)
             cluster.start_with_env([{"METRICS_PORT": str(p)} for p in metrics_ports])
-            print(f"broker {bootstrap}  redis {redis_url}  dataflow metrics "
+            print(f"broker {bootstrap}  redis (reader) {redis_urls.reader}  dataflow metrics "
                   + " ".join(f"http://127.0.0.1:{p}/metrics" for p in metrics_ports), flush=True)
-            time.sleep(2)
-            watch(settings, redis_url, cluster, ingest)
+            with contextlib.ExitStack() as stack:
+                banner = ""
+                if settings.monitoring:  # same job and pod names as in the cluster
+                    prometheus, alertmanager = stack.enter_context(monitoring({
+                        "dataflow": [(f"127.0.0.1:{p}", {"pod": f"dataflow-{i}"})
+                                     for i, p in enumerate(metrics_ports)],
+                        "ingest": [(f"127.0.0.1:{ingest_env['METRICS_PORT']}",
+                                    {"pod": "ingest-0"})],
+                    }, workdir))
+                    banner = (f"prometheus {prometheus.url}/alerts  "
+                              f"alertmanager {alertmanager.url}\n")
+                time.sleep(2)
+                watch(settings, redis_urls.reader, cluster, ingest, banner)
         except KeyboardInterrupt:
             print("\nstopping ...", flush=True)
         finally:
@@ -127,7 +157,7 @@ def run(settings: LocalRunSettings) -> None:
 
 
 def watch(settings: LocalRunSettings, redis_url: str, cluster: LocalCluster,
-          ingest: subprocess.Popen[bytes]) -> None:
+          ingest: subprocess.Popen[bytes], banner: str = "") -> None:
     """Print the leaderboards every `refresh_s` until Ctrl-C, `run_for_s`, or a crash."""
     client = redis.Redis.from_url(redis_url)
     started = time.monotonic()
@@ -138,7 +168,7 @@ def watch(settings: LocalRunSettings, redis_url: str, cluster: LocalCluster,
                                    + cluster.log_tail())
         board = snapshot(client, DEFAULT_WINDOWS)
         clear = "\033[H\033[2J" if sys.stdout.isatty() else ""
-        print(f"{clear}stockstream local run (Ctrl-C to stop)\n\n{board}", flush=True)
+        print(f"{clear}stockstream local run (Ctrl-C to stop)\n{banner}\n{board}", flush=True)
         time.sleep(settings.refresh_s)
 
 

@@ -29,6 +29,7 @@ import orjson
 import redis
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
+from dataflows.leaders.future_guard import refuse_future_window
 from dataflows.leaders.ranking import RankedWindow
 from dataflows.leaders.specs import Score
 from stockstream.metrics import LEADERBOARD_WRITES, REDIS_ERRORS, WINDOW_EMIT_LATENCY
@@ -70,6 +71,8 @@ end
 
 local current = tonumber(redis.call('HGET', meta, 'end') or '-1')
 if end_s < current then return {0} end
+-- Far-future guard: a window ending too far ahead of the clock never becomes the latest.
+if end_s > tonumber(ARGV[4]) then return {-1} end
 
 local previous = redis.call('ZRANGE', figure, 0, -1)
 redis.call('COPY', h_leaders, leaders, 'REPLACE')
@@ -199,10 +202,14 @@ class LeaderboardWriter:
     """Writes ranked windows; on connection loss retries with capped exponential backoff and
     jitter until Redis answers, so no window is ever skipped."""
 
-    def __init__(self, client: redis.Redis, history_ttl_s: int, retry_max_s: float) -> None:
+    def __init__(
+        self, client: redis.Redis, history_ttl_s: int, retry_max_s: float,
+        max_ahead_of_clock_s: float = 300.0,
+    ) -> None:
         self.client = client
         self.history_ttl_s = history_ttl_s
         self.retry_max_s = retry_max_s
+        self.max_ahead_of_clock_s = max_ahead_of_clock_s
         self.window_script = client.register_script(WRITE_WINDOW_LUA)
         self.figures_script = client.register_script(WRITE_FIGURES_LUA)
         with contextlib.suppress(redis.ConnectionError, redis.TimeoutError):
@@ -217,10 +224,13 @@ class LeaderboardWriter:
         keys = WindowKeys.of(window)
         end_s = window.end_ms // 1000
         reply = self._retrying(window, lambda: self.window_script(
-            keys=keys.as_list(), args=[end_s, self.history_ttl_s, window_document(window)]
+            keys=keys.as_list(), args=[end_s, self.history_ttl_s, window_document(window),
+                                       int(time.time() + self.max_ahead_of_clock_s)]
         ))
         WINDOW_EMIT_LATENCY.observe(max(0.0, time.time() - window.closed_at_s))
-        latest = bool(reply[0])
+        if reply[0] == -1:
+            refuse_future_window(window)
+        latest = reply[0] == 1
         if latest:
             stale = [symbol.decode() for symbol in reply[1:]]
             document = figures_document(window, stale)
@@ -260,13 +270,19 @@ class _RedisPartition(StatelessSinkPartition[RankedWindow]):
 class RedisLeaderboardSink(DynamicSink[RankedWindow]):
     """One Redis connection per worker."""
 
-    def __init__(self, redis_url: str, history_ttl_s: int, retry_max_s: float) -> None:
+    def __init__(
+        self, redis_url: str, history_ttl_s: int, retry_max_s: float,
+        max_ahead_of_clock_s: float = 300.0,
+    ) -> None:
         self.redis_url = redis_url
         self.history_ttl_s = history_ttl_s
         self.retry_max_s = retry_max_s
+        self.max_ahead_of_clock_s = max_ahead_of_clock_s
 
     def build(self, step_id: str, worker_index: int, worker_count: int) -> _RedisPartition:
         client = redis.Redis.from_url(
             self.redis_url, socket_timeout=10, socket_connect_timeout=5, health_check_interval=30
         )
-        return _RedisPartition(LeaderboardWriter(client, self.history_ttl_s, self.retry_max_s))
+        return _RedisPartition(LeaderboardWriter(
+            client, self.history_ttl_s, self.retry_max_s, self.max_ahead_of_clock_s
+        ))

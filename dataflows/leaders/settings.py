@@ -6,6 +6,7 @@ from enum import StrEnum
 
 from pydantic import Field
 
+from dataflows.leaders.future_guard import GuardConfig
 from dataflows.leaders.specs import WindowSpec, build_specs
 from stockstream.settings import CommonSettings
 
@@ -34,6 +35,9 @@ class DataflowSettings(CommonSettings):
     idle_tick_s: float = Field(
         1.0, gt=0, description="How often an idle partition's watermark follows system time."
     )
+    idle_timeout_s: float = Field(
+        30.0, ge=0, description="Idle time before the watermark follows system time (outages)."
+    )
     batch_size: int = Field(2000, gt=0, description="Messages per Kafka consume call.")
     recovery_dir: str | None = Field(
         None, description="Directory of Bytewax recovery partitions; unset disables recovery."
@@ -45,10 +49,34 @@ class DataflowSettings(CommonSettings):
     addresses: str | None = Field(None, description='Cluster processes, "host:port;host:port".')
     workers_per_process: int = Field(1, gt=0, description="Bytewax worker threads per process.")
     redis_retry_max_s: float = Field(5.0, gt=0, description="Cap of the Redis retry backoff.")
+    # The far-future guard (dataflows/leaders/future_guard.py, README "Watermark").
+    future_max_ahead_of_clock_s: float = Field(
+        300.0, gt=0, description="Ticks (and windows) further ahead of the wall clock: future."
+    )
+    future_max_jump_s: float = Field(
+        3600.0, gt=0, description="Replay: a larger jump ahead of the partition's time is held."
+    )
+    future_live_lag_s: float = Field(
+        4 * 86400.0, ge=0, description="A partition this close to the clock is live: clock rule."
+    )
+    future_confirm_ticks: int = Field(
+        10, gt=0, description="Held ticks that confirm a jump (or passed ticks that refute it)."
+    )
+    future_max_held: int = Field(1000, gt=0, description="Most ticks held per partition.")
 
     @property
     def specs(self) -> tuple[WindowSpec, ...]:
         return build_specs(self.window_lengths_s, self.slide_s, self.max_price_window_s)
+
+    @property
+    def guard(self) -> GuardConfig:
+        return GuardConfig(
+            max_ahead_of_clock_ms=round(self.future_max_ahead_of_clock_s * 1000),
+            max_jump_ms=round(self.future_max_jump_s * 1000),
+            live_lag_ms=round(self.future_live_lag_s * 1000),
+            confirm_ticks=self.future_confirm_ticks,
+            max_held=self.future_max_held,
+        )
 
     @property
     def lateness_ms(self) -> int:

@@ -2,7 +2,11 @@
 
     stockstream-leaders                      # once
     stockstream-leaders --watch 1            # refresh every second until Ctrl-C
-    REDIS_URL=redis://:pw@host:6379/0 stockstream-leaders --windows 1m,15m
+    REDIS_URL=redis://reader:PW@host:6379/0 stockstream-leaders --windows 1m,15m
+    REDIS_URL=redis://:ADMIN_PW@host:6379/0 stockstream-leaders clear-window 1m
+
+It only reads: log in as the read-only ACL user `reader` (see README "Redis users"), except
+`clear-window`, which removes a bad latest window (see its --help) and needs the admin user.
 """
 
 from __future__ import annotations
@@ -93,6 +97,11 @@ def snapshot(client: redis.Redis, windows: tuple[str, ...]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["clear-window"]:
+        from dataflows.leaders import clear_window
+
+        return clear_window.main(argv[1:])
     parser = argparse.ArgumentParser(prog="stockstream-leaders", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))

@@ -20,28 +20,42 @@ from bytewax.connectors.kafka import KafkaSource
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
 from dataflows.leaders.engine import PartitionEngine, PartitionReport
-from dataflows.leaders.inputs import DeadLetter, RawMessage, dead_letter, decode_batch
+from dataflows.leaders.future_guard import FutureGuard, GuardConfig, Released
+from dataflows.leaders.inputs import (
+    DeadLetter,
+    RawMessage,
+    count_consumer_error,
+    dead_letter,
+    decode_batch,
+)
 from dataflows.leaders.specs import WindowSpec
-from stockstream.metrics import WATERMARK_LAG, WINDOWS_CLOSED
+from stockstream.metrics import PARTITIONS_RESUMED, TICKS_HELD, WATERMARK_LAG, WINDOWS_CLOSED
 from stockstream.ticks import Reason, Rejection, Tick, format_ts
 
 SourceItem = PartitionReport | DeadLetter
-Snapshot = bytes  # pickle of (Kafka offset, PartitionEngine)
+Snapshot = bytes  # pickle of (Kafka offset, PartitionEngine, FutureGuard)
 
 
 @dataclass(frozen=True)
 class EngineConfig:
     """What a partition engine is built from; `idle_tick_s` None disables the idle advance
-    (bounded input: only data and the end of input move the watermark)."""
+    (bounded input: only data and the end of input move the watermark). The idle advance
+    starts only after `idle_timeout_s` without a message, so that ticks delayed by a broker
+    outage or a producer restart shorter than that are not made late."""
 
     specs: tuple[WindowSpec, ...]
     lateness_ms: int
     top_n: int
     topic: str
     idle_tick_s: float | None
+    guard: GuardConfig = GuardConfig()  # noqa: RUF009 - frozen, so one shared default is safe
+    idle_timeout_s: float = 0.0
 
     def new_engine(self, partition: str) -> PartitionEngine:
         return PartitionEngine(partition, self.specs, self.lateness_ms, self.top_n)
+
+    def new_guard(self, partition: str) -> FutureGuard:
+        return FutureGuard(partition, self.guard)
 
 
 def late_letter(msg: RawMessage, tick: Tick, engine: PartitionEngine) -> DeadLetter:
@@ -64,10 +78,12 @@ def observe(engine: PartitionEngine, reports: list[PartitionReport]) -> list[Par
 class _WindowsPartition(StatefulSourcePartition[SourceItem, Snapshot]):
     def __init__(
         self, kafka: StatefulSourcePartition[Any, int | None], engine: PartitionEngine,
-        config: EngineConfig,
+        config: EngineConfig, guard: FutureGuard,
     ) -> None:
         self.kafka = kafka
         self.engine = engine
+        self.guard = guard
+        self.released: Released = []
         self.config = config
         self.last_arrival = time.monotonic()
         self.last_idle_check = self.last_arrival
@@ -80,14 +96,25 @@ class _WindowsPartition(StatefulSourcePartition[SourceItem, Snapshot]):
             messages = self.kafka.next_batch()
         except StopIteration:
             self.ended = True  # end of a bounded input: close every window, then stop
-            return list(observe(self.engine, self.engine.close_all(time.time())))
+            letters: list[DeadLetter] = []
+            self.guard.end_of_input(letters)
+            TICKS_HELD.labels(self.engine.partition).set(0)
+            return [*letters, *observe(self.engine, self.engine.close_all(time.time()))]
         out: list[SourceItem] = []
         engine = self.engine
+        guard, released = self.guard, self.released
+        now_ms = int(time.time() * 1000)
         for message, decoded in decode_batch(messages):
             if isinstance(decoded, Rejection):
                 out.append(dead_letter(message, decoded))
-            elif not engine.ingest(decoded):
-                out.append(late_letter(message, decoded, engine))
+                continue
+            guard.admit(message, decoded, now_ms, released, out)  # type: ignore[arg-type]
+            for passed_message, tick in released:
+                if not engine.ingest(tick):
+                    out.append(late_letter(passed_message, tick, engine))
+            released.clear()
+        if messages:
+            TICKS_HELD.labels(engine.partition).set(len(guard.held))
         now = time.monotonic()
         if messages:
             self.last_arrival = now
@@ -95,12 +122,13 @@ class _WindowsPartition(StatefulSourcePartition[SourceItem, Snapshot]):
             now - self.last_idle_check >= self.config.idle_tick_s
         ):
             self.last_idle_check = now
-            engine.advance_idle(int((now - self.last_arrival) * 1000))
+            engine.advance_idle(int((now - self.last_arrival - self.config.idle_timeout_s) * 1000))
         out.extend(observe(engine, engine.close_ready(time.time())))
         return out
 
     def snapshot(self) -> Snapshot:
-        return pickle.dumps((self.kafka.snapshot(), self.engine), protocol=pickle.HIGHEST_PROTOCOL)
+        return pickle.dumps((self.kafka.snapshot(), self.engine, self.guard),
+                            protocol=pickle.HIGHEST_PROTOCOL)
 
     def close(self) -> None:
         self.kafka.close()
@@ -119,7 +147,8 @@ class PartitionWindowsSource(FixedPartitionedSource[SourceItem, Snapshot]):
         self.config = config
         self.kafka = KafkaSource(
             brokers, [config.topic], tail=tail, starting_offset=starting_offset,
-            add_config=dict(add_config), batch_size=batch_size, raise_on_errors=False,
+            add_config={**add_config, "error_cb": count_consumer_error},  # type: ignore[dict-item]
+            batch_size=batch_size, raise_on_errors=False,
         )
 
     def list_parts(self) -> list[str]:
@@ -130,8 +159,15 @@ class PartitionWindowsSource(FixedPartitionedSource[SourceItem, Snapshot]):
     ) -> _WindowsPartition:
         offset: int | None = None
         engine: PartitionEngine | None = None
+        guard: FutureGuard | None = None
         if resume_state is not None:
-            offset, engine = pickle.loads(resume_state)  # noqa: S301 - our own snapshot
+            state = pickle.loads(resume_state)  # noqa: S301 - our own snapshot
+            offset, engine = state[0], state[1]
+            guard = state[2] if len(state) > 2 else None  # snapshots before the guard: none
+            PARTITIONS_RESUMED.inc()
         index = for_part.split("-", 1)[0]
         kafka = self.kafka.build_part(step_id, for_part, offset)
-        return _WindowsPartition(kafka, engine or self.config.new_engine(index), self.config)
+        if guard is not None:
+            guard.config = self.config.guard  # settings may have changed since the snapshot
+        return _WindowsPartition(kafka, engine or self.config.new_engine(index), self.config,
+                                 guard or self.config.new_guard(index))

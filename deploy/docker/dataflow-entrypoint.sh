@@ -26,15 +26,16 @@
 set -eu
 
 log() {
-    # One JSON line on stderr with the fields of stockstream/logs.py.
-    ts=$(date -u +%Y-%m-%dT%H:%M:%S+0000)
+    # One ECS JSON line on stderr, the shape stockstream/logs.py (ecs-logging) writes:
+    # @timestamp (UTC, ms), log.level (lower case), message, log.logger, service.name.
+    ts=$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)
     msg=$(printf '%s' "$2" | sed 's/\\/\\\\/g; s/"/\\"/g')
-    printf '{"ts":"%s","level":"%s","logger":"dataflow-entrypoint","message":"%s","service":"leaders"}\n' \
+    printf '{"@timestamp":"%s","log.level":"%s","message":"%s","ecs.version":"1.6.0","log":{"logger":"dataflow-entrypoint"},"service":{"name":"leaders"}}\n' \
         "$ts" "$1" "$msg" >&2
 }
 
 die() {
-    log ERROR "$1"
+    log error "$1"
     exit 64
 }
 
@@ -92,5 +93,5 @@ export PROCESS_ID ADDRESSES
 if [ "$#" -eq 0 ]; then
     set -- python -m dataflows.leaders
 fi
-log INFO "starting process $PROCESS_ID of $replicas: $*"
+log info "starting process $PROCESS_ID of $replicas: $*"
 exec "$@"

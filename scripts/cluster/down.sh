@@ -7,11 +7,13 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 need_root
-export PATH="$K8S_BIN:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+export PATH="$K8S_BIN:$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 t0=$SECONDS
 mkdir -p "$CLUSTER_DIR"
-exec 7>"$CLUSTER_DIR/.up.lock"
-flock 7
+if [[ -z ${STOCKSTREAM_CLUSTER_LOCKED:-} ]]; then  # set by a caller holding the lock
+    exec 7>"$CLUSTER_DIR/.up.lock"
+    flock 7
+fi
 
 # 1. kubelet first (it would restart containers), then the control plane's writers.
 stop_daemon kubelet 30

@@ -50,6 +50,8 @@ pid_alive() {
     [[ -f $f ]] || return 1
     pid="$(cat "$f")"
     [[ -n $pid && -d /proc/$pid ]] || return 1
+    # the same program (not a reused PID) and not a zombie
+    [[ "$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" == *"$1"* ]] || return 1
     ! grep -q '^State:.*Z' "/proc/$pid/status" 2>/dev/null
 }
 
@@ -58,7 +60,9 @@ pid_alive() {
 start_daemon() {
     local name="$1"; shift
     mkdir -p "$RUN_DIR" "$LOG_DIR"
-    setsid "$@" >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
+    # fds 7-9 are the scripts' flock descriptors: a daemon inheriting one would hold the
+    # lock for its whole life and block every later up.sh/down.sh
+    setsid "$@" >>"$LOG_DIR/$name.log" 2>&1 </dev/null 7>&- 8>&- 9>&- &
     echo $! >"$RUN_DIR/$name.pid"
     log "started $name (pid $!, log $LOG_DIR/$name.log)"
 }

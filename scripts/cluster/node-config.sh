@@ -1,15 +1,24 @@
 #!/usr/bin/env bash
 # Node configuration of the local cluster, written to $CACHE/cluster (called by up.sh):
-# containerd.toml, the CNI conflist, kubelet.yaml and kube-proxy.yaml.
+# containerd.toml, the CNI conflist, kubelet.yaml and kube-proxy.yaml. A file is replaced
+# only when its content changes, and the names of the changed files are printed (up.sh
+# restarts their daemons; kube-proxy even exits by itself when its file changes).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 ADDR="${1:?usage: node-config.sh NODE_ADDRESS}"
 mkdir -p "$CLUSTER_DIR/cni/net.d"
 
+# put FILE: stdin -> FILE if different; prints FILE's name when it changed
+put() {
+    local tmp="$1.new"
+    cat >"$tmp"
+    if cmp -s "$tmp" "$1"; then rm -f "$tmp"; else mv "$tmp" "$1"; basename "$1"; fi
+}
+
 # containerd: its own root/state/socket (not the Debian service's), CRI with
 # restrict_oom_score_adj (root lacks CAP_SYS_RESOURCE here: every sandbox fails without it),
 # our pause image, and the local registry as the mirror of localhost:5000.
-cat >"$CLUSTER_DIR/containerd.toml" <<TOML
+put "$CLUSTER_DIR/containerd.toml" <<TOML
 version = 2
 root = "$DATA/containerd"
 state = "$RUNTIME/containerd"
@@ -37,7 +46,7 @@ TOML
 
 # CNI: bridge cni0 + host-local IPAM on the node's /24 + portmap. No ipMasq: nothing is
 # NATed out (the guards drop it anyway).
-cat >"$CLUSTER_DIR/cni/net.d/10-stockstream.conflist" <<JSON
+put "$CLUSTER_DIR/cni/net.d/10-stockstream.conflist" <<JSON
 {
   "cniVersion": "0.4.0",
   "name": "stockstream",
@@ -56,7 +65,7 @@ cat >"$CLUSTER_DIR/cni/net.d/10-stockstream.conflist" <<JSON
 }
 JSON
 
-cat >"$CLUSTER_DIR/kubelet.yaml" <<YAML
+put "$CLUSTER_DIR/kubelet.yaml" <<YAML
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 containerRuntimeEndpoint: unix://$CONTAINERD_SOCK
@@ -83,7 +92,7 @@ imageGCLowThresholdPercent: 95
 maxPods: 110
 YAML
 
-cat >"$CLUSTER_DIR/kube-proxy.yaml" <<YAML
+put "$CLUSTER_DIR/kube-proxy.yaml" <<YAML
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 clientConnection: {kubeconfig: $PKI/kube-proxy.kubeconfig}
@@ -93,5 +102,7 @@ clusterCIDR: $POD_CIDR
 # kube-proxy cannot set the conntrack sysctls here: leave them alone
 conntrack: {maxPerCore: 0}
 healthzBindAddress: 127.0.0.1:10256
+# NodePorts on the node address only (the guards drop them from outside)
+nodePortAddresses: [primary]
 metricsBindAddress: 127.0.0.1:10249
 YAML

@@ -10,11 +10,13 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 need_root
-export PATH="$K8S_BIN:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+export PATH="$K8S_BIN:$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 t_start=$SECONDS
 mkdir -p "$CLUSTER_DIR" "$RUN_DIR" "$LOG_DIR"
-exec 7>"$CLUSTER_DIR/.up.lock"
-flock 7
+if [[ -z ${STOCKSTREAM_CLUSTER_LOCKED:-} ]]; then  # set by a caller holding the lock
+    exec 7>"$CLUSTER_DIR/.up.lock"
+    flock 7
+fi
 
 kc() { "$K8S_BIN/kubectl" --kubeconfig "$KUBECONFIG_ADMIN" "$@"; }
 apiserver_ready() {
@@ -114,7 +116,14 @@ if ! pid_alive kube-scheduler; then
 fi
 
 # --- 4. node: containerd, CNI, kubelet, kube-proxy ---------------------------------------
-"$CLUSTER_SCRIPTS/node-config.sh" "$ADDR"
+changed="$("$CLUSTER_SCRIPTS/node-config.sh" "$ADDR")"
+for f in $changed; do  # a running daemon whose configuration changed is restarted
+    case $f in
+    containerd.toml) stop_daemon containerd 30 ;;
+    kubelet.yaml) stop_daemon kubelet 30 ;;
+    kube-proxy.yaml) stop_daemon kube-proxy ;;
+    esac
+done
 ctr_ok() { ctr --address "$CONTAINERD_SOCK" version; }
 if ! pid_alive containerd; then
     start_daemon containerd /usr/bin/containerd --config "$CLUSTER_DIR/containerd.toml"

@@ -28,6 +28,7 @@ from stockstream.metrics import (
     INGEST_DELIVERY_ERRORS,
     INGEST_TICKS_PUBLISHED,
     INGEST_TICKS_RECEIVED,
+    export_ingest_provider,
 )
 from stockstream.ticks import SCHEMA_VERSION, Tick, format_ts
 
@@ -69,6 +70,7 @@ class Publisher:
     ) -> None:
         self.topic = topic
         self.provider = provider
+        export_ingest_provider(provider)
         self.buffer_max = buffer_max
         self.inflight_max = inflight_max
         self.submitted = 0

@@ -17,6 +17,7 @@ from confluent_kafka import Producer
 from services.replay.formats import epoch_ms
 from services.replay.pacing import Pacer, looped
 from services.replay.reader import iter_ticks
+from services.replay.resume import SEQ_HEADER, partition_for, read_resume_point, unsent
 from services.replay.settings import ReplaySettings
 from stockstream.kafka import DeliveryStats, create_producer, produce
 from stockstream.metrics import REPLAY_TICKS_PUBLISHED
@@ -66,25 +67,28 @@ def replay_ticks(settings: ReplaySettings) -> Iterator[Tick]:
 
 
 def publish(
-    ticks: Iterable[Tick],
+    ticks: Iterable[tuple[int, Tick]],
     producer: Producer,
     topic: str,
     *,
     pacer: Pacer,
     stop: threading.Event,
     now_ms: Callable[[], int] = wall_clock_ms,
+    partitions: int | None = None,
 ) -> int:
-    """Send each tick when `pacer` says it is due, until the ticks end or `stop` is set.
-    Returns the number of ticks handed to the producer."""
+    """Send each (replay sequence, tick) when `pacer` says it is due, until the ticks end or
+    `stop` is set, with its `replay_seq` header (and, given the topic's `partitions`, to
+    `partition_for(key)` explicitly). Returns the number of ticks handed to the producer."""
     count = 0
-    for tick in ticks:
+    for seq, tick in ticks:
         if stop.is_set():
             break
         pacer.wait(tick.ts_ms)
         if stop.is_set():
             break
         key, value = encode(stamped(tick, now_ms()))
-        produce(producer, topic, key, value)
+        produce(producer, topic, key, value, headers=[(SEQ_HEADER, str(seq).encode())],
+                partition=-1 if partitions is None else partition_for(key, partitions))
         REPLAY_TICKS_PUBLISHED.inc()
         count += 1
     return count
@@ -102,9 +106,18 @@ def run_replay(settings: ReplaySettings, stop: threading.Event | None = None) ->
     )
     pacer = Pacer(settings.replay_speed, sleep=stop.wait)
     published = 0
+    ticks: Iterable[tuple[int, Tick]] = enumerate(replay_ticks(settings))
+    partitions: int | None = None
+    if settings.replay_resume:
+        point = read_resume_point(
+            settings.kafka_bootstrap_servers, settings.ticks_topic, settings.kafka_extra_config
+        )
+        log.info("replay resumes after", extra={"last_seq_by_partition": list(point.last_seq)})
+        partitions = point.partitions
+        ticks = unsent(replay_ticks(settings), point, {})
     try:
         published = publish(
-            replay_ticks(settings), producer, settings.ticks_topic, pacer=pacer, stop=stop
+            ticks, producer, settings.ticks_topic, pacer=pacer, stop=stop, partitions=partitions
         )
     finally:
         undelivered = producer.flush(settings.replay_flush_timeout_s)

@@ -53,6 +53,9 @@ class ReplaySettings(CommonSettings):
     replay_symbols: str | None = Field(
         None, description="Comma-separated symbols to replay; empty = all."
     )
+    replay_resume: bool = Field(
+        False, description="Skip the ticks the topic already holds (after a crash): resume.py."
+    )
     replay_flush_timeout_s: float = Field(
         30.0, ge=0, description="How long to wait for outstanding deliveries on exit."
     )

@@ -44,7 +44,9 @@ def pod_manifest(name: str, image: str, command: list[str], **spec: Any) -> dict
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {"name": name, "labels": {"app": name}},
-        "spec": {"restartPolicy": "Never", "containers": [container], **spec},
+        # python as PID 1 ignores SIGTERM: do not wait the default 30 s on deletion
+        "spec": {"restartPolicy": "Never", "terminationGracePeriodSeconds": 1,
+                 "containers": [container], **spec},
     }
 
 
@@ -91,13 +93,17 @@ def test_node_is_ready(kube_cluster: KubeCluster) -> None:
         assert node["status"]["nodeInfo"]["kubeletVersion"].startswith("v1.")
 
 
-def uplink_addresses() -> set[str]:
-    """IPv4 addresses of this machine's default-route interface."""
+def uplink_devices() -> set[str]:
+    """This machine's default-route interfaces (eth0)."""
     route = subprocess.run(["ip", "-4", "-j", "route", "show", "default"],
                            capture_output=True, text=True, check=True).stdout
-    devices = {r["dev"] for r in json.loads(route)}
+    return {r["dev"] for r in json.loads(route)}
+
+
+def uplink_addresses() -> set[str]:
+    """IPv4 addresses of this machine's default-route interface."""
     addresses = set()
-    for dev in devices:
+    for dev in uplink_devices():
         out = subprocess.run(["ip", "-4", "-j", "addr", "show", "dev", dev],
                              capture_output=True, text=True, check=True).stdout
         addresses |= {a["local"] for i in json.loads(out) for a in i["addr_info"]}
@@ -121,9 +127,8 @@ def test_guards_are_in_place(kube_cluster: KubeCluster) -> None:
                             capture_output=True, text=True, check=True).stdout
     routes = subprocess.run(["ip", "-4", "route", "show", "type", "unreachable"],
                             capture_output=True, text=True, check=True).stdout
-    devices = {line.split()[4] for line in subprocess.run(
-        ["ip", "-4", "route", "show", "default"], capture_output=True, text=True, check=True,
-    ).stdout.splitlines()}
+    devices = uplink_devices()
+    assert devices, "no default route: which interface do the guards protect?"
     for dev in devices:
         for rule in (f"-A FORWARD -o {dev} ", f"-A POSTROUTING -d 10.96.0.0/16 -o {dev} ",
                      f"-A POSTROUTING -d 10.244.0.0/16 -o {dev} "):
@@ -133,6 +138,27 @@ def test_guards_are_in_place(kube_cluster: KubeCluster) -> None:
     check = subprocess.run([str(CLUSTER_SCRIPTS / "guards.sh"), "check"],
                            capture_output=True, text=True, check=False)
     assert check.returncode == 0, check.stderr
+    # the cluster's only listeners off loopback are the two the PREROUTING guard drops
+    assert exposed_cluster_ports() <= {6443, 10250}
+
+
+CLUSTER_PROGRAMS = ("etcd", "kube-apiserver", "kube-controller", "kube-scheduler", "kubelet",
+                    "kube-proxy", "containerd", "docker-registry", "coredns")
+
+
+def exposed_cluster_ports() -> set[int]:
+    """TCP/UDP ports the cluster's processes listen on at a non-loopback address."""
+    out = subprocess.run(["ss", "-ltunpH"], capture_output=True, text=True, check=True).stdout
+    ports = set()
+    for line in out.splitlines():
+        fields = line.split()
+        local, users = fields[4], " ".join(fields[6:])
+        address, _, port = local.rpartition(":")
+        if address.startswith(("127.", "[::1]", "[::ffff:127.")):
+            continue
+        if any(f'"{name}"' in users for name in CLUSTER_PROGRAMS):
+            ports.add(int(port))
+    return ports
 
 
 def test_pod_from_local_registry_runs_as_10001_read_only(
@@ -232,31 +258,62 @@ def test_clusterip_service_answers_from_a_pod(
     assert logs.strip() == "web"
 
 
-def test_pvc_binds_through_default_storage_class_and_pod_writes(
+def test_statefulset_pvc_binds_through_default_storage_class_and_persists(
     kube_cluster: KubeCluster, namespace: str
 ) -> None:
+    """A StatefulSet's volumeClaimTemplate binds through the default StorageClass (no class
+    named); its pod writes to the volume; the pod deleted and recreated reads it back."""
     classes = kube_cluster.get_json("storageclass")["items"]
     defaults = [c["metadata"]["name"] for c in classes if c["metadata"].get(
         "annotations", {}).get("storageclass.kubernetes.io/is-default-class") == "true"]
     assert len(defaults) == 1, f"expected one default StorageClass, got {defaults}"
-    claim = {
-        "apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data"},
-        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "64Mi"}}},
-    }
     script = (
-        "import pathlib\n"
-        "p = pathlib.Path('/data/probe.txt'); p.write_text('persisted')\n"
-        "print(p.read_text())\n"
+        "import pathlib, time\n"
+        "p = pathlib.Path('/data/probe.txt')\n"
+        "print('found' if p.exists() else 'created', flush=True)\n"
+        "p.exists() or p.write_text('persisted')\n"
+        "print(p.read_text(), flush=True)\n"
+        "time.sleep(3600)\n"
     )
-    writer = pod_manifest(
-        "writer", kube_cluster.image("python:3.11"), ["python3", "-c", script],
+    pod = pod_manifest(
+        "store", kube_cluster.image("python:3.11"), ["python3", "-c", script],
         container={"volumeMounts": [{"name": "data", "mountPath": "/data"}]},
-        volumes=[{"name": "data", "persistentVolumeClaim": {"claimName": "data"}}],
         securityContext={"fsGroup": 10001},
     )
-    apply(kube_cluster, namespace, claim)
-    logs = run_to_completion(kube_cluster, namespace, writer)
-    assert logs.strip() == "persisted"
-    pvc = kube_cluster.get_json("-n", namespace, "pvc", "data")
+    pod["spec"]["restartPolicy"] = "Always"
+    statefulset = {
+        "apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "store"},
+        "spec": {
+            "serviceName": "store", "replicas": 1,
+            "selector": {"matchLabels": {"app": "store"}},
+            "template": {"metadata": {"labels": {"app": "store"}}, "spec": pod["spec"]},
+            "volumeClaimTemplates": [{
+                "metadata": {"name": "data"},
+                "spec": {"accessModes": ["ReadWriteOnce"],
+                         "resources": {"requests": {"storage": "64Mi"}}},
+            }],
+        },
+    }
+    apply(kube_cluster, namespace, statefulset)
+
+    def logs_of_running_pod() -> list[str]:
+        status = kube_cluster.get_json("-n", namespace, "pod", "store-0")["status"]
+        running = status.get("containerStatuses", [{}])[0].get("state", {}).get("running")
+        if not running:
+            return []
+        lines = kube_cluster.kubectl("-n", namespace, "logs", "store-0").stdout.split()
+        return lines if len(lines) >= 2 else []
+
+    assert poll("store-0 to write", logs_of_running_pod, POD_TIMEOUT_S) == ["created", "persisted"]
+    pvc = kube_cluster.get_json("-n", namespace, "pvc", "data-store-0")
     assert pvc["status"]["phase"] == "Bound"
     assert pvc["spec"]["storageClassName"] == defaults[0]
+    uid = kube_cluster.get_json("-n", namespace, "pod", "store-0")["metadata"]["uid"]
+    kube_cluster.kubectl("-n", namespace, "delete", "pod", "store-0", "--wait=true",
+                         timeout_s=POD_TIMEOUT_S)
+
+    def recreated_logs() -> list[str]:
+        meta = kube_cluster.get_json("-n", namespace, "pod", "store-0")["metadata"]
+        return logs_of_running_pod() if meta["uid"] != uid else []
+
+    assert poll("store-0 to come back", recreated_logs, POD_TIMEOUT_S) == ["found", "persisted"]

@@ -78,7 +78,8 @@ def _component_kustomization(tmp: Path, components: list[str]) -> Path:
             "app.kubernetes.io/name": "test-secrets", "app.kubernetes.io/part-of": "stockstream",
         }},
         "secretGenerator": [
-            {"name": "redis-auth", "literals": ["password=test"]},
+            {"name": "redis-auth", "literals": [
+                "password=test", "writer-password=w", "reader-password=r"]},
             {"name": "grafana-admin", "literals": ["admin-user=a", "admin-password=b"]},
         ],
     }))

@@ -4,7 +4,9 @@ dataflow StatefulSet, handed to `python -m dataflows.leaders` as PROCESS_ID / AD
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 import stat
 import subprocess
 from pathlib import Path
@@ -12,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from stockstream.logs import ecs_formatter
 from tests.deploy.conftest import REPO
 
 SCRIPT = REPO / "deploy" / "docker" / "dataflow-entrypoint.sh"
@@ -29,6 +32,25 @@ def run(
         ["sh", str(SCRIPT), *command],
         env=full, capture_output=True, text=True, timeout=30, check=False,
     )
+
+
+def python_line(level: int) -> dict[str, Any]:
+    """A line as stockstream.logs writes it for the dataflow (ecs-logging)."""
+    record = logging.makeLogRecord({"name": "dataflows.leaders", "levelno": level,
+                                    "levelname": logging.getLevelName(level), "msg": "x"})
+    return json.loads(ecs_formatter("leaders").format(record))
+
+
+def assert_ecs_shape(record: dict[str, Any]) -> None:
+    """The shell's line has the ECS fields, types and formats of the Python processes' lines."""
+    python = python_line(logging.INFO)
+    assert set(record) == {"@timestamp", "log.level", "message", "ecs.version", "log", "service"}
+    assert set(record) <= set(python)
+    assert record["ecs.version"] == python["ecs.version"]
+    assert record["service"] == python["service"]
+    assert record["log"] == {"logger": "dataflow-entrypoint"}
+    stamp = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+    assert stamp.fullmatch(python["@timestamp"]) and stamp.fullmatch(record["@timestamp"])
 
 
 def exported(env: dict[str, str]) -> dict[str, str]:
@@ -117,8 +139,8 @@ def test_misconfiguration_fails_fast_with_a_json_log_line(
     proc = run({"POD_NAMESPACE": "ns", **env}, "true")
     assert proc.returncode == 64
     record = json.loads(proc.stderr.strip().splitlines()[-1])
-    assert record["level"] == "ERROR" and message in record["message"]
-    assert set(record) == {"ts", "level", "logger", "message", "service"}
+    assert record["log.level"] == "error" and message in record["message"]
+    assert_ecs_shape(record)
 
 
 def test_default_command_is_the_dataflow_runner(tmp_path: Path) -> None:
@@ -132,7 +154,8 @@ def test_default_command_is_the_dataflow_runner(tmp_path: Path) -> None:
         "-m dataflows.leaders|0|dataflow-0.dataflow-headless.ns.svc.cluster.local:2101"
     )
     start = json.loads(proc.stderr.strip().splitlines()[-1])
-    assert start["level"] == "INFO" and start["service"] == "leaders"
+    assert start["log.level"] == "info" and start["service"] == {"name": "leaders"}
+    assert_ecs_shape(start)
 
 
 def test_the_dataflow_settings_read_what_the_entrypoint_exports() -> None:

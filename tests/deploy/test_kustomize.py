@@ -269,17 +269,17 @@ def test_stockstream_image_runs_the_python_components(render) -> None:
 
 
 def test_redis_url_uses_the_secret_password(target: str, render) -> None:
+    """The dataflow logs in as the ACL user `writer` with that user's Secret key, and Redis
+    reads its passwords from the same Secret."""
     objs = render(target)
     env = container(find(objs, "StatefulSet", "dataflow"), "dataflow")["env"]
     names = [e["name"] for e in env]
     password = env[names.index("REDIS_PASSWORD")]
     url = env[names.index("REDIS_URL")]
-    assert password["valueFrom"]["secretKeyRef"]["key"] == "password"
+    assert password["valueFrom"]["secretKeyRef"]["key"] == "writer-password"
     # $(VAR) expansion only sees variables declared earlier in the list.
     assert names.index("REDIS_PASSWORD") < names.index("REDIS_URL")
-    assert url["value"] == "redis://:$(REDIS_PASSWORD)@redis:6379/0"
-    redis = container(find(objs, "Deployment", "redis"), "redis")
-    redis_secret = {
-        e["valueFrom"]["secretKeyRef"]["name"] for e in redis["env"] if "valueFrom" in e
-    }
-    assert redis_secret == {password["valueFrom"]["secretKeyRef"]["name"]}
+    assert url["value"] == "redis://writer:$(REDIS_PASSWORD)@redis:6379/0"
+    redis_sts = find(objs, "StatefulSet", "redis")
+    (volume,) = [v for v in pod_spec(redis_sts)["volumes"] if "secret" in v]
+    assert volume["secret"]["secretName"] == password["valueFrom"]["secretKeyRef"]["name"]

@@ -83,7 +83,7 @@ def test_settings_accept_the_rendered_environment(
     settings = settings_class(component)()
     assert settings.metrics_port == 9100
     if component == "dataflow":
-        assert settings.redis_url == "redis://:secret@redis:6379/0"
+        assert settings.redis_url == "redis://writer:secret@redis:6379/0"
         assert settings.recovery_dir == "/var/lib/stockstream/recovery"
         assert settings.workers_per_process == 1
 

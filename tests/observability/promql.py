@@ -91,3 +91,33 @@ def format_duration(seconds: int) -> str:
             out += f"{seconds // size}{unit}"
             seconds %= size
     return out or "0s"
+
+
+_SELECTOR = re.compile(r"(?<![\w:$.])([A-Za-z_:][A-Za-z0-9_:]*)\s*(\{[^{}]*\})?")
+
+
+def selectors(expr: str) -> set[str]:
+    """The vector selectors of an expression (`metric{matchers}`), each a query of its own."""
+    text = _GROUPING.sub(" ", expr)
+    found = set()
+    for match in _SELECTOR.finditer(text):
+        name, matchers = match.group(1), match.group(2) or ""
+        if name in KNOWN_METRICS | SYNTHETIC_METRICS:
+            found.add(f"{name}{matchers}")
+    return found
+
+
+# Grafana variables, substituted for the live check as Grafana would with a 1 s scrape
+# interval stretched for a loaded machine.
+LIVE_GRAFANA_VARS = {
+    "$__rate_interval": "10s",
+    "$__interval": "5s",
+    "$__range": "1h",
+    "$namespace": ".*",
+}
+
+
+def substitute(expr: str, variables: dict[str, str]) -> str:
+    for var, value in variables.items():
+        expr = expr.replace(var, value)
+    return expr

@@ -86,7 +86,9 @@ def test_every_panel_queries_known_metrics(path: Path) -> None:
             assert used <= KNOWN_METRICS, f"{panel['title']!r}: unknown {used - KNOWN_METRICS}"
     for variable in dashboard["templating"]["list"]:
         if variable["type"] == "query":
-            match = re.fullmatch(r"label_values\((\w+), *(\w+)\)", variable["query"]["query"])
+            query = variable["query"]
+            query = query["query"] if isinstance(query, dict) else query
+            match = re.fullmatch(r"label_values\((\w+), *(\w+)\)", query)
             assert match, f"variable {variable['name']}: expected label_values(metric, label)"
             assert match.group(1) in KNOWN_METRICS
 
@@ -148,7 +150,8 @@ def test_alert_list_shows_every_prometheus_alert() -> None:
     """The dashboard lists the firing and pending alerts of the Prometheus rules (data-source
     managed), filtered by a name prefix that every rule's alert carries."""
     dashboard = load(GRAFANA / "dashboards/stockstream-pipeline.json")
-    (alert_list,) = [p for p in panels(dashboard) if p["type"] == "alertlist"]
+    (alert_list,) = [p for p in panels(dashboard)
+                     if p["type"] == "alertlist" and "datasource" in p["options"]]
     provisioned = read_yaml(GRAFANA / "provisioning/datasources/datasources.yaml")["datasources"]
     (prom,) = [d for d in provisioned if d["type"] == "prometheus"]
     options = alert_list["options"]
@@ -184,6 +187,8 @@ def test_dashboard_provider_path_is_where_the_dashboards_are_mounted() -> None:
                       if d["kind"] == "Deployment")
     pod = deployment["spec"]["template"]["spec"]
     volumes = {v["name"]: v for v in pod["volumes"]}
+    kustomization = read_yaml(GRAFANA / "kustomization.yaml")
+    generated = {g["name"]: g["files"] for g in kustomization["configMapGenerator"]}
     mounts = {
         volumes[m["name"]]["configMap"]["name"]: m["mountPath"]
         for m in pod["containers"][0]["volumeMounts"]
@@ -192,6 +197,6 @@ def test_dashboard_provider_path_is_where_the_dashboards_are_mounted() -> None:
     assert mounts["grafana-dashboards"] == provider["options"]["path"]
     assert mounts["grafana-datasources"] == "/etc/grafana/provisioning/datasources"
     assert mounts["grafana-dashboard-providers"] == "/etc/grafana/provisioning/dashboards"
-    kustomization = read_yaml(GRAFANA / "kustomization.yaml")
-    generated = {g["name"]: g["files"] for g in kustomization["configMapGenerator"]}
+    assert mounts["grafana-alerting"] == "/etc/grafana/provisioning/alerting"
+    assert generated["grafana-alerting"] == ["provisioning/alerting/stockstream-alerts.json"]
     assert sorted(generated["grafana-dashboards"]) == [f"dashboards/{p.name}" for p in DASHBOARDS]

@@ -15,7 +15,8 @@ from tests.observability.promql import OBSERVABILITY, REPO
 
 LOGGING = OBSERVABILITY / "logging"
 COMPONENT = REPO / "deploy/kustomize/components/logging"
-SCHEMA_FIELDS = ("ts", "level", "logger", "message", "service")
+# The ECS fields people filter on, as dotted paths.
+SCHEMA_FIELDS = ("@timestamp", "log.level", "log.logger", "message", "service.name")
 
 
 def sections(path: Path) -> list[tuple[str, dict[str, str]]]:
@@ -67,54 +68,64 @@ def one(sections_: list[tuple[str, dict[str, str]]], kind: str, name: str) -> di
     return found[0]
 
 
-def test_the_services_log_the_schema_fields(log_line: dict) -> None:
+def get_path(record: dict, path: str) -> object:
+    """`record`'s value at a dotted ECS path, whether the line nests it or not."""
+    if path in record:
+        return record[path]
+    head, _, rest = path.partition(".")
+    assert rest and isinstance(record.get(head), dict), f"{path} not in {record}"
+    return get_path(record[head], rest)
+
+
+def mapping_of(template: dict, path: str) -> dict:
+    node: dict = template["template"]["mappings"]
+    for part in path.split("."):
+        node = node["properties"][part]
+    return node
+
+
+def test_the_services_log_the_ecs_fields(log_line: dict) -> None:
     for field in SCHEMA_FIELDS:
-        assert field in log_line, f"log line lacks {field}: {log_line}"
+        assert get_path(log_line, field), f"log line lacks {field}: {log_line}"
+    assert get_path(log_line, "service.name") == "replay"
+    assert get_path(log_line, "log.level") == "info"
+    assert log_line["stockstream"] == {"topic": "ticks"}, "extras go under stockstream.*"
 
 
-def test_index_template_maps_the_schema(template: dict) -> None:
+def test_index_template_maps_the_schema(template: dict, log_line: dict) -> None:
     assert template["index_patterns"] == ["stockstream-logs-*"]
-    props = template["template"]["mappings"]["properties"]
-    assert props["@timestamp"]["type"] == "date"
-    assert props["ts"]["type"] == "date"
-    for field in ("level", "logger", "service"):
-        assert props[field]["type"] == "keyword"
-    assert props["message"]["type"] == "text"
-    assert props["kubernetes"]["properties"]["labels"]["type"] == "flattened"
+    assert mapping_of(template, "@timestamp")["type"] == "date"
+    for field in ("log.level", "log.logger", "service.name", "stockstream.reason"):
+        assert mapping_of(template, field)["type"] == "keyword", field
+    assert mapping_of(template, "message")["type"] == "text"
+    # Types both Elasticsearch and OpenSearch know (`flattened` is Elasticsearch's only).
+    labels = mapping_of(template, "kubernetes.labels")
+    assert labels == {"type": "object", "dynamic": True}
+    for field in SCHEMA_FIELDS:
+        mapping_of(template, field)
 
 
-def _java_to_strptime(pattern: str) -> str:
-    tokens = [("yyyy", "%Y"), ("MM", "%m"), ("dd", "%d"), ("HH", "%H"), ("mm", "%M"),
-              ("ss", "%S"), (".SSS", ".%f"), ("'T'", "T"), ("Z", "%z")]
-    out = pattern
-    for java, py in tokens:
-        out = out.replace(java, py)
-    leftover = re.sub(r"%[A-Za-z]", "", out)
-    assert "'" not in out and not re.search(r"[A-SU-Za-z]", leftover), f"unsupported: {pattern}"
-    return out
+def test_every_extra_the_code_logs_has_a_compatible_mapping(template: dict) -> None:
+    """The mapped extras are the names the call sites use (a typo would map nothing)."""
+    sources = "\n".join(path.read_text() for folder in ("dataflows", "services", "stockstream")
+                        for path in (REPO / folder).rglob("*.py"))
+    logged = set(re.findall(r'"(\w+)":', " ".join(re.findall(r"extra=\{[^}]*\}", sources))))
+    mapped = set(template["template"]["mappings"]["properties"]["stockstream"]["properties"])
+    logged |= {"reason", "count", "reason_detail", "source_topic", "source_partition",
+               "source_offset"}  # log_dead_letters builds its dict over several lines
+    assert mapped <= logged, f"mapped but never logged: {mapped - logged}"
 
 
-def test_index_template_parses_the_services_timestamp(template: dict, log_line: dict) -> None:
-    formats = template["template"]["mappings"]["properties"]["ts"]["format"].split("||")
-    custom = [f for f in formats if "yyyy" in f]
-    parsed = []
-    for fmt in custom:
-        try:
-            parsed.append(datetime.strptime(log_line["ts"], _java_to_strptime(fmt)))
-        except ValueError:
-            continue
-    assert parsed, f"no date format of the template parses {log_line['ts']!r}: {formats}"
-
-
-def test_fluent_bit_parses_ts_as_event_time(fluent_bit, log_line: dict) -> None:
+def test_fluent_bit_parses_the_ecs_timestamp_as_event_time(fluent_bit, log_line: dict) -> None:
     parsers = sections(LOGGING / "parsers.conf")
     parser = one(fluent_bit, "FILTER", "parser")
     definition = one(parsers, "PARSER", parser["parser"])
     assert definition["format"] == "json"
-    assert definition["time_key"] == "ts"
-    assert definition["time_keep"].lower() == "on"
-    # Fluent Bit's strptime uses the C conversions, same as Python's for these.
-    datetime.strptime(log_line["ts"], definition["time_format"])
+    assert definition["time_key"] == "@timestamp"
+    # The es output writes the record time as @timestamp: keeping the key would duplicate it.
+    assert definition["time_keep"].lower() == "off"
+    # Fluent Bit's %L is the fraction of a second; the rest are the C conversions.
+    datetime.strptime(log_line["@timestamp"], definition["time_format"].replace("%L", "%f"))
     service = dict(fluent_bit)["SERVICE"]
     assert service["parsers_file"] == "/fluent-bit/etc/stockstream/parsers.conf"
 
@@ -138,8 +149,6 @@ def test_lua_filter_is_shipped_and_defines_its_function(fluent_bit) -> None:
     assert script.parent == Path("/fluent-bit/etc/stockstream")
     text = (LOGGING / script.name).read_text()
     assert re.search(rf"^function {lua['call']}\(tag, timestamp, record\)$", text, re.M)
-    for field in ("message", "service", "level", "logger"):
-        assert f'record["{field}"]' in text
 
 
 def test_every_config_variable_is_provided_by_the_component() -> None:
@@ -165,3 +174,13 @@ def test_sections_parser_rejects_broken_config(tmp_path: Path) -> None:
     broken.write_text("Name tail\n[INPUT]\n    Name tail\n")
     with pytest.raises(AssertionError):
         sections(broken)
+
+
+def test_grafana_log_data_source_reads_the_template_fields(template: dict) -> None:
+    path = OBSERVABILITY / "grafana/provisioning/datasources/datasources.yaml"
+    (source,) = [s for s in read_yaml(path)["datasources"] if s["type"] == "elasticsearch"]
+    settings = source["jsonData"]
+    assert settings["index"] in template["index_patterns"]
+    assert mapping_of(template, settings["timeField"])["type"] == "date"
+    assert mapping_of(template, settings["logLevelField"])["type"] == "keyword"
+    assert mapping_of(template, settings["logMessageField"])["type"] == "text"

@@ -4,7 +4,6 @@ the oracle computed straight from the CSV."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 import redis
@@ -62,17 +61,34 @@ def sse_oracle() -> dict:
     return oracle_windows(accepted, DEFAULT_SPECS)
 
 
-@pytest.mark.parametrize(("processes", "workers", "db"), [(2, 1, 1), (1, 1, 2), (1, 2, 7)])
+RUNS = [(2, 1, 1), (1, 1, 2), (1, 2, 7)]  # (processes, workers per process, Redis database)
+
+
+@pytest.fixture(scope="module")
+def runs(
+    sse_topic: tuple[str, str, int], kafka_bootstrap: str, redis_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict[tuple[int, int, int], redis.Redis]:
+    """The dataflow run once per configuration (whatever order the tests below run in)."""
+    topic, dlq, _ = sse_topic
+    clients = {}
+    for processes, workers, db in RUNS:
+        url = with_db(redis_url, db)
+        client = redis.Redis.from_url(url)
+        client.flushdb()
+        run_bounded(dataflow_env(kafka_bootstrap, topic, dlq, url), processes,
+                    tmp_path_factory.mktemp(f"run-{processes}-{workers}"), workers=workers)
+        clients[(processes, workers, db)] = client
+    return clients
+
+
+@pytest.mark.parametrize(("processes", "workers", "db"), RUNS)
 def test_every_window_matches_the_oracle(
     processes: int, workers: int, db: int, sse_topic: tuple[str, str, int], sse_oracle: dict,
-    kafka_bootstrap: str, redis_url: str, tmp_path: Path,
+    runs: dict[tuple[int, int, int], redis.Redis],
 ) -> None:
-    topic, dlq, published = sse_topic
-    url = with_db(redis_url, db)
-    client = redis.Redis.from_url(url)
-    client.flushdb()
-    run_bounded(dataflow_env(kafka_bootstrap, topic, dlq, url), processes, tmp_path,
-                workers=workers)
+    _, _, published = sse_topic
+    client = runs[(processes, workers, db)]
 
     assert published == sum(row.count for (spec, _), w in sse_oracle.items()
                             if spec == "5m_max" for row in w.rows.values())
@@ -96,17 +112,16 @@ def test_every_window_matches_the_oracle(
 
 
 def test_one_and_two_processes_write_the_same_windows(
-    sse_topic: tuple[str, str, int], redis_url: str
+    runs: dict[tuple[int, int, int], redis.Redis],
 ) -> None:
-    """Runs after the parametrized test above (same module, definition order): the runs with
-    1 process, 2 processes and 2 workers wrote exactly the same values."""
-    one = redis.Redis.from_url(with_db(redis_url, 2))
-    for db in (1, 7):
-        other = redis.Redis.from_url(with_db(redis_url, db))
+    """The runs with 1 process, 2 processes and 2 workers wrote exactly the same values."""
+    one = runs[(1, 1, 2)]
+    for key in ((2, 1, 1), (1, 2, 7)):
+        other = runs[key]
         for spec in DEFAULT_SPECS:
             ends = history_ends(one, spec.name)
             assert ends and ends == history_ends(other, spec.name)
             for end_ms in ends:
                 a = history_window(one, spec.name, figure_key(spec.name), end_ms)
                 b = history_window(other, spec.name, figure_key(spec.name), end_ms)
-                assert a == b, f"db {db}: {spec.name}@{end_ms}"
+                assert a == b, f"{key}: {spec.name}@{end_ms}"

@@ -79,6 +79,7 @@ def decoded_counts(log_dir: Path) -> list[int]:
     counts = []
     for path in sorted(log_dir.glob("dataflow-*.log")):
         for line in path.read_text().splitlines():
-            if line.startswith("{") and '"message": "stopped"' in line:
-                counts.append(json.loads(line)["ticks_decoded"])
+            record = json.loads(line) if line.startswith("{") else {}
+            if record.get("message") == "stopped":
+                counts.append(record["stockstream"]["ticks_decoded"])
     return counts

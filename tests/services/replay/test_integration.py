@@ -123,8 +123,8 @@ def test_sigterm_flushes_and_exits_cleanly(
     assert process.returncode == 0, stderr
 
     records = [json.loads(line) for line in stdout.splitlines() if line.strip()]
-    assert all(record["service"] == "replay" for record in records)
-    finished = next(r for r in records if r["message"] == "replay finished")
+    assert all(record["service"]["name"] == "replay" for record in records)
+    finished = next(r for r in records if r["message"] == "replay finished")["stockstream"]
     assert finished["stopped"] is True
     assert finished["delivered"] == finished["published"] >= 50
     assert finished["failed"] == finished["undelivered"] == 0

@@ -1,0 +1,33 @@
+"""Pure helpers of services/operator/reconcile.py."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.operator.reconcile import pod_ready, qualify, qualify_url, waiting_reasons
+
+QUALIFY = [
+    ("redpanda:9092", "ns", "redpanda.ns.svc:9092"),
+    ("a:1,b.other:2", "ns", "a.ns.svc:1,b.other:2"),
+    ("127.0.0.1:9092", "ns", "127.0.0.1:9092"),
+    ("localhost:9092", "ns", "localhost:9092"),
+]
+
+
+@pytest.mark.parametrize(("hosts", "ns", "expected"), QUALIFY)
+def test_qualify(hosts: str, ns: str, expected: str) -> None:
+    assert qualify(hosts, ns) == expected
+
+
+def test_qualify_url_keeps_path() -> None:
+    assert qualify_url("redis://redis:6379/2", "ns") == "redis://redis.ns.svc:6379/2"
+
+
+def test_terminating_pod_is_not_ready_and_waiting_reasons_are_named() -> None:
+    ready = {"metadata": {"name": "x-0"}, "status": {"conditions": [
+        {"type": "Ready", "status": "True"}]}}
+    assert pod_ready(ready)
+    assert not pod_ready({**ready, "metadata": {"name": "x-0", "deletionTimestamp": "t"}})
+    crashing = {"metadata": {"name": "x-1"}, "status": {"containerStatuses": [
+        {"state": {"waiting": {"reason": "CrashLoopBackOff"}}}]}}
+    assert waiting_reasons([crashing, ready]) == "x-1: CrashLoopBackOff"
