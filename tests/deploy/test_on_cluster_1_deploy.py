@@ -20,14 +20,21 @@ def running_pods(deployed: Deployed) -> list[dict[str, Any]]:
 
 def test_every_pod_becomes_ready(deployed: Deployed) -> None:
     kube = deployed.kube
-    for name, count in EXPECTED.items():
-        wait_ready(kube, f"app.kubernetes.io/name={name}", count, timeout_s=600)
     poll("topics Job succeeded",
          lambda: kube.json("get", "job", "redpanda-topics")["status"].get("succeeded"), 600)
-    pods = running_pods(deployed)
-    assert all(ready(p) for p in pods), [p["metadata"]["name"] for p in pods if not ready(p)]
-    names = sorted(p["metadata"]["labels"]["app.kubernetes.io/name"] for p in pods)
-    assert names == sorted(n for n, c in EXPECTED.items() for _ in range(c))
+    # The dataflow pods restart once or twice while the topics do not exist yet: wait until
+    # every expected pod is running and Ready at the same time.
+    expected = sorted(n for n, c in EXPECTED.items() for _ in range(c))
+
+    def all_ready() -> list[dict[str, Any]] | None:
+        pods = running_pods(deployed)
+        names = sorted(p["metadata"]["labels"]["app.kubernetes.io/name"] for p in pods)
+        return pods if names == expected and all(ready(p) for p in pods) else None
+
+    pods = poll("every expected pod Running and Ready", all_ready, 600, 3)
+    for name, count in EXPECTED.items():
+        wait_ready(kube, f"app.kubernetes.io/name={name}", count, timeout_s=60)
+    assert len(pods) == len(expected)
 
 
 def effective_security(pod: dict[str, Any], container: dict[str, Any]) -> dict[str, Any]:
