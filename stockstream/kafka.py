@@ -129,13 +129,19 @@ def ensure_topics(
     topics: Mapping[str, int],
     *,
     extra: Mapping[str, Any] | None = None,
+    configs: Mapping[str, Mapping[str, str]] | None = None,
     timeout_s: float = 30.0,
 ) -> dict[str, bool]:
     """Create each topic `{name: partitions}` that does not exist yet (replication factor
-    = the broker's default). Returns `{name: created}`; an existing topic is left as is,
-    with a warning when its partition count differs. Raises `KafkaException` otherwise."""
+    = the broker's default; topic settings from `configs[name]`). Returns `{name: created}`;
+    an existing topic is left as is, with a warning when its partition count differs. Raises
+    `KafkaException` otherwise."""
     admin = AdminClient({"bootstrap.servers": bootstrap, **(extra or {})})
-    wanted = [NewTopic(name, num_partitions=n, replication_factor=-1) for name, n in topics.items()]
+    wanted = [
+        NewTopic(name, num_partitions=n, replication_factor=-1,
+                 config=dict((configs or {}).get(name, {})))
+        for name, n in topics.items()
+    ]
     futures = admin.create_topics(wanted, operation_timeout=timeout_s, request_timeout=timeout_s)
     created: dict[str, bool] = {}
     for name, future in futures.items():

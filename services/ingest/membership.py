@@ -130,6 +130,18 @@ class StatefulSetWatcher:
         self.replicas = replicas
         self.on_change(replicas)
 
+    def _read_once(self, api: Any) -> None:
+        """One GET of the StatefulSet: the shard count stays known while watching fails
+        (seen on a real cluster: kube-apiserver 1.34 on etcd 3.4 answers every watch with
+        500 "RequestWatchProgress is disabled", and the pods never became ready)."""
+        try:
+            replicas = replicas_of(api.read_namespaced_stateful_set(self.name, self.namespace))
+        except Exception as exc:  # unreachable or forbidden: the watch loop retries
+            log.warning("statefulset read failed", extra={"error": str(exc)[:200]})
+            return
+        if replicas != self.replicas:
+            self._changed(replicas)
+
     def _run(self) -> None:
         from kubernetes import client, watch
 
@@ -150,5 +162,6 @@ class StatefulSetWatcher:
             except Exception as exc:  # API unreachable, 403, ...: retry
                 log.warning("statefulset watch failed", extra={"error": str(exc)[:200]})
                 version = None
+                self._read_once(api)
                 self._stop.wait(5.0)
                 time.sleep(0)

@@ -6,11 +6,16 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
+
+from tests.deploy_feed_support import Feed
+from tests.deploy_support import NAMESPACE, Kube, kube_for, skaffold_run
 
 REPO = Path(__file__).resolve().parents[2]
 KUSTOMIZE_ROOT = REPO / "deploy" / "kustomize"
@@ -168,3 +173,27 @@ def env_of(objs: list[Manifest], obj: Manifest, container_name: str) -> dict[str
     for item in c.get("env", []):
         env[item["name"]] = item.get("value", "<from>")
     return env
+
+
+# ---------------------------------------------------------------- the real cluster (issue 7)
+
+@dataclass
+class Deployed:
+    """stockstream deployed by `skaffold run -p local-cluster`, shared by the
+    test_on_cluster_* modules (which run in file order and build on each other)."""
+
+    kube: Kube
+    feed: Feed = field(default_factory=Feed)
+
+
+@pytest.fixture(scope="session")
+def deployed(kube_cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
+    """A fresh `stockstream` namespace deployed with skaffold on the test cluster; deleted at
+    the end of the session."""
+    kube = kube_for(kube_cluster)
+    kube.run("delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=true",
+             namespaced=False, timeout_s=600)
+    skaffold_run(kube, tmp_path_factory.mktemp("skaffold") / "skaffold-run.log")
+    yield Deployed(kube)
+    kube.run("delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=false",
+             namespaced=False, check=False)
