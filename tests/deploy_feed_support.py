@@ -21,15 +21,12 @@ from dataflows.leaders.specs import DEFAULT_SPECS
 from services.replay.producer import replay_ticks
 from services.replay.settings import ReplaySettings
 from stockstream.ticks import Tick
-from tests.dataflows.leaders.compare import assert_same_leaders, close
 from tests.dataflows.leaders.oracle import OracleWindow, oracle_windows, split_late
 from tests.dataflows.leaders.pipeline import (
     SSE_FILE,
+    assert_window_in_history,
     ends_of,
-    expected_scores,
-    figure_key,
     history_ends,
-    history_window,
 )
 from tests.deploy_support import Kube, poll
 
@@ -161,13 +158,7 @@ def assert_redis_matches_oracle(client: redis.Redis, oracle: dict) -> dict[str, 
         if spec.name == "1m":
             assert newest == max(want)
         for end_ms in sorted(got):
-            expected = oracle[(spec.name, end_ms)]
-            leaders, figures = history_window(client, spec.name, figure_key(spec.name), end_ms)
-            where = f"{spec.name}@{end_ms}"
-            assert_same_leaders(where, leaders, expected, spec.score.value)
-            wanted = expected_scores(expected, spec.score.value)
-            assert sorted(figures) == sorted(wanted), where
-            assert all(close(figures[s], wanted[s]) for s in wanted), where
+            assert_window_in_history(client, spec, oracle[(spec.name, end_ms)], end_ms)
         checked[spec.name] = len(got)
     return checked
 

@@ -108,14 +108,27 @@ def ends_of(windows: Iterable[tuple[str, int]], spec: str) -> set[int]:
     return {end for name, end in windows if name == spec}
 
 
+def assert_window_in_history(
+    client: redis.Redis, spec: WindowSpec, want: OracleWindow, end_ms: int
+) -> None:
+    """The window of `spec` ending at `end_ms` in Redis history equals the oracle's `want`:
+    the same leaders and every symbol's score."""
+    from tests.dataflows.leaders.compare import assert_same_leaders, close
+
+    leaders, figures = history_window(client, spec.name, figure_key(spec.name), end_ms)
+    where = f"{spec.name}@{end_ms}"
+    assert_same_leaders(where, leaders, want, spec.score.value)
+    wanted = expected_scores(want, spec.score.value)
+    assert sorted(figures) == sorted(wanted), where
+    assert all(close(figures[s], wanted[s]) for s in wanted), where
+
+
 def assert_history_matches(
     client: redis.Redis, oracle: dict[tuple[str, int], OracleWindow],
     specs: Iterable[WindowSpec],
 ) -> None:
     """Every window in Redis history equals the oracle's, and no oracle window is missing
     (no window end skipped, none extra); the latest keys hold the oracle's last window."""
-    from tests.dataflows.leaders.compare import assert_same_leaders, close
-
     for spec in specs:
         want_ends = ends_of(oracle, spec.name)
         got_ends = history_ends(client, spec.name)
@@ -124,12 +137,6 @@ def assert_history_matches(
             f"extra {sorted(got_ends - want_ends)[:5]}"
         )
         for end_ms in sorted(want_ends):
-            want = oracle[(spec.name, end_ms)]
-            leaders, figures = history_window(client, spec.name, figure_key(spec.name), end_ms)
-            where = f"{spec.name}@{end_ms}"
-            assert_same_leaders(where, leaders, want, spec.score.value)
-            wanted = expected_scores(want, spec.score.value)
-            assert sorted(figures) == sorted(wanted), where
-            assert all(close(figures[s], wanted[s]) for s in wanted), where
+            assert_window_in_history(client, spec, oracle[(spec.name, end_ms)], end_ms)
         meta = client.hgetall(f"window:{spec.name}")
         assert int(meta[b"end"]) * 1000 == max(want_ends), spec.name

@@ -10,13 +10,13 @@ import redis
 
 from dataflows.leaders.specs import DEFAULT_SPECS
 from services.replay.reader import iter_ticks
-from tests.dataflows.leaders.compare import assert_same_leaders, close
+from tests.dataflows.leaders.compare import assert_same_leaders
 from tests.dataflows.leaders.oracle import oracle_windows, split_late
 from tests.dataflows.leaders.pipeline import (
     SSE_FILE,
+    assert_window_in_history,
     dataflow_env,
     ends_of,
-    expected_scores,
     figure_key,
     history_ends,
     history_window,
@@ -96,13 +96,7 @@ def test_every_window_matches_the_oracle(
         want_ends = ends_of(sse_oracle, spec.name)
         assert history_ends(client, spec.name) == want_ends, spec.name
         for end_ms in sorted(want_ends):
-            want = sse_oracle[(spec.name, end_ms)]
-            leaders, figures = history_window(client, spec.name, figure_key(spec.name), end_ms)
-            where = f"{spec.name}@{end_ms}"
-            assert_same_leaders(where, leaders, want, spec.score.value)
-            wanted = expected_scores(want, spec.score.value)
-            assert sorted(figures) == sorted(wanted), where
-            assert all(close(figures[s], wanted[s]) for s in wanted), where
+            assert_window_in_history(client, spec, sse_oracle[(spec.name, end_ms)], end_ms)
         last_end = max(want_ends)
         meta = client.hgetall(f"window:{spec.name}")
         assert int(meta[b"end"]) * 1000 == last_end
