@@ -23,8 +23,14 @@ apiserver_ready() {
     curl -fsS -m 5 --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key" \
         https://127.0.0.1:6443/readyz >/dev/null
 }
+# node_ready: the kubelet we started is alive and the node's Ready condition is True with a
+# heartbeat posted after that start (a stale Ready from before a SIGKILL does not count)
 node_ready() {
-    [[ "$(kc get node "$NODE_NAME" -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" == True ]]
+    local ready beat
+    pid_alive kubelet || return 1
+    IFS=' ' read -r ready beat < <(kc get node "$NODE_NAME" -o \
+        'jsonpath={.status.conditions[?(@.type=="Ready")].status} {.status.conditions[?(@.type=="Ready")].lastHeartbeatTime}' 2>/dev/null)
+    [[ $ready == True && -n $beat ]] && (($(date -d "$beat" +%s) >= KUBELET_STARTED_S))
 }
 # dns_answers: CoreDNS (through the kube-dns ClusterIP) resolves the kubernetes Service
 dns_answers() { python3 "$CLUSTER_SCRIPTS/dns_query.py" "$CLUSTER_DNS" kubernetes.default.svc.cluster.local; }
@@ -130,15 +136,24 @@ if ! pid_alive containerd; then
 fi
 wait_for containerd 60 ctr_ok || die "containerd not answering (log $LOG_DIR/containerd.log)"
 
-if ! pid_alive kubelet; then
-    start_daemon kubelet "$K8S_BIN/kubelet" --config="$CLUSTER_DIR/kubelet.yaml" \
-        --kubeconfig="$PKI/kubelet.kubeconfig" --root-dir="$DATA/kubelet" \
-        --hostname-override="$NODE_NAME" --node-ip="$ADDR" --v=1
-fi
+# kubelet_running: start the kubelet when it is not running. A containerd that has just
+# started answers `ctr version` before its CRI service is initialized, and a kubelet started
+# then exits at once ("server is not initialized yet"): it is started again on the next poll.
+KUBELET_STARTED_S=0
+kubelet_running() {
+    if ! pid_alive kubelet; then
+        KUBELET_STARTED_S=$(($(date +%s) - 1))
+        start_daemon kubelet "$K8S_BIN/kubelet" --config="$CLUSTER_DIR/kubelet.yaml" \
+            --kubeconfig="$PKI/kubelet.kubeconfig" --root-dir="$DATA/kubelet" \
+            --hostname-override="$NODE_NAME" --node-ip="$ADDR" --v=1
+        sleep 2
+    fi
+    node_ready
+}
 if ! pid_alive kube-proxy; then
     start_daemon kube-proxy "$K8S_BIN/kube-proxy" --config="$CLUSTER_DIR/kube-proxy.yaml" --v=1
 fi
-wait_for "node $NODE_NAME Ready" 180 node_ready || die "node not Ready (log $LOG_DIR/kubelet.log)"
+wait_for "node $NODE_NAME Ready" 180 kubelet_running || die "node not Ready (log $LOG_DIR/kubelet.log)"
 
 # --- 5. add-ons: CoreDNS, local-path-provisioner + default StorageClass -------------------
 render() {
