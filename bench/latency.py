@@ -5,9 +5,9 @@ wall clock as its event time; the dataflow runs in tail mode. Two measures:
 
 - the dataflow's own `stockstream_window_emit_latency_seconds` histogram (engine closing the
   window -> Redis script returned; bucket upper bounds);
-- an outside view: Redis polled every ms for `window:1m`; latency = first seen - (window end +
-  allowed lateness), i.e. from the moment event time passes the watermark point, including
-  broker transport.
+- an outside view: Redis polled every ms for `window:N` of every spec; latency = first seen -
+  (window end + allowed lateness), i.e. from the moment event time passes the watermark
+  point, including broker transport.
 
 The rate starts at `--rate` and is halved until the dataflow keeps up (decoded >= 95 % of
 produced over a `--probe-s` probe); the figures are for the highest sustained rate.
@@ -72,7 +72,12 @@ def produce(bootstrap: str, topic: str, rate: float, seconds: float, symbols: in
             value = (f'{{"schema_version":1,"symbol":"{name}","price":'
                      f'{round(last_price[src] * factor, 6)!r},"size":100,"ts":"{ts}",'
                      f'"source":"bench"}}')
-            producer.produce(topic, value.encode(), name.encode())
+            while True:
+                try:
+                    producer.produce(topic, value.encode(), name.encode())
+                    break
+                except BufferError:  # the broker is behind (a loaded machine): wait for it
+                    producer.poll(0.05)
             sent += 1
             if sent % 1000 == 0:
                 producer.poll(0)
@@ -81,23 +86,34 @@ def produce(bootstrap: str, topic: str, rate: float, seconds: float, symbols: in
     print(sent, flush=True)
 
 
-def watch_redis(redis_url: str, stop: threading.Event, seen: dict[int, float]) -> None:
+WATCHED = ("1m", "5m", "15m", "5m_max")
+
+
+def watch_redis(redis_url: str, stop: threading.Event,
+                seen: dict[tuple[str, int], float]) -> None:
+    """When each window's `window:N` first shows its end: (N, end s) -> wall time."""
     client = redis.Redis.from_url(redis_url)
+    pipe = client.pipeline(transaction=False)
     while not stop.is_set():
-        end = client.hget("window:1m", "end")
-        if end is not None and int(end) not in seen:
-            seen[int(end)] = time.time()
+        for name in WATCHED:
+            pipe.hget(f"window:{name}", "end")
+        now = time.time()
+        for name, end in zip(WATCHED, pipe.execute(), strict=True):
+            if end is not None and (name, int(end)) not in seen:
+                seen[(name, int(end))] = now
         time.sleep(0.001)
 
 
 def run_at(bootstrap: str, topic: str, redis_url: str, *, rate: float, seconds: float,
-           symbols: int, processes: int, log_dir: Path) -> dict[str, float]:
+           symbols: int, processes: int, log_dir: Path,
+           env: dict[str, str] | None = None) -> dict[str, float]:
     ports = [free_port() for _ in range(processes)]
-    cluster = LocalCluster(dataflow_env(bootstrap, topic, redis_url, BOUNDED="false"),
+    cluster = LocalCluster(dataflow_env(bootstrap, topic, redis_url, BOUNDED="false",
+                                        **(env or {})),
                            processes=processes, log_dir=log_dir)
     cluster.start_with_env([{"METRICS_PORT": str(p)} for p in ports])
     stop = threading.Event()
-    seen: dict[int, float] = {}
+    seen: dict[tuple[str, int], float] = {}
     watcher = threading.Thread(target=watch_redis, args=(redis_url, stop, seen), daemon=True)
     try:
         while not all(scrape(p) for p in ports):
@@ -119,7 +135,9 @@ def run_at(bootstrap: str, topic: str, redis_url: str, *, rate: float, seconds: 
     for sample in samples:
         for key, value in sample.items():
             merged[key] = merged.get(key, 0) + value
-    outside = [seen[end] - (end + LATENESS_S) for end in sorted(seen)[1:]]
+    first = {name: min((end for n, end in seen if n == name), default=0) for name in WATCHED}
+    outside = [at - (end + LATENESS_S) for (name, end), at in seen.items()
+               if end != first[name]]  # each spec's first window may predate the watcher
     return {"rate": rate, "produced": produced, "decoded": decoded,
             "kept_up": decoded >= 0.95 * produced,
             "hist_p50": histogram_quantile(merged, LATENCY, 0.5),
@@ -148,8 +166,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--symbols", type=int, default=500)
     parser.add_argument("--processes", type=int, default=1)
     parser.add_argument("--partitions", type=int, default=2)
+    parser.add_argument("--env", action="append", default=[],
+                        help="KEY=VALUE for the dataflow, e.g. BATCH_SIZE=500")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
+    env = dict(item.split("=", 1) for item in args.env)
     print_header("latency", vars(args) | {"lateness_s": LATENESS_S, "mode": "tail"})
     with servers() as (bootstrap, redis_url), tempfile.TemporaryDirectory() as tmp:
         assert bootstrap is not None
@@ -159,7 +180,7 @@ def main(argv: list[str] | None = None) -> None:
             create_topic(bootstrap, topic, args.partitions)
             probe = run_at(bootstrap, topic, redis_url, rate=rate, seconds=args.probe_s,
                            symbols=args.symbols, processes=args.processes,
-                           log_dir=Path(tmp) / topic)
+                           log_dir=Path(tmp) / topic, env=env)
             tried.append(probe)
             print(f"probe {fmt_rate(rate)} ticks/s: produced {probe['produced']:,}, decoded "
                   f"{probe['decoded']:,.0f} -> {'kept up' if probe['kept_up'] else 'fell behind'}",
@@ -171,7 +192,7 @@ def main(argv: list[str] | None = None) -> None:
         create_topic(bootstrap, topic, args.partitions)
         result = run_at(bootstrap, topic, redis_url, rate=rate, seconds=args.seconds,
                         symbols=args.symbols, processes=args.processes,
-                        log_dir=Path(tmp) / topic)
+                        log_dir=Path(tmp) / topic, env=env)
     ms = {k: v * 1000 for k, v in result.items()
           if k.startswith(("hist_p", "hist_mean", "poll_p", "poll_max"))}
     sustained = "requested" if rate == args.rate else "highest sustained"

@@ -21,8 +21,12 @@ QUICK = {
     "latency": ["--seconds", "30", "--probe-s", "10"],
     "memory": ["--symbols", "2000"],
     "quix_peer": ["--ticks", "50000"],
+    "flink_peer": ["--ticks", "100000", "--parallelism", "1"],
     "redis_sink": ["--windows", "50"],
 }
+
+
+MODULES = {"quix": "quix_peer", "flink": "flink_peer"}  # results section -> bench module
 
 
 def main() -> None:
@@ -33,8 +37,9 @@ def main() -> None:
     failed = []
     for name in args.only.split(","):
         started = time.perf_counter()
-        extra = QUICK.get(name, []) if args.quick else []
-        code = subprocess.call([sys.executable, "-m", f"bench.{name}", *extra], cwd=REPO)
+        module = MODULES.get(name, name)
+        extra = QUICK.get(module, []) if args.quick else []
+        code = subprocess.call([sys.executable, "-m", f"bench.{module}", *extra], cwd=REPO)
         print(f"-- bench.{name}: exit {code} in {time.perf_counter() - started:.0f} s\n",
               flush=True)
         if code:

@@ -14,3 +14,6 @@ fi
 "$QUIX/bin/python" -m pip install -q --disable-pip-version-check quixstreams==3.28.1 psutil \
     -c bench/quix-requirements.lock
 echo "bench: .venv has psutil+pyinstrument; Quix Streams $("$QUIX/bin/python" -c 'import quixstreams; print(quixstreams.__version__)' 2>/dev/null) in $QUIX"
+# Apache Flink 2.2 jars (Maven Central, bench/flink/pom.xml) and the bench's Flink SQL job
+.venv/bin/python -c 'from bench.flink_peer import build_flink; build_flink()'
+echo "bench: Flink jars in .cache/flink/libs, job class in .cache/flink/classes"

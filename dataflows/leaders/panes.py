@@ -21,6 +21,12 @@ _FOUR_LN2 = 4.0 * math.log(2.0)
 _INDEX, _COUNT, _PRICE_SUM, _NOTIONAL_SUM, _SIZE_SUM, _HIGH, _LOW = 0, 1, 2, 3, 4, 5, 6
 _FIRST_TS, _FIRST_PRICE, _LAST_TS, _LAST_PRICE = 7, 8, 9, 10
 RECORD = 11
+_ZERO_RECORD = array("d", [0.0] * RECORD)
+_EMPTY = array("d")  # shared by every symbol whose panes all fit in the head; never written
+DEFAULT_CAPACITY_PANES = 93
+"""Records a symbol's buffer grows to before doubling: a 15-minute horizon (90 panes) and the
+panes not yet closed (the engine passes its own horizon + 3), so a dense symbol's buffer
+slides rather than grows."""
 
 
 class SymbolPanes:
@@ -28,26 +34,32 @@ class SymbolPanes:
     count, sums of price, price x size and size, high, low, first and last (time, price).
 
     The newest pane, where nearly every tick lands, is a list (fast to update); older panes
-    are packed into one array of doubles (~88 bytes a pane instead of ~360 for an object per
-    pane). Millisecond times and counts are exact in a double up to 2**53."""
+    are packed into one preallocated array of doubles (88 bytes a pane), records `lo` to `hi`
+    of it in use. Trimming moves `lo`; a full buffer moves its records to the front, or grows
+    (x4 up to `capacity_hint` panes, then x2), so a symbol allocates a handful of times
+    instead of growing pane by pane. Millisecond times and counts are exact in a double up
+    to 2**53."""
 
-    __slots__ = ("data", "head")
+    __slots__ = ("capacity_hint", "data", "head", "hi", "lo")
 
-    def __init__(self) -> None:
-        self.data = array("d")
+    def __init__(self, capacity_hint: int = DEFAULT_CAPACITY_PANES) -> None:
+        self.data = _EMPTY  # shared until the first pane leaves the head
         self.head: list[float] | None = None
+        self.lo = 0  # first record in use (in records, not doubles)
+        self.hi = 0  # one past the last record in use
+        self.capacity_hint = capacity_hint
 
     def __bool__(self) -> bool:
         return self.head is not None
 
     def __len__(self) -> int:
         """The number of panes."""
-        return len(self.data) // RECORD + (self.head is not None)
+        return self.hi - self.lo + (self.head is not None)
 
     @property
     def oldest_index(self) -> int:
         assert self.head is not None, "no panes"
-        return int(self.data[_INDEX] if self.data else self.head[_INDEX])
+        return int(self.data[self.lo * RECORD] if self.hi > self.lo else self.head[_INDEX])
 
     def add(self, price: float, size: float | None, ts_ms: int) -> None:
         """Fold one tick into its pane. Equal times keep arrival order: first stays, last moves."""
@@ -55,7 +67,7 @@ class SymbolPanes:
         head = self.head
         if head is None or index > head[_INDEX]:
             if head is not None:
-                self.data.extend(head)
+                self._push(head)
             self.head = _new_record(index, price, size, ts_ms)
         elif index == head[0]:  # the hot path, inlined with literal offsets (see RECORD)
             head[1] += 1
@@ -76,36 +88,86 @@ class SymbolPanes:
         else:
             self._add_older(index, price, size, ts_ms)
 
+    def _push(self, record: list[float]) -> None:
+        """Append a record after the last one in use."""
+        if self.hi * RECORD == len(self.data):
+            self._make_room()
+        at = self.hi * RECORD
+        self.data[at : at + RECORD] = array("d", record)
+        self.hi += 1
+
+    def _make_room(self) -> None:
+        """At least one free record after `hi`: move the records to the front, or grow."""
+        lo, hi, data = self.lo, self.hi, self.data
+        used = hi - lo
+        capacity = len(data) // RECORD
+        hint = self.capacity_hint
+        if lo and (used <= capacity * 3 // 4 or capacity >= hint):  # slide to the front
+            # (a memmove; a full-size buffer slides every few panes, as the front is trimmed)
+            data[: used * RECORD] = data[lo * RECORD : hi * RECORD]
+        else:
+            grown = max(used + 1, min(capacity * 4, hint) if capacity < hint else capacity * 2)
+            fresh = _ZERO_RECORD * grown  # allocated once, at its exact size
+            fresh[: used * RECORD] = data[lo * RECORD : hi * RECORD]
+            self.data = fresh
+        self.lo, self.hi = 0, used
+
     def _add_older(self, index: int, price: float, size: float | None, ts_ms: int) -> None:
         data = self.data
-        base = len(data) - RECORD
-        while base >= 0 and data[base] > index:
-            base -= RECORD
-        if base >= 0 and data[base] == index:
-            _fold_tick(data, base, price, size, ts_ms)
-        else:
-            at = base + RECORD
-            data[at:at] = array("d", _new_record(index, price, size, ts_ms))
+        lo = self.lo
+        pos = self.hi
+        while pos > lo and data[(pos - 1) * RECORD] > index:
+            pos -= 1
+        if pos > lo and data[(pos - 1) * RECORD] == index:
+            _fold_tick(data, (pos - 1) * RECORD, price, size, ts_ms)
+            return
+        record = array("d", _new_record(index, price, size, ts_ms))
+        if pos == lo and lo > 0:  # before every stored pane, with room at the front
+            self.lo = lo - 1
+            data[(lo - 1) * RECORD : lo * RECORD] = record
+            return
+        if self.hi * RECORD == len(data):
+            before = self.lo
+            self._make_room()
+            pos -= before - self.lo
+            data = self.data
+        at, end = pos * RECORD, self.hi * RECORD
+        data[at + RECORD : end + RECORD] = data[at:end]
+        data[at : at + RECORD] = record
+        self.hi += 1
 
     def trim(self, keep_from_index: int) -> None:
         """Drop the panes before `keep_from_index`."""
         if self.head is not None and self.head[_INDEX] < keep_from_index:
             self.head = None
-            del self.data[:]
+            self.data, self.lo, self.hi = _EMPTY, 0, 0
             return
-        data = self.data
-        cut = 0
-        while cut < len(data) and data[cut] < keep_from_index:
-            cut += RECORD
-        if cut:
-            del data[:cut]
+        data, lo, hi = self.data, self.lo, self.hi
+        while lo < hi and data[lo * RECORD] < keep_from_index:
+            lo += 1
+        self.lo = lo
+        if lo == hi:
+            self.lo = self.hi = 0
 
     def flat(self) -> list[float]:
         """Every pane's record, oldest first, in one flat list."""
-        values = self.data.tolist()
+        values = self.data[self.lo * RECORD : self.hi * RECORD].tolist()
         if self.head is not None:
             values.extend(self.head)
         return values
+
+    def __getstate__(self) -> tuple[array[float], list[float] | None, int]:
+        """Only the records in use (snapshots stay small)."""
+        return self.data[self.lo * RECORD : self.hi * RECORD], self.head, self.capacity_hint
+
+    def __setstate__(self, state: object) -> None:
+        if isinstance(state, tuple) and len(state) == 2 and isinstance(state[1], dict):
+            slots = state[1]  # a snapshot of the earlier layout: no free room, no hint
+            data, head, hint = slots["data"], slots["head"], DEFAULT_CAPACITY_PANES
+        else:
+            data, head, hint = state  # type: ignore[misc]
+        self.data, self.head, self.capacity_hint = data, head, hint
+        self.lo, self.hi = 0, len(data) // RECORD
 
 
 def _fold_tick(
@@ -164,7 +226,7 @@ def fold_windows(
     """
     wanted = sorted(set(lengths_panes))
     end_index = end_ms // PANE_MS
-    if not panes.data and panes.head is not None:  # one pane: a sparse symbol's usual case
+    if panes.hi == panes.lo and panes.head is not None:  # one pane: a sparse symbol's usual case
         return _fold_one(symbol, panes.head, end_index, wanted)
     values = panes.flat()
     indexes = values[_INDEX::RECORD]

@@ -217,28 +217,59 @@ class LeaderboardWriter:
                 client.script_load(script)
 
     def write(self, window: RankedWindow) -> bool:
-        """Write one window; True if it became the latest of its spec.
+        """Write one window; True if it became the latest of its spec."""
+        return self.write_many([window])[0]
 
-        The leaderboard keys change in one script call; then, for the latest window, the
-        per-symbol figure hashes (each field set carries its `window_end`)."""
-        keys = WindowKeys.of(window)
-        end_s = window.end_ms // 1000
-        reply = self._retrying(window, lambda: self.window_script(
-            keys=keys.as_list(), args=[end_s, self.history_ttl_s, window_document(window),
-                                       int(time.time() + self.max_ahead_of_clock_s)]
+    def write_many(self, windows: list[RankedWindow]) -> list[bool]:
+        """Write windows in order (e.g. the specs closing at one end); True for each that
+        became the latest of its spec.
+
+        Every window's leaderboard keys change in its own script call, all of them in one
+        pipelined round trip; then, for the latest windows, the per-symbol figure hashes
+        (each field set carries its `window_end`) in a second one."""
+        if not windows:
+            return []
+        ahead_limit_s = int(time.time() + self.max_ahead_of_clock_s)
+        replies = self._retrying(windows[0], lambda: self._pipelined(
+            self.window_script.sha,
+            [(keys.as_list(), [window.end_ms // 1000, self.history_ttl_s,
+                               window_document(window), ahead_limit_s])
+             for window, keys in ((w, WindowKeys.of(w)) for w in windows)],
         ))
-        WINDOW_EMIT_LATENCY.observe(max(0.0, time.time() - window.closed_at_s))
-        if reply[0] == -1:
-            refuse_future_window(window)
-        latest = reply[0] == 1
-        if latest:
-            stale = [symbol.decode() for symbol in reply[1:]]
-            document = figures_document(window, stale)
-            self._retrying(window, lambda: self.figures_script(
-                args=[end_s, f"{window.spec}.", "figures:", document]
-            ))
-        LEADERBOARD_WRITES.labels(window.spec).inc()
+        now_s = time.time()
+        for window, reply in zip(windows, replies, strict=True):
+            WINDOW_EMIT_LATENCY.observe(max(0.0, now_s - window.closed_at_s))
+            if reply[0] == -1:
+                refuse_future_window(window)
+        latest = [reply[0] == 1 for reply in replies]
+        figure_calls: list[tuple[list[str], list[Any]]] = [
+            ([], [window.end_ms // 1000, f"{window.spec}.", "figures:",
+                  figures_document(window, [symbol.decode() for symbol in reply[1:]])])
+            for window, reply, is_latest in zip(windows, replies, latest, strict=True)
+            if is_latest
+        ]
+        if figure_calls:
+            self._retrying(windows[0], lambda: self._pipelined(
+                self.figures_script.sha, figure_calls))
+        for window in windows:
+            LEADERBOARD_WRITES.labels(window.spec).inc()
         return latest
+
+    def _pipelined(self, sha: str, calls: list[tuple[list[str], list[Any]]]) -> list[Any]:
+        """EVALSHA each (keys, args) in one round trip; scripts are loaded again if Redis lost
+        them (a restart), then the whole batch is rerun: every script is idempotent."""
+        for attempt in range(2):
+            pipe = self.client.pipeline(transaction=False)
+            for keys, args in calls:
+                pipe.evalsha(sha, len(keys), *keys, *args)
+            try:
+                return list(pipe.execute())
+            except redis.exceptions.NoScriptError:
+                if attempt:
+                    raise
+                for script in (WRITE_WINDOW_LUA, WRITE_FIGURES_LUA):
+                    self.client.script_load(script)
+        raise AssertionError("unreachable")
 
     def _retrying(self, window: RankedWindow, call: Callable[[], Any]) -> Any:
         """`call()` until Redis answers: capped exponential backoff with jitter."""
@@ -260,8 +291,7 @@ class _RedisPartition(StatelessSinkPartition[RankedWindow]):
         self.writer = writer
 
     def write_batch(self, items: list[RankedWindow]) -> None:
-        for window in items:
-            self.writer.write(window)
+        self.writer.write_many(items)
 
     def close(self) -> None:
         self.writer.client.close()

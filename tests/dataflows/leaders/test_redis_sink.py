@@ -396,3 +396,25 @@ def test_password_in_redis_url() -> None:
             redis.Redis(port=server.port, retry=Retry(NoBackoff(), 0)).ping()
         client = redis.Redis.from_url(server.url)
         assert client.zrevrange("leaders:1m", 0, -1) == [b"AAA", b"BBB"]
+
+
+def test_a_batch_leaves_the_state_of_its_windows_written_one_by_one(
+    writer: LeaderboardWriter, redis_client: redis.Redis
+) -> None:
+    """The specs closing at one end (and an older window) written in one pipelined batch
+    leave Redis as writing them in turn does, and say which became the latest."""
+    batch = [
+        window([fig("AAA", 10.0), fig("BBB", 20.0), fig("CCC", 30.0, vwap=30.5)]),
+        window([fig("AAA", 9.0), fig("DDD", 4.0)], spec="5m", length_s=300),
+        window(ROWS, spec="5m_max", length_s=300, score="max"),
+        window([fig("AAA", 11.0)], end_ms=END_MS + SLIDE_MS),  # 1m again, newer: stale CCC
+        window([fig("EEE", 1.0)], spec="5m", length_s=300, end_ms=END_MS - SLIDE_MS),  # older
+    ]
+    for ranked in batch:
+        writer.write(ranked)
+    one_by_one = dump(redis_client)
+    redis_client.flushdb()
+
+    assert writer.write_many(batch) == [True, True, True, True, False]
+
+    assert dump(redis_client) == one_by_one

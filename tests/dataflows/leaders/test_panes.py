@@ -1,0 +1,81 @@
+"""`SymbolPanes`' buffer (head list + preallocated records that slide and grow) against a plain
+dict of pane records, through adds in and out of order, trims and snapshots."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dataflows.leaders.panes import RECORD, SymbolPanes
+from dataflows.leaders.specs import PANE_MS
+
+Op = tuple[str, int, float, float | None]  # ("add", ts_ms, price, size) | ("trim", index, ...)
+
+
+def reference_add(panes: dict[int, list[float]], price: float, size: float | None,
+                  ts_ms: int) -> None:
+    index = ts_ms // PANE_MS
+    sized = 0.0 if size is None else size
+    record = panes.get(index)
+    if record is None:
+        panes[index] = [index, 1, price, price * sized, sized, price, price, ts_ms, price,
+                        ts_ms, price]
+        return
+    record[1] += 1
+    record[2] += price
+    if size is not None:
+        record[3] += price * size
+        record[4] += size
+    record[5], record[6] = max(record[5], price), min(record[6], price)
+    if ts_ms < record[7]:
+        record[7], record[8] = ts_ms, price
+    if ts_ms >= record[9]:
+        record[9], record[10] = ts_ms, price
+
+
+ops = st.lists(st.one_of(
+    st.tuples(st.just("add"), st.integers(0, 40 * PANE_MS), st.sampled_from([1.0, 2.5, 3.25]),
+              st.sampled_from([None, 100.0, 0.5])),
+    st.tuples(st.just("trim"), st.integers(0, 40), st.just(0.0), st.none()),
+    st.tuples(st.just("snapshot"), st.just(0), st.just(0.0), st.none()),
+), max_size=150)
+
+
+@settings(max_examples=300, deadline=None)
+@given(ops=ops, capacity_hint=st.sampled_from([1, 2, 3, 8, 96]))
+def test_same_panes_as_a_dict_of_records(ops: list[Op], capacity_hint: int) -> None:
+    panes = SymbolPanes(capacity_hint)
+    reference: dict[int, list[float]] = {}
+    for kind, at, price, size in ops:
+        if kind == "add":
+            panes.add(price, size, at)
+            reference_add(reference, price, size, at)
+        elif kind == "trim":
+            panes.trim(at)
+            reference = {i: r for i, r in reference.items() if i >= at}
+        else:
+            panes = pickle.loads(pickle.dumps(panes))  # noqa: S301 - our own bytes
+        want = [value for index in sorted(reference) for value in reference[index]]
+        assert panes.flat() == want
+        assert len(panes) == len(reference) and bool(panes) == bool(reference)
+        if reference:
+            assert panes.oldest_index == min(reference)
+
+
+@pytest.mark.parametrize("panes_kept", [1, 30, 91])
+def test_a_dense_symbol_allocates_its_buffer_a_few_times(panes_kept: int) -> None:
+    """A symbol with a tick in every pane and its oldest panes trimmed: the buffer stops
+    growing at the hint and slides from then on."""
+    panes = SymbolPanes(96)
+    buffers = [panes.data]  # each buffer the symbol had (kept alive, so none is a reused id)
+    for index in range(2000):
+        panes.add(1.0, None, index * PANE_MS)
+        panes.trim(index - panes_kept + 1)
+        if panes.data is not buffers[-1]:
+            buffers.append(panes.data)
+        assert len(panes) == min(index + 1, panes_kept)
+    assert len(panes.data) // RECORD <= 96
+    assert len(buffers) <= 6
