@@ -44,6 +44,17 @@ WINDOWS_NOT_LATEST_FUTURE = Counter(
     "Windows kept out of the latest keys because their end was too far ahead of the clock.",
     ["window"],
 )
+WINDOWS_CORRECTED = Counter(
+    "stockstream_windows_corrected",
+    "Windows ranked again (and rewritten, history included) with the share of a partition "
+    "that was still empty when they were ranked (dataflows/leaders/ranking.py).",
+    ["window"],
+)
+WINDOW_PARTS_TOO_LATE = Counter(
+    "stockstream_window_parts_too_late",
+    "A partition's shares of windows ranked too long ago to be merged: not written, logged.",
+    ["window"],
+)
 KAFKA_CONSUMER_ERRORS = Counter(
     "stockstream_kafka_consumer_errors",
     "Errors the dataflow's Kafka consumers reported (broker down, transport), by code; "

@@ -16,6 +16,10 @@ from stockstream.ticks import Tick
 NO_MORE_WINDOWS_MS = 2**62
 """Progress reported by a partition whose input has ended: it closes no further window."""
 
+EMPTY_PARTITION_MS = -1
+"""Progress reported (tail mode, each idle tick) by a partition without a tick yet: the
+heartbeat the ranking needs to stop waiting for it (dataflows/leaders/ranking.py)."""
+
 
 @dataclass(frozen=True, slots=True)
 class WindowPart:
@@ -84,6 +88,10 @@ class PartitionEngine:
         """Push the watermark by wall time the input has been idle, so quiet windows close."""
         if self.max_ts_ms is not None and idle_ms > 0:
             self._raise_watermark(self.max_ts_ms - self.lateness_ms + idle_ms)
+
+    def empty_reports(self) -> list[PartitionReport]:
+        """The heartbeat of a partition that has no tick yet (none once it has one)."""
+        return [] if self.max_ts_ms is not None else self._reports({}, EMPTY_PARTITION_MS)
 
     def _raise_watermark(self, candidate_ms: int) -> None:
         if self.watermark_ms is None or candidate_ms > self.watermark_ms:

@@ -13,7 +13,7 @@ from typing import TypeGuard, TypeVar, cast
 
 from bytewax import operators as op
 from bytewax.dataflow import Dataflow
-from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_END
 
 from dataflows.leaders.dead_letters import DeadLetterSink, count_rejection
 from dataflows.leaders.engine import PartitionReport
@@ -24,30 +24,6 @@ from dataflows.leaders.settings import DataflowSettings, StartFrom
 from dataflows.leaders.source import EngineConfig, PartitionWindowsSource, SourceItem
 
 V = TypeVar("V")
-
-
-def partitions_with_data(settings: DataflowSettings) -> frozenset[str]:
-    """Partitions of the ticks topic holding messages now: the ranking waits for each of them."""
-    consumer = Consumer({
-        "bootstrap.servers": settings.kafka_bootstrap_servers,
-        "group.id": "stockstream-leaders-metadata",
-        "enable.auto.commit": False,
-        **settings.kafka_extra_config,
-    })
-    try:
-        topic = consumer.list_topics(settings.ticks_topic, timeout=30).topics[settings.ticks_topic]
-        if topic.error is not None:
-            raise RuntimeError(f"topic {settings.ticks_topic!r}: {topic.error.str()}")
-        found = set()
-        for index in topic.partitions:
-            low, high = consumer.get_watermark_offsets(
-                TopicPartition(settings.ticks_topic, index), timeout=30
-            )
-            if high > low:
-                found.add(str(index))
-        return frozenset(found)
-    finally:
-        consumer.close()
 
 
 def is_report(item: SourceItem) -> TypeGuard[PartitionReport]:
@@ -66,18 +42,21 @@ def build_flow(settings: DataflowSettings) -> Dataflow:
     """The dataflow for these settings (reads the topic's partitions from the broker)."""
     specs = settings.specs
     from_end = settings.start_from == StartFrom.END
-    expected = frozenset() if from_end else partitions_with_data(settings)
     engine = EngineConfig(specs, settings.lateness_ms, settings.top_n, settings.ticks_topic,
                           idle_tick_s=None if settings.bounded else settings.idle_tick_s,
                           guard=settings.guard, idle_timeout_s=settings.idle_timeout_s)
-    ranking = RankingConfig(specs, expected, settings.top_n)
-
-    flow = Dataflow("leaders")
     source = PartitionWindowsSource(
         settings.brokers, engine, tail=not settings.bounded,
         starting_offset=OFFSET_END if from_end else OFFSET_BEGINNING,
         add_config=settings.kafka_extra_config, batch_size=settings.batch_size,
     )
+    # Every partition, empty or not: the ranking waits for each (an empty one up to the idle
+    # timeout per window, dataflows/leaders/ranking.py), so one that receives its first ticks
+    # after the others is not ranked without.
+    every_partition = frozenset(part.split("-", 1)[0] for part in source.list_parts())
+    ranking = RankingConfig(specs, every_partition, settings.top_n, settings.idle_timeout_s)
+
+    flow = Dataflow("leaders")
     closed = op.input("ticks_in", flow, source)
     # PartitionReport | DeadLetter  (decoded and windowed where each partition is read)
     outcome = op.branch("split_reports", closed, is_report)

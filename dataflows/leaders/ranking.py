@@ -1,23 +1,52 @@
 """Second ranking stage: merge the partitions' top-N of each window into the global top-N.
 
 There is one `SpecRanking` per window spec. Each partition reports, per watermark advance,
-its share of every window it closed and how far it has closed; a window is ranked once every
-partition that holds data has closed it. Only the partitions' top-N candidates are ranked
-here; the per-symbol rows ride along for the sink.
+its share of every window it closed and how far it has closed (`PartitionReport`).
+
+When a window is final (the rule, as in Flink's idle-source handling):
+
+- The ranking waits for EVERY partition of the topic (`expected_partitions`, all of them, not
+  only those holding data at start-up): until a partition has been heard from, nothing is
+  ranked. A partition is heard from by a report of its progress, by the end of a bounded
+  input (`NO_MORE_WINDOWS_MS`) or, in tail mode, by the heartbeat of a partition without any
+  tick yet (`EMPTY_PARTITION_MS`, sent every idle tick).
+- A window is ranked once every partition holding data has closed it (the minimum of their
+  progress has passed its end) and no partition without data may still hold some of it.
+- A partition without data (empty, e.g. a topic the producers have not written to yet) holds
+  a window back for `idle_grace_s` of wall time, counted from the moment the partitions with
+  data had all closed it: only a heartbeat received that long after that moment, still saying
+  "empty", lets the window go. So an empty partition never blocks forever, yet a partition
+  whose first ticks arrive shortly after the others' (the normal first deployment: the
+  dataflow starts on an empty topic, then the producers start) is never overtaken: its first
+  report makes it a partition with data, waited for from then on, for good. A partition that
+  stays empty delays each window by `idle_grace_s`, the delay `IDLE_TIMEOUT_S` also gives a
+  partition with data that falls silent (`PartitionEngine.advance_idle`).
+- Last resort: a partition whose first ticks arrive after the grace has let a window go
+  reports parts of windows already ranked. A window ranked less than one window length before
+  the latest final one is ranked again with every part (`corrected`) and written again, history
+  included (the Redis sink rewrites a window's history keys). Parts of older windows, whose
+  other parts are forgotten, cannot be merged: they are not ranked alone (that would replace a
+  whole window by one partition's share) but returned in `too_late` for the caller to count
+  and log (`stockstream_window_parts_too_late_total`).
+
+Only the partitions' top-N candidates are ranked here; the per-symbol rows ride along for the
+sink. Pure: wall time is passed in.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
-from dataflows.leaders.engine import PartitionReport, WindowPart
+from dataflows.leaders.engine import EMPTY_PARTITION_MS, PartitionReport, WindowPart
 from dataflows.leaders.panes import Figures
 from dataflows.leaders.specs import WindowSpec
 
 
 @dataclass(frozen=True, slots=True)
 class RankedWindow:
-    """A whole window across all partitions: the leaders and every symbol's figures."""
+    """A whole window across all partitions: the leaders and every symbol's figures.
+    `corrected`: a window ranked before, ranked again with a late partition's share."""
 
     spec: str
     score: str
@@ -27,6 +56,7 @@ class RankedWindow:
     leaders: tuple[tuple[str, float], ...]
     rows: tuple[Figures, ...]
     closed_at_s: float
+    corrected: bool = False
 
     @property
     def start_ms(self) -> int:
@@ -41,20 +71,36 @@ def merge_tops(parts: list[WindowPart], n: int) -> tuple[tuple[str, float], ...]
 
 @dataclass
 class SpecRanking:
-    """Pending windows of one spec and how far each partition has closed them."""
+    """Pending windows of one spec, how far each partition has closed them, and which
+    partitions are still empty (the rule is in the module docstring)."""
 
     spec: WindowSpec
     expected_partitions: frozenset[str]
     top_n: int = 3
-    progress_ms: dict[str, int] = field(default_factory=dict)
+    idle_grace_s: float = 30.0
+    progress_ms: dict[str, int] = field(default_factory=dict)  # partitions with data
+    empty_heard_s: dict[str, float] = field(default_factory=dict)  # last "empty" heartbeat
     first_ts_ms: dict[str, int] = field(default_factory=dict)
     pending: dict[int, list[WindowPart]] = field(default_factory=dict)
+    held_since_s: dict[int, float] = field(default_factory=dict)  # waiting for empty ones
     emitted: dict[int, list[WindowPart]] = field(default_factory=dict)
     emitted_through_ms: int | None = None
+    too_late: list[WindowPart] = field(default_factory=list)  # drained by the caller
 
-    def add(self, report: PartitionReport) -> list[RankedWindow]:
-        """Take one partition's report; return the windows it completes, oldest first."""
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Snapshots taken before the empty-partition rule lack its fields: defaults."""
+        defaults = SpecRanking(state["spec"], state["expected_partitions"]).__dict__
+        self.__dict__.update({**defaults, **state})
+
+    def add(self, report: PartitionReport, now_s: float = 0.0) -> list[RankedWindow]:
+        """Take one partition's report at wall time `now_s` (it matters only while some
+        partition is empty); return the windows it completes or corrects, oldest first."""
         partition = report.partition
+        if report.closed_through_ms == EMPTY_PARTITION_MS:
+            if partition not in self.progress_ms:  # a partition with data stays one
+                self.empty_heard_s[partition] = now_s
+            return self._rank_ready(now_s)
+        self.empty_heard_s.pop(partition, None)
         self.progress_ms[partition] = max(
             self.progress_ms.get(partition, report.closed_through_ms), report.closed_through_ms
         )
@@ -63,35 +109,59 @@ class SpecRanking:
         corrected: list[RankedWindow] = []
         for part in report.parts:
             if part.end_ms in self.emitted:
-                # A partition that had no data when the window was ranked: rank it again.
                 self.emitted[part.end_ms].append(part)
-                corrected.append(self._rank(part.end_ms, self.emitted[part.end_ms]))
+                corrected.append(self._rank(part.end_ms, self.emitted[part.end_ms], True))
+            elif part.end_ms < self._forgotten_before_ms():
+                self.too_late.append(part)
             else:
                 self.pending.setdefault(part.end_ms, []).append(part)
-        return corrected + self._rank_ready()
+        return corrected + self._rank_ready(now_s)
 
     def flush(self) -> list[RankedWindow]:
         """End of input: rank every pending window."""
-        return self._rank_through(max(self.pending, default=0))
+        return self._emit(sorted(self.pending), max(self.pending, default=0))
 
-    def _rank_ready(self) -> list[RankedWindow]:
-        if not self.progress_ms or not self.expected_partitions <= self.progress_ms.keys():
+    def _forgotten_before_ms(self) -> int:
+        if self.emitted_through_ms is None:
+            return -(2**62)
+        return self.emitted_through_ms - self.spec.length_ms
+
+    def _rank_ready(self, now_s: float) -> list[RankedWindow]:
+        heard = self.progress_ms.keys() | self.empty_heard_s.keys()
+        if not self.progress_ms or not self.expected_partitions <= heard:
             return []
-        return self._rank_through(min(self.progress_ms.values()))
+        through_ms = min(self.progress_ms.values())
+        closed = sorted(end for end in self.pending if end <= through_ms)
+        if not self.empty_heard_s:
+            return self._emit(closed, through_ms)
+        # Empty partitions: a window goes once each has said "empty" idle_grace_s after the
+        # partitions with data all closed it. Oldest first, so stop at the first held one.
+        for end_ms in closed:
+            self.held_since_s.setdefault(end_ms, now_s)
+        quiet_until_s = min(self.empty_heard_s.values()) - self.idle_grace_s
+        ready: list[int] = []
+        for end_ms in closed:
+            if self.held_since_s[end_ms] > quiet_until_s:
+                return self._emit(ready, end_ms - 1)
+            ready.append(end_ms)
+        return self._emit(ready, through_ms)
 
-    def _rank_through(self, through_ms: int) -> list[RankedWindow]:
-        ready = sorted(end for end in self.pending if end <= through_ms)
+    def _emit(self, ends: list[int], final_through_ms: int) -> list[RankedWindow]:
+        """Rank the pending windows `ends`; every window ending by `final_through_ms` is final."""
         ranked = []
-        for end_ms in ready:
+        for end_ms in ends:
             parts = self.pending.pop(end_ms)
+            self.held_since_s.pop(end_ms, None)
             self.emitted[end_ms] = parts
-            ranked.append(self._rank(end_ms, parts))
-        if self.emitted_through_ms is None or through_ms > self.emitted_through_ms:
-            self.emitted_through_ms = through_ms
-        self._forget_before(self.emitted_through_ms - self.spec.length_ms)
+            ranked.append(self._rank(end_ms, parts, False))
+        if self.emitted_through_ms is None or final_through_ms > self.emitted_through_ms:
+            self.emitted_through_ms = final_through_ms
+        forget_before = self._forgotten_before_ms()
+        for old in [end for end in self.emitted if end < forget_before]:
+            del self.emitted[old]
         return ranked
 
-    def _rank(self, end_ms: int, parts: list[WindowPart]) -> RankedWindow:
+    def _rank(self, end_ms: int, parts: list[WindowPart], corrected: bool) -> RankedWindow:
         first_seen = min(self.first_ts_ms.values(), default=end_ms)
         rows = tuple(sorted((row for part in parts for row in part.rows), key=lambda r: r.symbol))
         return RankedWindow(
@@ -103,8 +173,5 @@ class SpecRanking:
             leaders=merge_tops(parts, self.top_n),
             rows=rows,
             closed_at_s=max(part.closed_at_s for part in parts),
+            corrected=corrected,
         )
-
-    def _forget_before(self, end_ms: int) -> None:
-        for old in [end for end in self.emitted if end < end_ms]:
-            del self.emitted[old]
