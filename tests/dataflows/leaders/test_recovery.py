@@ -72,7 +72,10 @@ def committed_epoch(recovery: Path) -> int:
     epochs = []
     for path in recovery.glob("part-*.sqlite3"):
         with sqlite3.connect(path) as db:
-            row = db.execute("SELECT MAX(commit_epoch) FROM commits").fetchone()
+            try:
+                row = db.execute("SELECT MAX(commit_epoch) FROM commits").fetchone()
+            except sqlite3.OperationalError:  # the dataflow is still creating its tables
+                return 0
         epochs.append(row[0] or 0)
     return min(epochs, default=0)
 
