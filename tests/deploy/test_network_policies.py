@@ -139,12 +139,17 @@ def test_every_required_flow_is_checked_somewhere(render: Callable[[str], list[M
 def test_every_other_flow_is_denied(rendered: tuple[str, list[Manifest]]) -> None:
     """Between the rendered pods on every declared container port, from a stranger pod in the
     namespace and from another namespace, and to the API server / internet: only the table's
-    flows pass."""
+    flows pass (and the API server's clients' 443 and 6443 to any address)."""
     target, objs = rendered
     pods = endpoints(objs)
     policies = policies_of(objs)
     ns = app_namespace(objs)
     required = {(s, d, p, proto) for s, d, p, proto in REQUIRED}
+    # The API server's address is not the manifests' to know (network-policies.yaml header):
+    # its clients open 443 and 6443 to any address outside the pod network, nothing more.
+    api_clients = {s for s, d, _, _ in REQUIRED if d == "apiserver"}
+    required |= {(s, e.name, p, "TCP") for s in api_clients for e in EXTRA.values()
+                 if not e.is_pod for p in (443, 6443)}
     stranger = Endpoint("stranger", ns, {"app.kubernetes.io/name": "debug"},
                         {"kubernetes.io/metadata.name": ns})
     outsider = Endpoint("outsider", "other", {"app.kubernetes.io/name": "dataflow"},
@@ -168,6 +173,35 @@ def test_every_other_flow_is_denied(rendered: tuple[str, list[Manifest]]) -> Non
             if dst.namespace == ns and allowed(policies, outsider, dst, port, protocol):
                 leaks.append(("other-namespace", dst.name, port, protocol))
     assert not leaks, f"{target}: flows no rule asks for: {leaks}"
+
+
+# Where API servers are: kind's node, this project's cluster (192.0.2.2: outside RFC 1918,
+# the address the private-range `ipBlock`s cut ingestion off from), a managed cluster's
+# public endpoint, an IPv6 control plane.
+API_SERVER_ADDRESSES = ["172.18.0.2", "192.0.2.2", "198.51.100.20", "2001:db8::6443"]
+
+
+@pytest.mark.parametrize("ip", API_SERVER_ADDRESSES)
+def test_the_api_server_is_reached_wherever_it_is_by_its_clients_only(
+    rendered: tuple[str, list[Manifest]], ip: str,
+) -> None:
+    """The pods that need the API server reach it on 443 (the Service) and 6443 (its endpoints
+    after DNAT) whatever its address; no other pod of the namespace reaches those ports."""
+    target, objs = rendered
+    pods = endpoints(objs)
+    policies = policies_of(objs)
+    ns = app_namespace(objs)
+    api_server = Endpoint("apiserver", ip=ip)
+    clients = {src for src, dst, _, _ in REQUIRED if dst == "apiserver"}
+    wrong = []
+    for name, (pod, _) in pods.items():
+        if pod.namespace != ns:
+            continue
+        for port in (443, 6443):
+            if allowed(policies, pod, api_server, port) is not (name in clients):
+                wrong.append((name, port))
+    assert not wrong, f"{target}: API server at {ip}: {wrong} (clients: {sorted(clients)})"
+    assert clients & set(pods), f"{target}: no client of the API server rendered"
 
 
 def test_the_operator_in_its_own_namespace_reaches_redis_and_the_broker(
