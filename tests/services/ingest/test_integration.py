@@ -21,6 +21,7 @@ from typing import TypedDict, Unpack
 
 import orjson
 import pytest
+from confluent_kafka import Consumer, TopicPartition
 from websockets.asyncio.server import ServerConnection, serve
 
 from services.ingest.providers.base import ErrorCounts, Provider
@@ -84,6 +85,17 @@ def by_symbol(ticks: Sequence[Tick]) -> dict[str, list[tuple[float, int, float |
     for tick in ticks:
         out[tick.symbol].append((tick.price, tick.ts_ms, tick.size, tick.source))
     return dict(out)
+
+
+def topic_size(bootstrap: str, topic: str) -> int:
+    """Messages the topic holds now (the sum of its partitions' high watermarks)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "ingest-test-probe"})
+    try:
+        metadata = consumer.list_topics(topic, timeout=30).topics[topic]
+        return sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1]
+                   for p in metadata.partitions)
+    finally:
+        consumer.close()
 
 
 def wait_until(condition: Callable[[], bool], what: str, timeout_s: float = 120.0) -> None:
@@ -357,10 +369,10 @@ def test_sigterm_flushes_everything_in_flight(
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(proc.stdout or []), daemon=True)
     reader.start()
-    deadline = time.monotonic() + 30
-    while not any("ingest state" in line for line in lines) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    time.sleep(2.0)  # ticks in flight by now (how many depends on the machine's load)
+    # Publishing for sure before the signal (a loaded machine can take longer than any fixed
+    # wait to import and connect): the topic already holds ticks, more are in flight.
+    wait_until(lambda: any("ingest state" in line for line in lines), "the ingest state line")
+    wait_until(lambda: topic_size(kafka_bootstrap, topic) > 0, "the first ticks in the topic")
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(60) == 0, proc.stderr.read() if proc.stderr else ""
     reader.join(5)
