@@ -83,4 +83,5 @@ class RankingConfig:
             if ranking is not None:
                 ranking.expected_partitions |= self.expected_partitions
                 ranking.idle_grace_s = self.idle_grace_s  # settings may have changed
+                ranking.resume_after_end_of_input()
         return RankingLogic(ranking, self)

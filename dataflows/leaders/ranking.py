@@ -22,8 +22,8 @@ When a window is final (the rule, as in Flink's idle-source handling):
   stays empty delays each window by `idle_grace_s`, the delay `IDLE_TIMEOUT_S` also gives a
   partition with data that falls silent (`PartitionEngine.advance_idle`).
 - Last resort: a partition whose first ticks arrive after the grace has let a window go
-  reports parts of windows already ranked. A window ranked less than one window length before
-  the latest final one is ranked again with every part (`corrected`) and written again, history
+  reports parts of windows already ranked. A window ending less than one window length before
+  the newest one ranked is ranked again with every part (`corrected`) and written again, history
   included (the Redis sink rewrites a window's history keys). Parts of older windows, whose
   other parts are forgotten, cannot be merged: they are not ranked alone (that would replace a
   whole window by one partition's share) but returned in `too_late` for the caller to count
@@ -38,7 +38,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from dataflows.leaders.engine import EMPTY_PARTITION_MS, PartitionReport, WindowPart
+from dataflows.leaders.engine import (
+    EMPTY_PARTITION_MS,
+    NO_MORE_WINDOWS_MS,
+    PartitionReport,
+    WindowPart,
+)
 from dataflows.leaders.panes import Figures
 from dataflows.leaders.specs import WindowSpec
 
@@ -84,7 +89,7 @@ class SpecRanking:
     pending: dict[int, list[WindowPart]] = field(default_factory=dict)
     held_since_s: dict[int, float] = field(default_factory=dict)  # waiting for empty ones
     emitted: dict[int, list[WindowPart]] = field(default_factory=dict)
-    emitted_through_ms: int | None = None
+    newest_emitted_ms: int | None = None  # windows a length older are forgotten
     too_late: list[WindowPart] = field(default_factory=list)  # drained by the caller
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -117,14 +122,24 @@ class SpecRanking:
                 self.pending.setdefault(part.end_ms, []).append(part)
         return corrected + self._rank_ready(now_s)
 
+    def resume_after_end_of_input(self) -> None:
+        """A restored ranking: partitions whose input had ended (a bounded run's snapshot) may
+        go on with new data in this run, so they are waited for again like any other; and the
+        heartbeats of partitions that were empty in the last run say nothing about this one."""
+        self.empty_heard_s = {}
+        self.progress_ms = {
+            partition: through_ms for partition, through_ms in self.progress_ms.items()
+            if through_ms != NO_MORE_WINDOWS_MS
+        }
+
     def flush(self) -> list[RankedWindow]:
         """End of input: rank every pending window."""
-        return self._emit(sorted(self.pending), max(self.pending, default=0))
+        return self._emit(sorted(self.pending))
 
     def _forgotten_before_ms(self) -> int:
-        if self.emitted_through_ms is None:
+        if self.newest_emitted_ms is None:
             return -(2**62)
-        return self.emitted_through_ms - self.spec.length_ms
+        return self.newest_emitted_ms - self.spec.length_ms
 
     def _rank_ready(self, now_s: float) -> list[RankedWindow]:
         heard = self.progress_ms.keys() | self.empty_heard_s.keys()
@@ -133,7 +148,7 @@ class SpecRanking:
         through_ms = min(self.progress_ms.values())
         closed = sorted(end for end in self.pending if end <= through_ms)
         if not self.empty_heard_s:
-            return self._emit(closed, through_ms)
+            return self._emit(closed)
         # Empty partitions: a window goes once each has said "empty" idle_grace_s after the
         # partitions with data all closed it. Oldest first, so stop at the first held one.
         for end_ms in closed:
@@ -142,20 +157,20 @@ class SpecRanking:
         ready: list[int] = []
         for end_ms in closed:
             if self.held_since_s[end_ms] > quiet_until_s:
-                return self._emit(ready, end_ms - 1)
+                break
             ready.append(end_ms)
-        return self._emit(ready, through_ms)
+        return self._emit(ready)
 
-    def _emit(self, ends: list[int], final_through_ms: int) -> list[RankedWindow]:
-        """Rank the pending windows `ends`; every window ending by `final_through_ms` is final."""
+    def _emit(self, ends: list[int]) -> list[RankedWindow]:
+        """Rank the pending windows `ends` (oldest first); forget those a length older."""
         ranked = []
         for end_ms in ends:
             parts = self.pending.pop(end_ms)
             self.held_since_s.pop(end_ms, None)
             self.emitted[end_ms] = parts
             ranked.append(self._rank(end_ms, parts, False))
-        if self.emitted_through_ms is None or final_through_ms > self.emitted_through_ms:
-            self.emitted_through_ms = final_through_ms
+        if ends and (self.newest_emitted_ms is None or ends[-1] > self.newest_emitted_ms):
+            self.newest_emitted_ms = ends[-1]
         forget_before = self._forgotten_before_ms()
         for old in [end for end in self.emitted if end < forget_before]:
             del self.emitted[old]

@@ -189,7 +189,8 @@ def test_snapshot_before_the_rule_restores_with_defaults() -> None:
     ranking = SpecRanking(SPEC, frozenset("ab"))
     ranking.add(report_of(Data("a", 10, (10,), 0)))
     state = dict(ranking.__dict__)
-    for new_field in ("empty_heard_s", "held_since_s", "too_late", "idle_grace_s"):
+    for new_field in ("empty_heard_s", "held_since_s", "too_late", "idle_grace_s",
+                      "newest_emitted_ms"):
         del state[new_field]
     old = SpecRanking.__new__(SpecRanking)
     old.__setstate__(state)
@@ -269,3 +270,18 @@ def test_partitions_starting_late_match_the_oracle(
         spec = next(s for s in SPECS if s.name == key[0])
         assert_same_leaders(where, list(final[key].leaders), want, spec.score.value)
         assert_same_rows(where, {row.symbol: row for row in final[key].rows}, want)
+
+
+def test_a_restored_ranking_hears_every_partition_again() -> None:
+    """After a restart, the last run's "empty" heartbeats and ended inputs say nothing: each
+    such partition holds the windows until it is heard from in this run."""
+    ranking = SpecRanking(SPEC, frozenset("abc"), top_n=3, idle_grace_s=GRACE_S)
+    ranking.add(report_of(Empty("b", 0)), 0)
+    ranking.add(report_of(Ended("c")), 0)
+    restored: SpecRanking = pickle.loads(pickle.dumps(ranking))  # noqa: S301 - our own bytes
+    restored.resume_after_end_of_input()
+    assert restored.add(report_of(Data("a", 10, (10,), 100)), 100) == []
+    assert restored.add(report_of(Empty("b", 101)), 101) == []
+    assert restored.add(report_of(Ended("c")), 101) == []  # all heard: b's grace from now
+    assert restored.add(report_of(Empty("b", 105)), 105) == []
+    assert described(restored.add(report_of(Empty("b", 106)), 106)) == [(10, False, "a")]
