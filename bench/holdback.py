@@ -101,8 +101,9 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{len(ticks) / result['cpu_s']:,.0f} ticks per CPU-s through the source "
           f"({result['calls']:,} next_batch calls, {ms_per_call:.2f} ms CPU each)")
     for label, values in (("partition", per_partition), ("window", per_window)):
-        print(f"hold-back per {label} (n={len(values)} window ends, x4 specs): p50 {percentile(values, 0.5):.1f} ms, "
-              f"p99 {percentile(values, 0.99):.1f} ms, max {max(values, default=0):.1f} ms",
+        print(f"hold-back per {label} (n={len(values)} window ends, x4 specs): "
+              f"p50 {percentile(values, 0.5):.1f} ms, p99 {percentile(values, 0.99):.1f} ms, "
+              f"max {max(values, default=0):.1f} ms",
               flush=True)
 
 
