@@ -18,7 +18,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bench.common import fanned, percentile, prefill, print_header, servers, span_s
+from bench.common import (
+    fanned,
+    percentile,
+    prefill,
+    print_header,
+    servers,
+    span_s,
+    write_results,
+)
 
 
 def instrument(engine: Any, crossed: dict[int, float]) -> None:
@@ -81,6 +89,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--symbols", type=int, default=20)  # 20: > 100 window ends
     parser.add_argument("--partitions", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=2000)
+    parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
     print_header("holdback", vars(args))
     ticks = fanned(args.symbols, args.ticks)
@@ -100,11 +109,20 @@ def main(argv: list[str] | None = None) -> None:
     ms_per_call = result["cpu_s"] * 1000 / max(1, result["calls"])
     print(f"{len(ticks) / result['cpu_s']:,.0f} ticks per CPU-s through the source "
           f"({result['calls']:,} next_batch calls, {ms_per_call:.2f} ms CPU each)")
+    rows = []
     for label, values in (("partition", per_partition), ("window", per_window)):
+        rows.append((label, f"{len(values)}", f"{percentile(values, 0.5):.1f}",
+                     f"**{percentile(values, 0.99):.1f}**", f"{max(values, default=0):.1f}"))
         print(f"hold-back per {label} (n={len(values)} window ends, x4 specs): "
               f"p50 {percentile(values, 0.5):.1f} ms, p99 {percentile(values, 0.99):.1f} ms, "
               f"max {max(values, default=0):.1f} ms",
               flush=True)
+    if not args.no_write:
+        write_results("holdback", rows, ("per", "window ends", "p50 ms", "p99 ms", "max ms"),
+                      notes=[f"Closed window held back: watermark passes the end -> next_batch "
+                             f"returns it. {len(ticks):,} ticks, {args.symbols} symbols, "
+                             f"{args.partitions} partitions, BATCH_SIZE {args.batch_size}, "
+                             f"{len(ticks) / result['cpu_s']:,.0f} ticks per CPU-s."])
 
 
 if __name__ == "__main__":
