@@ -59,6 +59,7 @@ class PartitionEngine:
     watermark_ms: int | None = None
     closed_through_ms: int | None = None
     panes: dict[str, SymbolPanes] = field(default_factory=dict)
+    last_closed_ms: int | None = None  # the newest window end closed, of any spec
 
     @property
     def horizon_panes(self) -> int:
@@ -96,10 +97,17 @@ class PartitionEngine:
         return self._close_until((self.watermark_ms // PANE_MS) * PANE_MS, now_s)
 
     def close_all(self, now_s: float) -> list[PartitionReport]:
-        """End of input: close every window that holds a tick, then report no more windows."""
+        """End of input: close every window that holds a tick, then report no more windows.
+
+        The engine itself stays resumable (Bytewax snapshots it at the end of input, and a
+        later run may continue with new data): it records the last end it closed, and its
+        watermark moves there, so a tick of a window already emitted is late, not lost."""
         reports = self._close_until(NO_MORE_WINDOWS_MS, now_s)
         if not reports:
             reports = self._reports({}, NO_MORE_WINDOWS_MS)
+        self.closed_through_ms = self.last_closed_ms
+        if self.last_closed_ms is not None:
+            self._raise_watermark(self.last_closed_ms)
         return reports
 
     def _close_until(self, ready_ms: int, now_s: float) -> list[PartitionReport]:
@@ -116,6 +124,7 @@ class PartitionEngine:
                 break
             for part in self._close_end(end_ms, now_s):
                 closed[part.spec].append(part)
+            self.last_closed_ms = end_ms
             end_ms += PANE_MS
         self.closed_through_ms = ready_ms
         return self._reports(closed, ready_ms)

@@ -55,4 +55,5 @@ class RankingConfig:
             ranking = pickle.loads(resume)  # noqa: S301 - our own snapshot
             if ranking is not None:
                 ranking.expected_partitions |= self.expected_partitions
+                ranking.resume_after_end_of_input()
         return RankingLogic(ranking, self)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from dataflows.leaders.engine import PartitionReport, WindowPart
+from dataflows.leaders.engine import NO_MORE_WINDOWS_MS, PartitionReport, WindowPart
 from dataflows.leaders.panes import Figures
 from dataflows.leaders.specs import WindowSpec
 
@@ -69,6 +69,14 @@ class SpecRanking:
             else:
                 self.pending.setdefault(part.end_ms, []).append(part)
         return corrected + self._rank_ready()
+
+    def resume_after_end_of_input(self) -> None:
+        """A restored ranking: partitions whose input had ended (a bounded run's snapshot) may
+        go on with new data in this run, so they are waited for again like any other."""
+        self.progress_ms = {
+            partition: through_ms for partition, through_ms in self.progress_ms.items()
+            if through_ms != NO_MORE_WINDOWS_MS
+        }
 
     def flush(self) -> list[RankedWindow]:
         """End of input: rank every pending window."""

@@ -30,7 +30,7 @@ node_ready() {
     pid_alive kubelet || return 1
     IFS=' ' read -r ready beat < <(kc get node "$NODE_NAME" -o \
         'jsonpath={.status.conditions[?(@.type=="Ready")].status} {.status.conditions[?(@.type=="Ready")].lastHeartbeatTime}' 2>/dev/null)
-    [[ $ready == True && -n $beat ]] && (($(date -d "$beat" +%s) >= KUBELET_STARTED_S))
+    [[ $ready == True && -n $beat ]] && (($(date -d "$beat" +%s) >= ${KUBELET_STARTED_S:-0}))
 }
 # dns_answers: CoreDNS (through the kube-dns ClusterIP) resolves the kubernetes Service
 dns_answers() { python3 "$CLUSTER_SCRIPTS/dns_query.py" "$CLUSTER_DNS" kubernetes.default.svc.cluster.local; }

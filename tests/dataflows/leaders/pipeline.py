@@ -7,11 +7,13 @@ from pathlib import Path
 from typing import cast
 
 import redis
+from confluent_kafka import Producer
 
 from dataflows.leaders.cluster import LocalCluster
 from dataflows.leaders.specs import WindowSpec
 from services.replay.producer import run_replay
 from services.replay.settings import ReplaySettings
+from stockstream.ticks import Tick, encode
 from tests.dataflows.leaders.oracle import OracleWindow
 
 REPO = Path(__file__).resolve().parents[3]
@@ -28,6 +30,18 @@ def publish_file(bootstrap: str, topic: str, path: Path, from_time: str | None =
     result = run_replay(settings)
     assert result.failed == 0 and result.undelivered == 0, result
     return result.published
+
+
+def produce(bootstrap: str, topic: str, ticks: list[Tick]) -> list[tuple[bytes, bytes]]:
+    """Publish `ticks` in order with the contract's encoding; the (key, value) pairs sent."""
+    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
+    sent = []
+    for tick in ticks:
+        key, value = encode(tick)
+        producer.produce(topic, key=key, value=value)
+        sent.append((key, value))
+    assert producer.flush(60) == 0
+    return sent
 
 
 def scored(reply: object) -> list[tuple[bytes, float]]:

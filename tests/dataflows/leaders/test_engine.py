@@ -143,3 +143,52 @@ def test_watermark_never_goes_back() -> None:
     engine.advance_idle(30_000)
     engine.ingest(Tick("A", 10.0, BASE_MS + 76_000))
     assert engine.watermark_ms == BASE_MS + 75_000
+
+
+def continuation_case() -> tuple[PartitionEngine, int]:
+    """An engine that ended its input after one tick: (engine, the last window end it closed)."""
+    engine = PartitionEngine("p0", DEFAULT_SPECS, LATENESS_MS)
+    assert engine.ingest(Tick("A", 10.0, BASE_MS + 1_000, None, "t"))
+    reports = engine.close_all(now_s=0.0)
+    last_end = max(part.end_ms for report in reports for part in report.parts)
+    assert last_end == BASE_MS + 15 * 60_000  # the last 15-minute window holding the tick
+    return engine, last_end
+
+
+@pytest.mark.parametrize(
+    ("offset_ms", "accepted"),
+    [
+        (-1, False),  # a tick of a window already emitted at the end of input: late
+        (0, True),  # the first tick of a window never emitted
+        (3_600_000, True),  # an hour later (a continued replay)
+    ],
+)
+def test_an_engine_goes_on_after_its_end_of_input(offset_ms: int, accepted: bool) -> None:
+    engine, last_end = continuation_case()
+    tick = Tick("A", 11.0, last_end + offset_ms, None, "t")
+    assert engine.ingest(tick) is accepted
+    if accepted:
+        closed = [part.end_ms for report in engine.close_all(now_s=0.0) for part in report.parts
+                  if part.spec == "1m"]
+        first_end = (tick.ts_ms // 10_000 + 1) * 10_000
+        assert closed == list(range(first_end, first_end + 60_000, 10_000))
+
+
+def test_a_restored_ranking_waits_again_for_partitions_whose_input_had_ended() -> None:
+    spec = DEFAULT_SPECS[0]
+    engines = [PartitionEngine(p, (spec,), LATENESS_MS) for p in ("p0", "p1")]
+    ranking = SpecRanking(spec, frozenset({"p0", "p1"}))
+    for index, engine in enumerate(engines):
+        engine.ingest(Tick(f"S{index}", 10.0 + index, BASE_MS + 1_000, None, "t"))
+        for report in engine.close_all(now_s=0.0):
+            ranking.add(report)
+    ranking.flush()
+    ranking.resume_after_end_of_input()
+    later = BASE_MS + 3_600_000
+    engines[0].ingest(Tick("S0", 20.0, later, None, "t"))
+    ranked = [w for r in engines[0].close_all(now_s=0.0) for w in ranking.add(r)]
+    assert ranked == [], "ranked before p1 said how far it has closed"
+    engines[1].ingest(Tick("S1", 30.0, later, None, "t"))
+    ranked = [w for r in engines[1].close_all(now_s=0.0) for w in ranking.add(r)]
+    assert [w.end_ms for w in ranked] == list(range(later + 10_000, later + 70_000, 10_000))
+    assert all(w.leaders == (("S1", 30.0), ("S0", 20.0)) for w in ranked)

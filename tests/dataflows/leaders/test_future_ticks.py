@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 import redis
 from bytewax.testing import run_main
-from confluent_kafka import Producer
 from prometheus_client import REGISTRY
 
 from dataflows.leaders.flow import build_flow
@@ -24,6 +23,7 @@ from tests.dataflows.leaders.pipeline import (
     SSE_FILE,
     assert_history_matches,
     dataflow_env,
+    produce,
     run_bounded,
     with_db,
 )
@@ -40,17 +40,6 @@ def session_slice() -> list[Tick]:
     ticks = list(iter_ticks(SSE_FILE, from_time="09:30"))
     start = ticks[0].ts_ms
     return [tick for tick in ticks if tick.ts_ms < start + 20 * 60_000]
-
-
-def produce(bootstrap: str, topic: str, ticks: list[Tick]) -> list[tuple[bytes, bytes]]:
-    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
-    sent = []
-    for tick in ticks:
-        key, value = encode(tick)
-        producer.produce(topic, key=key, value=value)
-        sent.append((key, value))
-    assert producer.flush(60) == 0
-    return sent
 
 
 def rejected(reason: str) -> float:
