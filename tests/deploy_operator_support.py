@@ -35,7 +35,12 @@ def stockstream_manifest(kube: Kube, name: str, image: str, piece: Slice,
         "metadata": {"name": name, "namespace": kube.namespace},
         "spec": {
             "image": image,
-            "dataflow": {"processes": processes},
+            # Small CPU requests: found on the real cluster, the third process of a rescale
+            # stayed Pending (`Insufficient cpu`) on the 2-core node that also runs the
+            # plain-manifest deploy of the other cluster tests (250m per process by default).
+            "dataflow": {"processes": processes, "resources": {
+                "requests": {"cpu": "100m", "memory": "256Mi"},
+                "limits": {"cpu": "1", "memory": "768Mi"}}},
             "broker": {"bootstrapServers": "kafka:9092", "topic": "ticks", "partitions": 6},
             "redis": {"url": "redis://redis:6379/0", "username": "writer",
                       "passwordSecret": {"name": secret, "key": "writer-password"}},
