@@ -23,11 +23,12 @@ def dataflow_selector(name: str) -> str:
     return f"app.kubernetes.io/name=dataflow,app.kubernetes.io/instance={name}"
 
 
-def stockstream_manifest(kube: Kube, name: str, image: str, piece: Slice,
+def stockstream_manifest(kube: Kube, name: str, image: str, replay: dict[str, Any],
                          processes: int = 2) -> dict[str, Any]:
-    """A StockStream on the namespace's Kafka and Redis whose feed publishes `piece` once
-    (a replay Job), as deploy/kustomize/operator/example/stockstream.yaml but for the
-    local-cluster overlay (broker `kafka`, the generated `redis-auth-<hash>` Secret)."""
+    """A StockStream on the namespace's Kafka and Redis with `replay` as its feed
+    (spec.feed.replay, e.g. `feed_replay(piece)`), as
+    deploy/kustomize/operator/example/stockstream.yaml but for the local-cluster overlay
+    (broker `kafka`, the generated `redis-auth-<hash>` Secret)."""
     (secret,) = [s["metadata"]["name"] for s in kube.json("get", "secrets")["items"]
                  if s["metadata"]["name"].startswith("redis-auth-")]
     return {
@@ -44,7 +45,7 @@ def stockstream_manifest(kube: Kube, name: str, image: str, piece: Slice,
             "broker": {"bootstrapServers": "kafka:9092", "topic": "ticks", "partitions": 6},
             "redis": {"url": "redis://redis:6379/0", "username": "writer",
                       "passwordSecret": {"name": secret, "key": "writer-password"}},
-            "feed": {"provider": "replay", "replay": feed_replay(piece)},
+            "feed": {"provider": "replay", "replay": replay},
         },
     }
 

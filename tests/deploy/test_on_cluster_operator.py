@@ -97,7 +97,8 @@ def _scale(kube: Kube, replicas: int) -> None:
 def test_operated_pipeline_through_rescale_suspend_and_resume(operated: Kube) -> None:
     kube = operated
     feed = Feed()
-    manifest = stockstream_manifest(kube, NAME, _operator_image(kube), SLICE_A)
+    manifest = stockstream_manifest(kube, NAME, _operator_image(kube),
+                                    feed_replay(SLICE_A))
     kube.run("apply", "-f", "-", stdin=json.dumps(manifest))
     watch = LifecycleWatch(kube, NAME).start()
     try:
