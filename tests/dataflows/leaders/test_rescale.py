@@ -95,7 +95,6 @@ def wait_for(predicate: Callable[[], bool], what: str, cluster: LocalCluster,
 
 # name: (layout, processes of the first run, processes of the second run)
 LAYOUTS = {
-    "2 -> 2 shared": ("shared", 2, 2),
     "2 -> 3 shared": ("shared", 2, 3),
     "2 -> 3 per-process": ("per-process", 2, 3),
     "3 -> 2 per-process": ("per-process", 3, 2),
