@@ -27,7 +27,8 @@ REPO = Path(__file__).resolve().parents[1]
 LEAN_TICKS = REPO / "data/marketdata/lean-us-equities/tick_trades_20131007_AIG_BAC_IBM_SPY.csv.gz"
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 QUIX_PYTHON = REPO / ".cache/venv-quix/bin/python"
-SECTIONS = ("window_engine", "end_to_end", "latency", "memory", "quix", "flink", "redis_sink")
+SECTIONS = ("window_engine", "end_to_end", "latency", "holdback", "memory", "quix", "flink",
+            "redis_sink")
 
 
 # -- machine facts -------------------------------------------------------------------------

@@ -103,7 +103,8 @@ def main(argv: list[str] | None = None) -> None:
           f"RSS +{result['rss_growth_bytes'] / 2**20:.1f} MiB = {kb:.1f} KB/symbol "
           f"({result['per_symbol_bytes'] / (result['panes'] / result['symbols']):.0f} B/pane); "
           f"closing one slide: {result['close_ms']:.0f} ms CPU, {result['rows']:,} rows; "
-          f"ingest {result['ingest_ns_per_tick']:.0f} ns CPU/tick",
+          f"ingest {result['ingest_ns_per_tick']:.0f} ns CPU/tick = "
+          f"{1e9 / result['ingest_ns_per_tick']:,.0f} ticks per CPU-s",
           flush=True)
     print(f"target < 10 KB/symbol: {'met' if kb < 10 else 'missed'} ({kb:.1f} KB)")
     if not args.no_write:

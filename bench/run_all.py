@@ -19,6 +19,7 @@ QUICK = {
     "window_engine": ["--symbols", "50,500", "--ticks", "200000", "--bytewax-ticks", "10000"],
     "end_to_end": ["--ticks", "200000"],
     "latency": ["--seconds", "30", "--probe-s", "10"],
+    "holdback": ["--ticks", "100000"],
     "memory": ["--symbols", "2000"],
     "quix_peer": ["--ticks", "50000"],
     "flink_peer": ["--ticks", "100000", "--parallelism", "1"],

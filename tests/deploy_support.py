@@ -135,11 +135,12 @@ def build_third_party_images() -> list[str]:
     return out.stdout.split()
 
 
-def skaffold_run(kube: Kube, log_path: Path) -> None:
-    """`skaffold run -p local-cluster` as a user runs it, against the test cluster."""
+def skaffold_run(kube: Kube, log_path: Path, profile: str = PROFILE) -> None:
+    """`skaffold run -p <profile>` (local-cluster by default) as a user runs it, against the
+    test cluster."""
     skaffold = skaffold_binary()
     build_third_party_images()
-    argv = [skaffold, "run", "-p", PROFILE, "--kubeconfig", kube.kubeconfig,
+    argv = [skaffold, "run", "-p", profile, "--kubeconfig", kube.kubeconfig,
             "--status-check=true", "--port-forward=off"]
     if kube.context:
         argv += ["--kube-context", kube.context]

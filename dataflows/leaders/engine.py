@@ -81,7 +81,7 @@ class PartitionEngine:
             self.first_ts_ms = ts_ms
         symbol_panes = self.panes.get(tick.symbol)
         if symbol_panes is None:
-            symbol_panes = self.panes[tick.symbol] = SymbolPanes(self.horizon_panes + 3)
+            symbol_panes = self.panes[tick.symbol] = SymbolPanes(self.horizon_panes + 1)
         symbol_panes.add(tick.price, tick.size, ts_ms)
         return True
 

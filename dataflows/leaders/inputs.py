@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass
 
 from bytewax.connectors.kafka import KafkaError, KafkaSourceMessage
@@ -45,16 +45,19 @@ def count_consumer_error(err: ConfluentKafkaError) -> None:
 
 def decode_batch(
     messages: Iterable[RawMessage | KafkaError[bytes | None, bytes | None]],
-) -> Iterator[tuple[RawMessage, Tick | Rejection]]:
+) -> Generator[tuple[RawMessage, Tick | Rejection], None, None]:
     """Each message with its decoded tick or rejection; consumer errors are logged and skipped
-    (librdkafka retries those on its own). Counts the valid ticks once per batch."""
+    (librdkafka retries those on its own). Counts the valid ticks it yielded once, at its end
+    or when closed."""
     valid = 0
-    for msg in messages:
-        if isinstance(msg, KafkaError):
-            log.warning("kafka consumer error", extra={"error": str(msg.err)})
-            KAFKA_CONSUMER_ERRORS.labels(msg.err.name()).inc()
-            continue
-        decoded = decode(msg.key, msg.value)
-        valid += isinstance(decoded, Tick)
-        yield msg, decoded
-    TICKS_DECODED.inc(valid)
+    try:
+        for msg in messages:
+            if isinstance(msg, KafkaError):
+                log.warning("kafka consumer error", extra={"error": str(msg.err)})
+                KAFKA_CONSUMER_ERRORS.labels(msg.err.name()).inc()
+                continue
+            decoded = decode(msg.key, msg.value)
+            valid += isinstance(decoded, Tick)
+            yield msg, decoded
+    finally:  # also when the caller stops early (a batch cut at a window end)
+        TICKS_DECODED.inc(valid)

@@ -23,10 +23,11 @@ _FIRST_TS, _FIRST_PRICE, _LAST_TS, _LAST_PRICE = 7, 8, 9, 10
 RECORD = 11
 _ZERO_RECORD = array("d", [0.0] * RECORD)
 _EMPTY = array("d")  # shared by every symbol whose panes all fit in the head; never written
-DEFAULT_CAPACITY_PANES = 93
-"""Records a symbol's buffer grows to before doubling: a 15-minute horizon (90 panes) and the
-panes not yet closed (the engine passes its own horizon + 3), so a dense symbol's buffer
-slides rather than grows."""
+DEFAULT_CAPACITY_PANES = 91
+"""Records a symbol's buffer holds before it grows past its hint: a 15-minute horizon (90
+panes) and the pane after it, the most a symbol holds besides its head while the engine
+closes each window as soon as the watermark passes its end (the engine passes its own horizon
++ 1), so a dense symbol's buffer slides rather than grows."""
 
 
 class SymbolPanes:
@@ -36,9 +37,9 @@ class SymbolPanes:
     The newest pane, where nearly every tick lands, is a list (fast to update); older panes
     are packed into one preallocated array of doubles (88 bytes a pane), records `lo` to `hi`
     of it in use. Trimming moves `lo`; a full buffer moves its records to the front, or grows
-    (x4 up to `capacity_hint` panes, then x2), so a symbol allocates a handful of times
-    instead of growing pane by pane. Millisecond times and counts are exact in a double up
-    to 2**53."""
+    (1, 4, 16, then `capacity_hint` panes at once, see `_grown_capacity`), so a symbol
+    allocates a handful of times instead of growing pane by pane. Millisecond times and
+    counts are exact in a double up to 2**53."""
 
     __slots__ = ("capacity_hint", "data", "head", "hi", "lo")
 
@@ -106,7 +107,7 @@ class SymbolPanes:
             # (a memmove; a full-size buffer slides every few panes, as the front is trimmed)
             data[: used * RECORD] = data[lo * RECORD : hi * RECORD]
         else:
-            grown = max(used + 1, min(capacity * 4, hint) if capacity < hint else capacity * 2)
+            grown = max(used + 1, _grown_capacity(capacity, hint))
             fresh = _ZERO_RECORD * grown  # allocated once, at its exact size
             fresh[: used * RECORD] = data[lo * RECORD : hi * RECORD]
             self.data = fresh
@@ -168,6 +169,16 @@ class SymbolPanes:
             data, head, hint = state  # type: ignore[misc]
         self.data, self.head, self.capacity_hint = data, head, hint
         self.lo, self.hi = 0, len(data) // RECORD
+
+
+def _grown_capacity(capacity: int, hint: int) -> int:
+    """The next buffer size, in panes: x4 while that stays under half the hint (1, 4, 16),
+    then the hint itself (a dense symbol allocates its full buffer once, and never a
+    64-pane one that it would soon free: such holes are what made RSS exceed the data),
+    then an eighth of the hint at a time (only when late panes exceed the hint)."""
+    if capacity >= hint:
+        return capacity + max(1, hint // 8)
+    return capacity * 4 if capacity * 4 < hint // 2 else hint
 
 
 def _fold_tick(

@@ -28,12 +28,12 @@ from dataflows.leaders.inputs import (
     dead_letter,
     decode_batch,
 )
-from dataflows.leaders.specs import WindowSpec
+from dataflows.leaders.specs import PANE_MS, WindowSpec
 from stockstream.metrics import PARTITIONS_RESUMED, TICKS_HELD, WATERMARK_LAG, WINDOWS_CLOSED
 from stockstream.ticks import Reason, Rejection, Tick, format_ts
 
 SourceItem = PartitionReport | DeadLetter
-Snapshot = bytes  # pickle of (Kafka offset, PartitionEngine, FutureGuard)
+Snapshot = bytes  # pickle of (Kafka offset, PartitionEngine, FutureGuard, [pending message])
 
 
 @dataclass(frozen=True)
@@ -75,6 +75,16 @@ def observe(engine: PartitionEngine, reports: list[PartitionReport]) -> list[Par
     return reports
 
 
+def _next_close_ms(engine: PartitionEngine) -> int | None:
+    """The watermark at which `close_ready` closes the next window end (see `_close_until`);
+    None before the first tick."""
+    if engine.closed_through_ms is not None:
+        return engine.closed_through_ms + PANE_MS
+    if engine.first_ts_ms is not None:
+        return (engine.first_ts_ms // PANE_MS + 1) * PANE_MS
+    return None
+
+
 class _WindowsPartition(StatefulSourcePartition[SourceItem, Snapshot]):
     def __init__(
         self, kafka: StatefulSourcePartition[Any, int | None], engine: PartitionEngine,
@@ -88,33 +98,29 @@ class _WindowsPartition(StatefulSourcePartition[SourceItem, Snapshot]):
         self.last_arrival = time.monotonic()
         self.last_idle_check = self.last_arrival
         self.ended = False
+        self.pending: list[Any] = []  # messages of a cut batch, not yet decoded
 
     def next_batch(self) -> list[SourceItem]:
         if self.ended:
             raise StopIteration
-        try:
-            messages = self.kafka.next_batch()
-        except StopIteration:
-            self.ended = True  # end of a bounded input: close every window, then stop
-            letters: list[DeadLetter] = []
-            self.guard.end_of_input(letters)
-            TICKS_HELD.labels(self.engine.partition).set(0)
-            return [*letters, *observe(self.engine, self.engine.close_all(time.time()))]
+        if self.pending:  # the rest of a batch cut at a window end: no new consume first
+            messages, self.pending = self.pending, []
+        else:
+            try:
+                messages = list(self.kafka.next_batch())
+            except StopIteration:
+                self.ended = True  # end of a bounded input: close every window, then stop
+                letters: list[DeadLetter] = []
+                self.guard.end_of_input(letters)
+                TICKS_HELD.labels(self.engine.partition).set(0)
+                return [*letters, *observe(self.engine, self.engine.close_all(time.time()))]
         out: list[SourceItem] = []
         engine = self.engine
-        guard, released = self.guard, self.released
-        now_ms = int(time.time() * 1000)
-        for message, decoded in decode_batch(messages):
-            if isinstance(decoded, Rejection):
-                out.append(dead_letter(message, decoded))
-                continue
-            guard.admit(message, decoded, now_ms, released, out)  # type: ignore[arg-type]
-            for passed_message, tick in released:
-                if not engine.ingest(tick):
-                    out.append(late_letter(passed_message, tick, engine))
-            released.clear()
+        cut = self._ingest_until_close(messages, out)
+        if cut < len(messages):
+            self.pending = list(messages[cut:])
         if messages:
-            TICKS_HELD.labels(engine.partition).set(len(guard.held))
+            TICKS_HELD.labels(engine.partition).set(len(self.guard.held))
         now = time.monotonic()
         if messages:
             self.last_arrival = now
@@ -127,8 +133,38 @@ class _WindowsPartition(StatefulSourcePartition[SourceItem, Snapshot]):
         out.extend(observe(engine, engine.close_ready(time.time())))
         return out
 
+    def _ingest_until_close(self, messages: list[Any], out: list[SourceItem]) -> int:
+        """Decode and ingest messages until one moves the watermark past a window end; the
+        number taken. The batch is cut there so that the closed window is emitted now, not
+        after the rest of the batch (which the next call takes before consuming again): a
+        partition holds a closed window back by one message, not by a whole consume batch.
+        Cutting never changes a result: the ticks after the cut meet the same watermark."""
+        engine = self.engine
+        guard, released = self.guard, self.released
+        now_ms = int(time.time() * 1000)
+        close_at_ms = _next_close_ms(engine)
+        taken = 0
+        batch = decode_batch(messages)
+        for message, decoded in batch:
+            taken += 1
+            if isinstance(decoded, Rejection):
+                out.append(dead_letter(message, decoded))
+                continue
+            guard.admit(message, decoded, now_ms, released, out)  # type: ignore[arg-type]
+            for passed_message, tick in released:
+                if not engine.ingest(tick):
+                    out.append(late_letter(passed_message, tick, engine))
+            released.clear()
+            if close_at_ms is None:  # the first ticks: the first window end is known now
+                close_at_ms = _next_close_ms(engine)
+            watermark_ms = engine.watermark_ms
+            if watermark_ms is not None and close_at_ms is not None and watermark_ms >= close_at_ms:
+                break
+        batch.close()  # counts the ticks decoded
+        return taken
+
     def snapshot(self) -> Snapshot:
-        return pickle.dumps((self.kafka.snapshot(), self.engine, self.guard),
+        return pickle.dumps((self.kafka.snapshot(), self.engine, self.guard, self.pending),
                             protocol=pickle.HIGHEST_PROTOCOL)
 
     def close(self) -> None:
@@ -159,16 +195,20 @@ class PartitionWindowsSource(FixedPartitionedSource[SourceItem, Snapshot]):
         self, step_id: str, for_part: str, resume_state: Snapshot | None
     ) -> _WindowsPartition:
         offset: int | None = None
+        pending: list[Any] = []
         engine: PartitionEngine | None = None
         guard: FutureGuard | None = None
         if resume_state is not None:
             state = pickle.loads(resume_state)  # noqa: S301 - our own snapshot
             offset, engine = state[0], state[1]
             guard = state[2] if len(state) > 2 else None  # snapshots before the guard: none
+            pending = state[3] if len(state) > 3 else []  # before batches were cut: none
             PARTITIONS_RESUMED.inc()
         index = for_part.split("-", 1)[0]
         kafka = self.kafka.build_part(step_id, for_part, offset)
         if guard is not None:
             guard.config = self.config.guard  # settings may have changed since the snapshot
-        return _WindowsPartition(kafka, engine or self.config.new_engine(index), self.config,
+        part = _WindowsPartition(kafka, engine or self.config.new_engine(index), self.config,
                                  guard or self.config.new_guard(index))
+        part.pending = pending
+        return part

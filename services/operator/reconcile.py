@@ -60,14 +60,27 @@ def pod_ready(pod: Mapping[str, Any]) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conds)
 
 
-def waiting_reasons(pods: list[Obj]) -> str:
-    """e.g. `x-dataflow-1: CrashLoopBackOff` for pods whose container waits."""
+# Waiting reasons of a container that is merely starting (not worth a Degraded condition).
+STARTING_REASONS = frozenset({"ContainerCreating", "PodInitializing"})
+
+
+def waiting_reasons(pods: list[Obj], *, stuck_only: bool = False) -> str:
+    """e.g. `x-dataflow-1: CrashLoopBackOff` for pods whose container waits, and
+    `x-dataflow-2: Unschedulable (0/1 nodes are available: 1 Insufficient cpu. ...)` for pods
+    the scheduler cannot place (seen on the real cluster: a rescale to 3 processes on a full
+    node waited without a word). `stuck_only` leaves out containers that are merely starting."""
     out = []
     for pod in sorted(pods, key=lambda p: p["metadata"]["name"]):
-        for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+        name = pod["metadata"]["name"]
+        status = pod.get("status") or {}
+        for cond in status.get("conditions") or []:
+            if (cond.get("type") == "PodScheduled" and cond.get("status") == "False"
+                    and cond.get("reason") == "Unschedulable"):
+                out.append(f"{name}: Unschedulable ({cond.get('message', '')[:200]})")
+        for cs in status.get("containerStatuses") or []:
             reason = ((cs.get("state") or {}).get("waiting") or {}).get("reason")
-            if reason:
-                out.append(f"{pod['metadata']['name']}: {reason}")
+            if reason and not (stuck_only and reason in STARTING_REASONS):
+                out.append(f"{name}: {reason}")
     return "; ".join(out)
 
 
@@ -259,8 +272,10 @@ class Reconciler:
                   spec: StockStreamSpec, ns: str, previous: Mapping[str, Any],
                   now: datetime) -> Verdict:
         fields: dict[str, Any] = {}
-        if decision.step == "ProcessesNotReady":
-            waiting = waiting_reasons(pods)
+        stuck = (waiting_reasons(pods, stuck_only=True)
+                 if decision.step == "WaitingForProcessesReady" else "")
+        if decision.step == "ProcessesNotReady" or stuck:
+            waiting = stuck or waiting_reasons(pods)
             fields = {"degraded_reason": "ProcessesNotReady", "degraded_message": (
                 f"{v.ready}/{v.desired} dataflow processes ready"
                 f"{': ' + waiting if waiting else ''}; the cluster pauses until all are "

@@ -16,8 +16,9 @@ from tests.deploy_feed_support import (
 )
 from tests.deploy_support import metric_value, poll, wait_ready
 
-# About 7 minutes of market time, 12 after slice A ends, at 10x: about 45 s of stream.
-SLICE_B = Slice("b", "09:50", 4000, speed=10)
+# About 7 minutes of market time, 12 after slice A ends, at 4x: about 105 s of stream (at 10x
+# a loaded machine once saw the replay end before the first window of slice B was written).
+SLICE_B = Slice("b", "09:50", 4000, speed=4)
 VICTIM = "dataflow-0"  # process 0 holds the recovery partitions it created
 
 
@@ -34,7 +35,7 @@ def test_force_deleted_dataflow_pod_resumes_from_its_volume(deployed: Deployed) 
         client = redis_client(port)
         # Mid-stream: the dataflow has written windows of slice B, the replay still runs.
         poll("first windows of slice B in Redis",
-             lambda: max(history_ends(client, "1m"), default=0) >= first_b_ms + 60_000, 600, 1)
+             lambda: max(history_ends(client, "1m"), default=0) >= first_b_ms + 20_000, 600, 1)
         assert not kube.json("get", "job", job)["status"].get("succeeded"), (
             "the replay finished before the kill: the test did not kill mid-stream"
         )

@@ -37,17 +37,29 @@ def test_schema_version_and_build() -> None:
     assert "kubectl" in SKAFFOLD["deploy"]
 
 
-def test_default_deploys_the_dev_overlay() -> None:
-    assert overlay_paths(None) == ["deploy/kustomize/overlays/dev"]
+def test_default_deploys_the_operated_path_and_plain_stays_reachable() -> None:
+    """Issue 9: `skaffold dev` deploys the operator, its CRD and the example StockStream; the
+    plain manifests are the `plain` profile (and logging/prod/local-cluster stay plain)."""
+    assert overlay_paths(None) == ["deploy/kustomize/operator/dev"]
+    assert overlay_paths("plain") == ["deploy/kustomize/overlays/dev"]
+    assert overlay_paths("local-cluster") == ["deploy/kustomize/overlays/local-cluster"]
+
+
+def test_skaffold_sets_the_stockstream_image() -> None:
+    """skaffold rewrites the image only of kinds it knows or is told about: the example
+    StockStream's spec.image must become the image skaffold built."""
+    allowed = SKAFFOLD["resourceSelector"]["allow"]
+    assert {"groupKind": "StockStream.stockstream.io", "image": [".*"],
+            "labels": [".*"]} in allowed
 
 
 @pytest.mark.parametrize("profile", [None, *PROFILES])
 def test_overlays_exist_and_profiles_do_not_patch_by_index(profile: str | None) -> None:
     for path in overlay_paths(profile):
         assert (REPO / path / "kustomization.yaml").is_file(), path
-        # overlays/, or the operator's dev composition (profile `operator`, issue 9)
+        # overlays/, or the operator's compositions (issue 9: dev is the default)
         assert any((REPO / path).resolve().is_relative_to(KUSTOMIZE_ROOT / d)
-                   for d in ("overlays", "operator/dev"))
+                   for d in ("overlays", "operator/dev", "operator/local-cluster"))
     if profile:
         for patch in PROFILES[profile].get("patches", []):
             assert not re.search(r"/\d+(/|$)", patch["path"]), (

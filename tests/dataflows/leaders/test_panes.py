@@ -65,11 +65,14 @@ def test_same_panes_as_a_dict_of_records(ops: list[Op], capacity_hint: int) -> N
             assert panes.oldest_index == min(reference)
 
 
-@pytest.mark.parametrize("panes_kept", [1, 30, 91])
-def test_a_dense_symbol_allocates_its_buffer_a_few_times(panes_kept: int) -> None:
+@pytest.mark.parametrize(("hint", "panes_kept"), [
+    (96, 1), (96, 30), (96, 91),
+    (91, 91),  # the engine's 15-minute horizon + 1: 90 panes and the head, trimmed each pane
+])
+def test_a_dense_symbol_allocates_its_buffer_a_few_times(hint: int, panes_kept: int) -> None:
     """A symbol with a tick in every pane and its oldest panes trimmed: the buffer stops
     growing at the hint and slides from then on."""
-    panes = SymbolPanes(96)
+    panes = SymbolPanes(hint)
     buffers = [panes.data]  # each buffer the symbol had (kept alive, so none is a reused id)
     for index in range(2000):
         panes.add(1.0, None, index * PANE_MS)
@@ -77,5 +80,5 @@ def test_a_dense_symbol_allocates_its_buffer_a_few_times(panes_kept: int) -> Non
         if panes.data is not buffers[-1]:
             buffers.append(panes.data)
         assert len(panes) == min(index + 1, panes_kept)
-    assert len(panes.data) // RECORD <= 96
-    assert len(buffers) <= 6
+    assert len(panes.data) // RECORD <= hint
+    assert len(buffers) <= 5  # empty, then 1, 4, 16 and `hint` panes at most

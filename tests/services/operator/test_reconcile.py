@@ -421,3 +421,38 @@ def test_a_crashing_process_makes_it_degraded_with_the_reason(
     wait_lifecycle(cluster, operator, "p11", namespace, "Running", sync=True)
     wait_for("not Degraded", lambda: (ss := cluster.ss("p11", namespace)) and condition(
         ss, "Degraded")["status"] == "False")
+
+
+def test_a_rescale_stuck_on_an_unschedulable_process_is_degraded_with_the_reason(
+        cluster: Cluster, operator: OperatorProcess, namespace: str,
+        stockstream_body: Body) -> None:
+    """Seen on the real cluster: the third process of a rescale stayed Pending (`Insufficient
+    cpu`) while the status said only WaitingForProcessesReady. Now it names the pod and why."""
+    start_running(cluster, operator, namespace, stockstream_body("p12"))
+    cluster.plane.kubectl_run("scale", "stockstream/p12", "--replicas=3", "-n", namespace)
+    wait_lifecycle(cluster, operator, "p12", namespace, "Rescaling")
+
+    def started_with_three() -> bool:  # the controller's part, with processes not ready yet
+        sync_statefulset_pods(cluster.api, namespace, "p12-dataflow", ready=False)
+        sts = cluster.get(APPS, "StatefulSet", "p12-dataflow", namespace)
+        return bool(sts and sts["spec"]["replicas"] == 3)
+
+    wait_for("the cluster of 3 started", started_with_three, on_fail=operator.tail)
+    sync_statefulset_pods(cluster.api, namespace, "p12-dataflow", ready=False)
+    cluster.res("v1", "Pod").status.patch(
+        name="p12-dataflow-2", namespace=namespace,
+        content_type="application/merge-patch+json", body={"status": {
+            "phase": "Pending", "conditions": [{
+                "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                "message": "0/1 nodes are available: 1 Insufficient cpu."}]}})
+    degraded = wait_for("Degraded", lambda: (ss := cluster.ss("p12", namespace)) and condition(
+        ss, "Degraded")["status"] == "True" and ss, on_fail=operator.tail)
+    cond = condition(degraded, "Degraded")
+    assert cond["reason"] == "ProcessesNotReady"
+    assert ("p12-dataflow-2: Unschedulable (0/1 nodes are available: 1 Insufficient cpu.)"
+            in cond["message"]), cond
+    assert degraded["status"]["lifecycle"] == "Rescaling"
+    # Room on the node: every process ready, Running, no longer Degraded.
+    wait_lifecycle(cluster, operator, "p12", namespace, "Running", sync=True)
+    wait_for("not Degraded", lambda: (ss := cluster.ss("p12", namespace)) and condition(
+        ss, "Degraded")["status"] == "False", on_fail=operator.tail)

@@ -31,3 +31,29 @@ def test_terminating_pod_is_not_ready_and_waiting_reasons_are_named() -> None:
     crashing = {"metadata": {"name": "x-1"}, "status": {"containerStatuses": [
         {"state": {"waiting": {"reason": "CrashLoopBackOff"}}}]}}
     assert waiting_reasons([crashing, ready]) == "x-1: CrashLoopBackOff"
+
+
+UNSCHEDULABLE = {"metadata": {"name": "x-2"}, "status": {"phase": "Pending", "conditions": [
+    {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+     "message": "0/1 nodes are available: 1 Insufficient cpu."}]}}
+CREATING = {"metadata": {"name": "x-3"}, "status": {"containerStatuses": [
+    {"state": {"waiting": {"reason": "ContainerCreating"}}}]}}
+PULL_FAILING = {"metadata": {"name": "x-4"}, "status": {"containerStatuses": [
+    {"state": {"waiting": {"reason": "ImagePullBackOff"}}}]}}
+
+# (pods, stuck_only, expected): a starting container is named, but is not "stuck".
+WAITING = [
+    ([UNSCHEDULABLE], False,
+     "x-2: Unschedulable (0/1 nodes are available: 1 Insufficient cpu.)"),
+    ([UNSCHEDULABLE], True,
+     "x-2: Unschedulable (0/1 nodes are available: 1 Insufficient cpu.)"),
+    ([CREATING], False, "x-3: ContainerCreating"),
+    ([CREATING], True, ""),
+    ([CREATING, PULL_FAILING], True, "x-4: ImagePullBackOff"),
+]
+
+
+@pytest.mark.parametrize(("pods", "stuck_only", "expected"), WAITING)
+def test_waiting_reasons_name_unschedulable_and_stuck_pods(
+        pods: list[dict], stuck_only: bool, expected: str) -> None:
+    assert waiting_reasons(pods, stuck_only=stuck_only) == expected

@@ -1,6 +1,13 @@
-"""Issue 7, test 4: rescaling the dataflow from 2 to 3 processes the documented way (the
-overlay's patch-dataflow-replicas.yaml with 3 in both places, applied to the StatefulSet)
-resumes from the recovery store and gives the oracle's results for the next slice too."""
+"""Issue 7, test 4: rescaling the dataflow from 2 to 3 processes the documented way resumes
+from the recovery store and gives the oracle's results for the next slice too.
+
+The documented way (deploy/kustomize/README.md, "Rescaling the plain manifests") is a
+coordinated restart: scale the StatefulSet to 0 and wait until no dataflow pod is left, then
+apply the overlay's patch-dataflow-replicas.yaml with the new count in both places. Patching
+both at once instead makes the StatefulSet's rolling update mix cluster sizes (seen on this
+cluster: a new size-3 process connected to an old size-2 process 0 just before its pod was
+replaced, kept that dead connection until TCP gave up 135 s later, and the three processes
+then crash-looped out of step under the kubelet's growing back-off)."""
 
 from __future__ import annotations
 
@@ -35,6 +42,9 @@ def replicas_patch(replicas: int) -> dict:
 
 def test_rescaling_to_three_processes_gives_the_same_results(deployed: Deployed) -> None:
     kube = deployed.kube
+    kube.run("scale", "statefulset", "dataflow", "--replicas=0")
+    poll("no dataflow pod left",
+         lambda: not kube.pods("app.kubernetes.io/name=dataflow"), 300, 2)
     kube.run("patch", "statefulset", "dataflow", "--type", "strategic",
              "-p", json.dumps(replicas_patch(3)))
 

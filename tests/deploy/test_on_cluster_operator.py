@@ -1,0 +1,175 @@
+"""Issue 9, end to end on the real cluster: the operator (deploy/kustomize/operator/install,
+deployed with `skaffold run -p local-cluster,operator-local-cluster`) runs a whole pipeline
+from one `StockStream` in namespace stockstream-operated, whose feed replays slices of the
+SSE session. The leaderboards in Redis equal the brute-force oracle; `kubectl scale` to 3
+processes mid-stream and back to 2 (coordinated restarts), `suspend` and resume; after all
+that the whole history still equals the oracle, the status went through the documented
+lifecycle, and deleting the resource removes what it owns but keeps the recovery volumes."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Iterator
+from dataclasses import replace
+
+import pytest
+
+from tests.cluster_support import KubeCluster
+from tests.dataflows.leaders.compare import assert_same_leaders
+from tests.dataflows.leaders.pipeline import ends_of, history_ends
+from tests.deploy_feed_support import (
+    Feed,
+    Slice,
+    assert_redis_matches_oracle,
+    leaders_from_cli,
+    redis_client,
+    wait_all_one_minute_windows,
+)
+from tests.deploy_operator_support import (
+    NAMESPACE,
+    OPERATOR_NAMESPACE,
+    PROFILES,
+    LifecycleWatch,
+    assert_no_restarts,
+    dataflow_selector,
+    feed_replay,
+    lifecycle_events,
+    patch_spec,
+    replay_job_of,
+    stockstream_manifest,
+    wait_lifecycle,
+    wait_slice_published,
+)
+from tests.deploy_support import Kube, kube_for, poll, skaffold_run
+
+NAME = "leaders"
+# Slices of the SSE session (09:15-10:30) 13+ minutes apart in event time, more than the wall
+# time between two of them here (the watermark follows wall time while the input is idle).
+SLICE_A = Slice("op-a", "09:30", 4000)  # 09:30-09:36:40, as fast as the broker takes it
+SLICE_B = Slice("op-b", "09:50", 4000, speed=10)  # 09:50-09:56:40 in about 40 s: mid-stream
+SLICE_C = Slice("op-c", "10:10", 4000)  # 10:10-10:16:40, published on resume
+# The lifecycle of services/operator/README.md through create, 2 -> 3, 3 -> 2, suspend, resume.
+LIFECYCLE = ["Deploying", "Running", "Rescaling", "Running", "Rescaling", "Running",
+             "Suspended", "Deploying", "Running"]
+
+
+def _drop_namespace(kube: Kube, wait: bool) -> None:
+    """Delete the test namespace; StockStreams' finalizers are removed first so that the
+    deletion never waits for an operator (the owned objects go with the namespace)."""
+    listed = kube.run("get", "stockstreams", "-o", "name", check=False)
+    for obj in listed.stdout.split() if listed.returncode == 0 else []:
+        kube.run("patch", obj, "--type", "merge", "-p", '{"metadata":{"finalizers":[]}}',
+                 check=False)
+    kube.run("delete", "namespace", NAMESPACE, "--ignore-not-found", f"--wait={str(wait).lower()}",
+             namespaced=False, timeout_s=600)
+
+
+@pytest.fixture(scope="module")
+def operated(kube_cluster: KubeCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kube]:
+    """A fresh stockstream-operated namespace (Kafka, Redis, Prometheus) and the operator
+    with its CRD in stockstream-system, deployed by skaffold; the namespace is deleted at the
+    end (the operator stays installed: other namespaces may hold StockStreams)."""
+    kube = replace(kube_for(kube_cluster), namespace=NAMESPACE)
+    _drop_namespace(kube, wait=True)
+    skaffold_run(kube, tmp_path_factory.mktemp("skaffold") / "skaffold-run.log", PROFILES)
+    yield kube
+    _drop_namespace(kube, wait=False)
+
+
+def _operator_image(kube: Kube) -> str:
+    """The image skaffold built and pinned (the operator runs it; the pipeline does too)."""
+    deployment = kube.json("get", "deployment", "stockstream-operator", "-n", OPERATOR_NAMESPACE)
+    return str(deployment["spec"]["template"]["spec"]["containers"][0]["image"])
+
+
+def _scale(kube: Kube, replicas: int) -> None:
+    kube.run("scale", f"stockstream/{NAME}", f"--replicas={replicas}")
+    wait_lifecycle(kube, NAME, "Running", replicas)
+    pods = assert_no_restarts(kube, NAME)
+    for pod in pods:  # every process of the cluster believes in the same size
+        (container,) = pod["spec"]["containers"]
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        assert env["DATAFLOW_REPLICAS"] == str(replicas), (pod["metadata"]["name"], env)
+
+
+@pytest.mark.timeout(1800)
+def test_operated_pipeline_through_rescale_suspend_and_resume(operated: Kube) -> None:
+    kube = operated
+    feed = Feed()
+    manifest = stockstream_manifest(kube, NAME, _operator_image(kube),
+                                    feed_replay(SLICE_A))
+    kube.run("apply", "-f", "-", stdin=json.dumps(manifest))
+    watch = LifecycleWatch(kube, NAME).start()
+    try:
+        # 1. Created: slice A through 2 processes equals the oracle.
+        feed.add(SLICE_A)
+        wait_slice_published(kube, NAME, SLICE_A)
+        wait_lifecycle(kube, NAME, "Running", 2)
+        oracle = feed.oracle()
+        with kube.port_forward("svc/redis", 6379) as port:
+            client = redis_client(port)
+            wait_all_one_minute_windows(client, oracle, timeout_s=600)
+            checked = assert_redis_matches_oracle(client, oracle)
+            last_1m = oracle[("1m", max(ends_of(oracle, "1m")))]
+            assert_same_leaders("redis-cli leaders:1m", leaders_from_cli(port, "1m"), last_1m,
+                                "mean")
+            assert checked["1m"] >= 40, checked
+            # The status reports the freshness it read from Redis.
+            board = poll("status.leaderboards at the last 1m window",
+                         lambda: (kube.json("get", "stockstream", NAME).get("status") or {})
+                         .get("leaderboards"), 120, 2)
+            assert board["latest1mWindowEnd"], board
+
+            # 2. Slice B; mid-stream `kubectl scale` to 3 processes (a coordinated restart).
+            patch_spec(kube, NAME, {"feed": {"replay": feed_replay(SLICE_B)}})
+            feed.add(SLICE_B)
+            job = replay_job_of(kube, NAME, SLICE_B)
+            first_b_ms = min(t.ts_ms for t in SLICE_B.ticks())
+            poll("first windows of slice B in Redis",
+                 lambda: max(history_ends(client, "1m"), default=0) >= first_b_ms + 60_000,
+                 600, 1)
+            assert not kube.json("get", "job", job)["status"].get("succeeded"), (
+                "the replay finished before the scale: the test did not rescale mid-stream")
+            _scale(kube, 3)
+            wait_slice_published(kube, NAME, SLICE_B)
+            oracle = feed.oracle()
+            wait_all_one_minute_windows(client, oracle, timeout_s=600)
+            assert_redis_matches_oracle(client, oracle)
+            assert_no_restarts(kube, NAME)
+
+            # 3. Back to 2 processes.
+            _scale(kube, 2)
+
+            # 4. Suspend: no process runs, the recovery volumes stay.
+            patch_spec(kube, NAME, {"suspend": True})
+            wait_lifecycle(kube, NAME, "Suspended")
+            poll("no dataflow pod", lambda: not kube.pods(dataflow_selector(NAME)), 300, 2)
+            volumes = {p["metadata"]["name"] for p in kube.json("get", "pvc")["items"]}
+            assert {f"recovery-{NAME}-dataflow-{i}" for i in range(3)} <= volumes, volumes
+
+            # 5. Resume with slice C: everything, from the start, equals the oracle.
+            patch_spec(kube, NAME, {"suspend": False,
+                                    "feed": {"replay": feed_replay(SLICE_C)}})
+            feed.add(SLICE_C)
+            wait_lifecycle(kube, NAME, "Running", 2)
+            wait_slice_published(kube, NAME, SLICE_C)
+            oracle = feed.oracle()
+            wait_all_one_minute_windows(client, oracle, timeout_s=600)
+            final = assert_redis_matches_oracle(client, oracle)
+            assert_no_restarts(kube, NAME)
+    finally:
+        states = watch.stop()
+    assert final["1m"] >= 3 * 40, final
+    assert states == LIFECYCLE, states
+    transitions = lifecycle_events(kube, NAME)
+    assert set(itertools.pairwise(LIFECYCLE)) <= transitions, transitions
+
+    # 6. Delete: the owned objects go, the recovery volumes are kept (the default).
+    kube.run("delete", "stockstream", NAME, "--wait=true", timeout_s=300)
+    poll("owned objects deleted", lambda: not kube.json(
+        "get", "statefulsets,jobs,configmaps", "-l", f"app.kubernetes.io/instance={NAME}",
+    )["items"], 300, 2)
+    poll("no dataflow pod", lambda: not kube.pods(dataflow_selector(NAME)), 300, 2)
+    volumes = {p["metadata"]["name"] for p in kube.json("get", "pvc")["items"]}
+    assert f"recovery-{NAME}-dataflow-0" in volumes, volumes

@@ -1,0 +1,177 @@
+"""Driving a `StockStream` on the real cluster in tests: the operated deploy
+(`skaffold run -p local-cluster,operator-local-cluster`), the resource itself, its lifecycle
+as the status reports it (watched, every change recorded), its dataflow pods and its replay
+Jobs. Nothing is mocked: every call is the `kubectl` or `skaffold` a user would run."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from tests.deploy_feed_support import Slice, wait_replay_job
+from tests.deploy_support import Kube, poll, ready
+
+NAMESPACE = "stockstream-operated"  # deploy/kustomize/operator/local-cluster/infra
+OPERATOR_NAMESPACE = "stockstream-system"  # deploy/kustomize/operator/install
+PROFILES = "local-cluster,operator-local-cluster"  # skaffold.yaml
+
+
+def dataflow_selector(name: str) -> str:
+    return f"app.kubernetes.io/name=dataflow,app.kubernetes.io/instance={name}"
+
+
+def stockstream_manifest(kube: Kube, name: str, image: str, replay: dict[str, Any],
+                         processes: int = 2) -> dict[str, Any]:
+    """A StockStream on the namespace's Kafka and Redis with `replay` as its feed
+    (spec.feed.replay, e.g. `feed_replay(piece)`), as
+    deploy/kustomize/operator/example/stockstream.yaml but for the local-cluster overlay
+    (broker `kafka`, the generated `redis-auth-<hash>` Secret)."""
+    (secret,) = [s["metadata"]["name"] for s in kube.json("get", "secrets")["items"]
+                 if s["metadata"]["name"].startswith("redis-auth-")]
+    return {
+        "apiVersion": "stockstream.io/v1alpha1", "kind": "StockStream",
+        "metadata": {"name": name, "namespace": kube.namespace},
+        "spec": {
+            "image": image,
+            # Small CPU requests: found on the real cluster, the third process of a rescale
+            # stayed Pending (`Insufficient cpu`) on the 2-core node that also runs the
+            # plain-manifest deploy of the other cluster tests (250m per process by default).
+            "dataflow": {"processes": processes, "resources": {
+                "requests": {"cpu": "100m", "memory": "256Mi"},
+                "limits": {"cpu": "1", "memory": "768Mi"}}},
+            "broker": {"bootstrapServers": "kafka:9092", "topic": "ticks", "partitions": 6},
+            "redis": {"url": "redis://redis:6379/0", "username": "writer",
+                      "passwordSecret": {"name": secret, "key": "writer-password"}},
+            "feed": {"provider": "replay", "replay": replay},
+        },
+    }
+
+
+def feed_replay(piece: Slice) -> dict[str, Any]:
+    """spec.feed.replay publishing `piece` once (services.replay as a Job)."""
+    return {"from": piece.from_time, "limit": piece.limit, "speed": piece.speed, "loop": False}
+
+
+def patch_spec(kube: Kube, name: str, spec: dict[str, Any]) -> None:
+    kube.run("patch", "stockstream", name, "--type", "merge", "-p", json.dumps({"spec": spec}))
+
+
+def status(kube: Kube, name: str) -> dict[str, Any]:
+    return dict(kube.json("get", "stockstream", name).get("status") or {})
+
+
+def wait_lifecycle(kube: Kube, name: str, lifecycle: str, ready_processes: int | None = None,
+                   timeout_s: float = 600) -> dict[str, Any]:
+    """Wait until status.lifecycle is `lifecycle` for the current generation (and, if given,
+    that many processes are ready, none terminating)."""
+    def check() -> dict[str, Any] | None:
+        obj = kube.json("get", "stockstream", name)
+        st = obj.get("status") or {}
+        if st.get("observedGeneration") != obj["metadata"]["generation"]:
+            return None
+        if st.get("lifecycle") != lifecycle:
+            return None
+        if ready_processes is not None:
+            pods = [p for p in kube.pods(dataflow_selector(name))
+                    if not p["metadata"].get("deletionTimestamp")]
+            if len(pods) != ready_processes or not all(ready(p) for p in pods):
+                return None
+        return dict(st)
+    return poll(f"StockStream {name} {lifecycle} ({ready_processes} ready)", check, timeout_s, 2)
+
+
+def assert_no_restarts(kube: Kube, name: str) -> list[dict[str, Any]]:
+    """Every dataflow container is on its first start; otherwise the failure carries the
+    FIRST failing pod's previous log (the evidence of a crash loop)."""
+    pods = kube.pods(dataflow_selector(name))
+    restarted = [p for p in pods for c in p["status"].get("containerStatuses", [])
+                 if c.get("restartCount", 0) > 0]
+    if restarted:
+        first = min(restarted, key=lambda p: p["metadata"]["creationTimestamp"])
+        pod = first["metadata"]["name"]
+        previous = kube.run("logs", pod, "--previous", "--tail=80", check=False).stdout
+        names = [p["metadata"]["name"] for p in restarted]
+        raise AssertionError(f"dataflow pods restarted: {names}; {pod} --previous:\n{previous}")
+    return pods
+
+
+def replay_job_of(kube: Kube, name: str, piece: Slice) -> str:
+    """The name of the operator's replay Job publishing `piece` (it is named after its
+    content, so found by its REPLAY_FROM)."""
+    def find() -> str | None:
+        jobs = kube.json("get", "jobs", "-l",
+                         f"app.kubernetes.io/name=replay,app.kubernetes.io/instance={name}")
+        for job in jobs["items"]:
+            (container,) = job["spec"]["template"]["spec"]["containers"]
+            env = {e["name"]: e.get("value") for e in container.get("env", [])}
+            if env.get("REPLAY_FROM") == piece.from_time:
+                return str(job["metadata"]["name"])
+        return None
+    return poll(f"replay Job of slice {piece.name}", find, 300, 2)
+
+
+def wait_slice_published(kube: Kube, name: str, piece: Slice) -> None:
+    wait_replay_job(kube, replay_job_of(kube, name, piece), piece.limit)
+
+
+@dataclass
+class LifecycleWatch:
+    """`kubectl get stockstream <name> -w`: every lifecycle the status passes through, in
+    order (consecutive repeats collapsed), read by a thread until `stop()`."""
+
+    kube: Kube
+    name: str
+    seen: list[str] = field(default_factory=list)
+    _proc: subprocess.Popen[str] | None = None
+    _thread: threading.Thread | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def start(self) -> LifecycleWatch:
+        self._proc = subprocess.Popen(
+            self.kube.argv("get", "stockstream", self.name, "--watch",
+                           "-o", "jsonpath={.status.lifecycle}{\"\\n\"}"),
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+        return self
+
+    def _read(self) -> None:
+        assert self._proc is not None and self._proc.stdout is not None
+        for line in self._proc.stdout:
+            state = line.strip()
+            with self._lock:
+                if state and (not self.seen or self.seen[-1] != state):
+                    self.seen.append(state)
+
+    def states(self) -> list[str]:
+        with self._lock:
+            return list(self.seen)
+
+    def stop(self) -> list[str]:
+        if self._proc is not None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        if self._thread is not None:
+            self._thread.join(10)
+        return self.states()
+
+
+def lifecycle_events(kube: Kube, name: str) -> set[tuple[str, str]]:
+    """(from, to) of every `lifecycle A -> B` Event the operator posted for `name`."""
+    events = kube.json("get", "events", "--field-selector",
+                       f"involvedObject.kind=StockStream,involvedObject.name={name}")["items"]
+    pairs = set()
+    for event in events:
+        message = event.get("message", "")
+        if message.startswith("lifecycle ") and " -> " in message:
+            head = message.split(":", 1)[0].removeprefix("lifecycle ")
+            before, after = head.split(" -> ", 1)
+            pairs.add((before.strip(), after.strip()))
+    return pairs
