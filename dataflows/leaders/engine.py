@@ -98,6 +98,15 @@ class PartitionEngine:
         if self.watermark_ms is None or candidate_ms > self.watermark_ms:
             self.watermark_ms = candidate_ms
 
+    def next_close_ms(self) -> int | None:
+        """The watermark at which `close_ready` closes the next window end (where
+        `_close_until` starts); None before the first tick."""
+        if self.closed_through_ms is not None:
+            return self.closed_through_ms + PANE_MS
+        if self.first_ts_ms is not None:
+            return (self.first_ts_ms // PANE_MS + 1) * PANE_MS
+        return None
+
     def close_ready(self, now_s: float) -> list[PartitionReport]:
         """Close every window whose end the watermark has passed."""
         if self.watermark_ms is None:

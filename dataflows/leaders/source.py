@@ -28,7 +28,7 @@ from dataflows.leaders.inputs import (
     dead_letter,
     decode_batch,
 )
-from dataflows.leaders.specs import PANE_MS, WindowSpec
+from dataflows.leaders.specs import WindowSpec
 from stockstream.metrics import PARTITIONS_RESUMED, TICKS_HELD, WATERMARK_LAG, WINDOWS_CLOSED
 from stockstream.ticks import Reason, Rejection, Tick, format_ts
 
@@ -73,16 +73,6 @@ def observe(engine: PartitionEngine, reports: list[PartitionReport]) -> list[Par
         if report.parts:
             WINDOWS_CLOSED.labels(report.spec).inc(len(report.parts))
     return reports
-
-
-def _next_close_ms(engine: PartitionEngine) -> int | None:
-    """The watermark at which `close_ready` closes the next window end (see `_close_until`);
-    None before the first tick."""
-    if engine.closed_through_ms is not None:
-        return engine.closed_through_ms + PANE_MS
-    if engine.first_ts_ms is not None:
-        return (engine.first_ts_ms // PANE_MS + 1) * PANE_MS
-    return None
 
 
 class _WindowsPartition(StatefulSourcePartition[SourceItem, Snapshot]):
@@ -142,7 +132,7 @@ class _WindowsPartition(StatefulSourcePartition[SourceItem, Snapshot]):
         engine = self.engine
         guard, released = self.guard, self.released
         now_ms = int(time.time() * 1000)
-        close_at_ms = _next_close_ms(engine)
+        close_at_ms = engine.next_close_ms()
         taken = 0
         batch = decode_batch(messages)
         for message, decoded in batch:
@@ -156,7 +146,7 @@ class _WindowsPartition(StatefulSourcePartition[SourceItem, Snapshot]):
                     out.append(late_letter(passed_message, tick, engine))
             released.clear()
             if close_at_ms is None:  # the first ticks: the first window end is known now
-                close_at_ms = _next_close_ms(engine)
+                close_at_ms = engine.next_close_ms()
             watermark_ms = engine.watermark_ms
             if watermark_ms is not None and close_at_ms is not None and watermark_ms >= close_at_ms:
                 break
