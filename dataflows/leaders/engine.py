@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from dataflows.leaders.panes import Figures, SymbolPanes, fold_windows
+from dataflows.leaders.fold import fold_partition
+from dataflows.leaders.panes import Figures, SymbolPanes
 from dataflows.leaders.specs import PANE_MS, WindowSpec
 from stockstream.ticks import Tick
 
@@ -159,11 +160,7 @@ class PartitionEngine:
 
     def _close_end(self, end_ms: int, now_s: float) -> list[WindowPart]:
         specs = [spec for spec in self.specs if spec.closes_at(end_ms)]
-        lengths = [spec.length_panes for spec in specs]
-        rows: dict[int, list[Figures]] = {length: [] for length in lengths}
-        for symbol, symbol_panes in self.panes.items():
-            for length, figures in fold_windows(symbol, symbol_panes, end_ms, lengths).items():
-                rows[length].append(figures)
+        rows = fold_partition(self.panes, end_ms, [spec.length_panes for spec in specs])
         parts = []
         for spec in specs:
             spec_rows = tuple(rows[spec.length_panes])

@@ -8,18 +8,17 @@ from __future__ import annotations
 
 import math
 from array import array
-from bisect import bisect_left
-from collections.abc import Iterable, MutableSequence
+from collections.abc import MutableSequence
 from dataclasses import dataclass
 
 from dataflows.leaders.specs import PANE_MS
 
-_FOUR_LN2 = 4.0 * math.log(2.0)
+FOUR_LN2 = 4.0 * math.log(2.0)
 
 
 # One pane is RECORD consecutive doubles of a symbol's array; field offsets:
-_INDEX, _COUNT, _PRICE_SUM, _NOTIONAL_SUM, _SIZE_SUM, _HIGH, _LOW = 0, 1, 2, 3, 4, 5, 6
-_FIRST_TS, _FIRST_PRICE, _LAST_TS, _LAST_PRICE = 7, 8, 9, 10
+INDEX, COUNT, PRICE_SUM, NOTIONAL_SUM, SIZE_SUM, HIGH, LOW = 0, 1, 2, 3, 4, 5, 6
+FIRST_TS, FIRST_PRICE, LAST_TS, LAST_PRICE = 7, 8, 9, 10
 RECORD = 11
 _ZERO_RECORD = array("d", [0.0] * RECORD)
 _EMPTY = array("d")  # shared by every symbol whose panes all fit in the head; never written
@@ -60,13 +59,13 @@ class SymbolPanes:
     @property
     def oldest_index(self) -> int:
         assert self.head is not None, "no panes"
-        return int(self.data[self.lo * RECORD] if self.hi > self.lo else self.head[_INDEX])
+        return int(self.data[self.lo * RECORD] if self.hi > self.lo else self.head[INDEX])
 
     def add(self, price: float, size: float | None, ts_ms: int) -> None:
         """Fold one tick into its pane. Equal times keep arrival order: first stays, last moves."""
         index = ts_ms // PANE_MS
         head = self.head
-        if head is None or index > head[_INDEX]:
+        if head is None or index > head[INDEX]:
             if head is not None:
                 self._push(head)
             self.head = _new_record(index, price, size, ts_ms)
@@ -139,7 +138,7 @@ class SymbolPanes:
 
     def trim(self, keep_from_index: int) -> None:
         """Drop the panes before `keep_from_index`."""
-        if self.head is not None and self.head[_INDEX] < keep_from_index:
+        if self.head is not None and self.head[INDEX] < keep_from_index:
             self.head = None
             self.data, self.lo, self.hi = _EMPTY, 0, 0
             return
@@ -184,21 +183,21 @@ def _grown_capacity(capacity: int, hint: int) -> int:
 def _fold_tick(
     record: MutableSequence[float], base: int, price: float, size: float | None, ts_ms: int
 ) -> None:
-    record[base + _COUNT] += 1
-    record[base + _PRICE_SUM] += price
+    record[base + COUNT] += 1
+    record[base + PRICE_SUM] += price
     if size is not None:
-        record[base + _NOTIONAL_SUM] += price * size
-        record[base + _SIZE_SUM] += size
-    if price > record[base + _HIGH]:
-        record[base + _HIGH] = price
-    if price < record[base + _LOW]:
-        record[base + _LOW] = price
-    if ts_ms < record[base + _FIRST_TS]:
-        record[base + _FIRST_TS] = ts_ms
-        record[base + _FIRST_PRICE] = price
-    if ts_ms >= record[base + _LAST_TS]:
-        record[base + _LAST_TS] = ts_ms
-        record[base + _LAST_PRICE] = price
+        record[base + NOTIONAL_SUM] += price * size
+        record[base + SIZE_SUM] += size
+    if price > record[base + HIGH]:
+        record[base + HIGH] = price
+    if price < record[base + LOW]:
+        record[base + LOW] = price
+    if ts_ms < record[base + FIRST_TS]:
+        record[base + FIRST_TS] = ts_ms
+        record[base + FIRST_PRICE] = price
+    if ts_ms >= record[base + LAST_TS]:
+        record[base + LAST_TS] = ts_ms
+        record[base + LAST_PRICE] = price
 
 
 def _new_record(index: int, price: float, size: float | None, ts_ms: int) -> list[float]:
@@ -224,81 +223,3 @@ class Figures:
     def score(self, name: str) -> float:
         """The figure named `name` ("mean" or "max")."""
         return self.mean if name == "mean" else self.max
-
-
-def fold_windows(
-    symbol: str, panes: SymbolPanes, end_ms: int, lengths_panes: Iterable[int]
-) -> dict[int, Figures]:
-    """Figures of the windows ending at `end_ms`, one per length (in panes) that holds ticks.
-
-    The panes of the longest window are sliced out once, field by field; each shorter window
-    is a suffix of those slices, so the sums, extremes, first and last run in C over at most
-    one window's panes.
-    """
-    wanted = sorted(set(lengths_panes))
-    end_index = end_ms // PANE_MS
-    if panes.hi == panes.lo and panes.head is not None:  # one pane: a sparse symbol's usual case
-        return _fold_one(symbol, panes.head, end_index, wanted)
-    values = panes.flat()
-    indexes = values[_INDEX::RECORD]
-    stop = bisect_left(indexes, end_index)
-    start = bisect_left(indexes, end_index - wanted[-1], 0, stop)
-    if start == stop:
-        return {}
-    segment = values[start * RECORD : stop * RECORD]
-    indexes = segment[_INDEX::RECORD]
-    counts, price_sums = segment[_COUNT::RECORD], segment[_PRICE_SUM::RECORD]
-    notionals, sizes = segment[_NOTIONAL_SUM::RECORD], segment[_SIZE_SUM::RECORD]
-    highs, lows = segment[_HIGH::RECORD], segment[_LOW::RECORD]
-    firsts, lasts = segment[_FIRST_PRICE::RECORD], segment[_LAST_PRICE::RECORD]
-    log = math.log
-    range_squares = [log(high / low) ** 2 for high, low in zip(highs, lows, strict=True)]
-    panes_in_segment = len(indexes)
-    result: dict[int, Figures] = {}
-    for length in wanted:
-        first_pane = bisect_left(indexes, end_index - length)
-        if first_pane == panes_in_segment:
-            continue
-        count = int(sum(counts[first_pane:]))
-        size_sum = sum(sizes[first_pane:])
-        first_price, last_price = firsts[first_pane], lasts[-1]
-        result[length] = Figures(
-            symbol=symbol,
-            count=count,
-            mean=sum(price_sums[first_pane:]) / count,
-            min=min(lows[first_pane:]),
-            max=max(highs[first_pane:]),
-            first=first_price,
-            last=last_price,
-            vwap=sum(notionals[first_pane:]) / size_sum if size_sum > 0 else None,
-            gain_pct=(last_price - first_price) / first_price * 100.0,
-            volatility=math.sqrt(
-                sum(range_squares[first_pane:]) / (_FOUR_LN2 * (panes_in_segment - first_pane))
-            ),
-        )
-    return result
-
-
-def _fold_one(
-    symbol: str, pane: list[float], end_index: int, wanted: list[int]
-) -> dict[int, Figures]:
-    """`fold_windows` for a symbol whose only pane is `pane`."""
-    index = pane[_INDEX]
-    if index >= end_index:
-        return {}
-    count = int(pane[_COUNT])
-    first_price, last_price = pane[_FIRST_PRICE], pane[_LAST_PRICE]
-    size_sum = pane[_SIZE_SUM]
-    figures = Figures(
-        symbol=symbol,
-        count=count,
-        mean=pane[_PRICE_SUM] / count,
-        min=pane[_LOW],
-        max=pane[_HIGH],
-        first=first_price,
-        last=last_price,
-        vwap=pane[_NOTIONAL_SUM] / size_sum if size_sum > 0 else None,
-        gain_pct=(last_price - first_price) / first_price * 100.0,
-        volatility=math.sqrt(math.log(pane[_HIGH] / pane[_LOW]) ** 2 / _FOUR_LN2),
-    )
-    return {length: figures for length in wanted if index >= end_index - length}
