@@ -2,14 +2,16 @@
 
 Closing a 10-second slide folds every symbol's panes into up to three windows. Per symbol in
 Python that cost 60-80 µs (a 10,000-symbol partition: about a second of CPU per slide, the
-whole latency budget several times over). Here the panes of all symbols are copied once into
-one array of pane records, and every figure is computed over all symbols with vector
-operations:
+whole latency budget several times over). Here symbols are taken `CHUNK_SYMBOLS` at a time:
+their pane records are copied into a grid (pane position x symbol, empty cells neutral: 0 for
+sums, -inf/+inf for extremes), and every figure is computed over the chunk with vector
+operations. Chunks keep the temporaries to about a megabyte, which the allocator reuses (a
+grid of every symbol at once would be tens of megabytes, and the heap keeps such peaks).
 
-- sums (count, price, notional, size, squared log ranges) run pane by pane in each symbol's
-  pane order, one vector add per pane position, so every sum is the same sequence of float
-  additions as `sum()` over that symbol's panes: the figures do not depend on how many
-  symbols share the partition;
+- sums (count, price, notional, size, squared log ranges) add the grid's rows oldest first,
+  starting from the window's first pane, so each symbol's sum is the same sequence of float
+  additions as `sum()` over its panes (an empty cell adds 0.0, which changes nothing): the
+  figures do not depend on how many symbols share the partition;
 - minimum and maximum are order-free; first and last are the first and last pane's;
 - a pane's `log(high / low) ** 2` is numpy's log and square, which may differ from libm's in
   the last bit (volatility only; every worker and restart computes it the same way).
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -41,20 +44,113 @@ from dataflows.leaders.panes import (
 from dataflows.leaders.specs import PANE_MS
 
 Floats = npt.NDArray[np.float64]
-Ints = npt.NDArray[np.intp]
 
-# Columns of the summed block (one row per pane record): count, price, notional, size,
-# squared log range.
-_SUM_COUNT, _SUM_PRICE, _SUM_NOTIONAL, _SUM_SIZE, _SUM_RANGE_SQUARE = range(5)
+CHUNK_SYMBOLS = 256
+"""Symbols folded together: large enough that numpy's per-call cost is spread thin (about
+30 vector operations a chunk, plus one add per pane of the longest window), small enough
+that a chunk's grid stays near a megabyte."""
+
+_RANGE_SQUARE = RECORD  # a cell: the pane's record, then its squared log range
+_CELL = RECORD + 1
+_SUMMED = [COUNT, PRICE_SUM, NOTIONAL_SUM, SIZE_SUM, _RANGE_SQUARE]  # what windows add up
+_SUM_COUNT, _SUM_PRICE, _SUM_NOTIONAL, _SUM_SIZE, _SUM_RANGE_SQUARE = range(len(_SUMMED))
 
 
-def gather_records(panes: Mapping[str, SymbolPanes]) -> tuple[Floats, Ints]:
-    """Every symbol's pane records, oldest first within a symbol, symbols in `panes` order:
-    (records: n x RECORD, symbol position of each record)."""
+def fold_partition(
+    panes: Mapping[str, SymbolPanes], end_ms: int, lengths_panes: Sequence[int]
+) -> dict[int, list[Figures]]:
+    """Figures of the windows ending at `end_ms`, per length in panes: one `Figures` per
+    symbol with a tick in the window, symbols in `panes` order."""
+    wanted = sorted(set(lengths_panes))
+    result: dict[int, list[Figures]] = {length: [] for length in wanted}
+    if not wanted:
+        return result
+    items = list(panes.items())
+    for at in range(0, len(items), CHUNK_SYMBOLS):
+        grid = PaneGrid.of(items[at : at + CHUNK_SYMBOLS], end_ms // PANE_MS, wanted[-1])
+        for length in wanted:
+            result[length].extend(grid.figures(length))
+    return result
+
+
+@dataclass(frozen=True)
+class PaneGrid:
+    """Some symbols' panes in the `horizon` panes before a window end, as pane records:
+    `cells[c, k]` is the record of `symbols[c]`'s pane `end_index - horizon + k` (count 0,
+    sums 0, high -inf and low +inf where the symbol has no such pane), followed by the pane's
+    squared log range. `summed` is what windows add up, pane-major: `summed[k]` holds pane k
+    of every symbol, so adding one pane of all symbols is one contiguous vector add."""
+
+    symbols: list[str]
+    cells: Floats  # (symbols, horizon, RECORD + 1)
+    summed: Floats  # (horizon, symbols, len(_SUMMED))
+
+    @classmethod
+    def of(cls, items: Sequence[tuple[str, SymbolPanes]], end_index: int,
+           horizon: int) -> PaneGrid:
+        records, owners = _gather(items)
+        panes = records[:, INDEX].astype(np.intp) - (end_index - horizon)
+        inside = (panes >= 0) & (panes < horizon)
+        if not inside.all():
+            records, owners, panes = records[inside], owners[inside], panes[inside]
+        cells = np.zeros((len(items), horizon, _CELL), dtype=np.float64)
+        cells[:, :, HIGH] = -np.inf
+        cells[:, :, LOW] = np.inf
+        flat = cells.reshape(-1, _CELL)
+        at = owners * horizon + panes  # increasing: records come symbol by symbol, in order
+        flat[at, :RECORD] = records
+        flat[at, _RANGE_SQUARE] = np.square(np.log(records[:, HIGH] / records[:, LOW]))
+        summed = np.ascontiguousarray(cells[:, :, _SUMMED].transpose(1, 0, 2))
+        return cls([symbol for symbol, _ in items], cells, summed)
+
+    def figures(self, length: int) -> list[Figures]:
+        """The figures of the window of the last `length` panes, for each symbol with a pane
+        in it."""
+        horizon = self.cells.shape[1]
+        first_pane = horizon - length
+        window = self.cells[:, first_pane:]
+        present = window[:, :, COUNT] > 0
+        pane_counts = present.sum(axis=1)
+        rows = np.flatnonzero(pane_counts)
+        if not len(rows):
+            return []
+        summed = self.summed
+        totals = summed[first_pane].copy()
+        for pane in range(first_pane + 1, horizon):  # oldest first: the order of `sum()`
+            totals += summed[pane]
+        totals = totals[rows]
+        present = present[rows]
+        firsts = window[rows, present.argmax(axis=1), FIRST_PRICE]
+        lasts = window[rows, length - 1 - present[:, ::-1].argmax(axis=1), LAST_PRICE]
+        counts = totals[:, _SUM_COUNT]
+        size_sums = totals[:, _SUM_SIZE]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            vwaps = totals[:, _SUM_NOTIONAL] / size_sums
+        means = totals[:, _SUM_PRICE] / counts
+        gains = (lasts - firsts) / firsts * 100.0
+        volatilities = np.sqrt(totals[:, _SUM_RANGE_SQUARE] / (FOUR_LN2 * pane_counts[rows]))
+        symbols = self.symbols
+        return [
+            Figures(symbols[row], int(count), mean, low, high, first, last,
+                    vwap if size_sum > 0 else None, gain, volatility)
+            for row, count, mean, low, high, first, last, vwap, size_sum, gain, volatility
+            in zip(
+                rows.tolist(), counts.tolist(), means.tolist(),
+                window[rows, :, LOW].min(axis=1).tolist(),
+                window[rows, :, HIGH].max(axis=1).tolist(),
+                firsts.tolist(), lasts.tolist(), vwaps.tolist(), size_sums.tolist(),
+                gains.tolist(), volatilities.tolist(), strict=True,
+            )
+        ]
+
+
+def _gather(items: Sequence[tuple[str, SymbolPanes]]) -> tuple[Floats, npt.NDArray[np.intp]]:
+    """The symbols' pane records, oldest first within a symbol: (records: n x RECORD, the
+    column of each record's symbol)."""
     flat = array("d")
     record_counts = []
     record_bytes = RECORD * flat.itemsize
-    for symbol_panes in panes.values():
+    for _, symbol_panes in items:
         before = len(flat)
         lo, hi = symbol_panes.lo, symbol_panes.hi
         if hi > lo:  # a copy of the records in use, straight from the buffer
@@ -65,87 +161,4 @@ def gather_records(panes: Mapping[str, SymbolPanes]) -> tuple[Floats, Ints]:
             flat.extend(head)
         record_counts.append((len(flat) - before) // RECORD)
     records = np.frombuffer(flat, dtype=np.float64).reshape(-1, RECORD)
-    owners = np.repeat(np.arange(len(record_counts), dtype=np.intp), record_counts)
-    return records, owners
-
-
-def fold_partition(
-    panes: Mapping[str, SymbolPanes], end_ms: int, lengths_panes: Sequence[int]
-) -> dict[int, list[Figures]]:
-    """Figures of the windows ending at `end_ms`, per length in panes: one `Figures` per
-    symbol with a tick in the window, symbols in `panes` order."""
-    wanted = sorted(set(lengths_panes))
-    result: dict[int, list[Figures]] = {length: [] for length in wanted}
-    if not panes or not wanted:
-        return result
-    records, owners = gather_records(panes)
-    end_index = end_ms // PANE_MS
-    indexes = records[:, INDEX]
-    in_horizon = (indexes >= end_index - wanted[-1]) & (indexes < end_index)
-    records, owners, indexes = records[in_horizon], owners[in_horizon], indexes[in_horizon]
-    if not len(records):
-        return result
-    summed = _summed_columns(records)
-    symbols = list(panes)
-    for length in wanted:
-        in_window = np.flatnonzero(indexes >= end_index - length)
-        if len(in_window):
-            result[length] = _window_figures(
-                symbols, records[in_window], owners[in_window], summed[in_window]
-            )
-    return result
-
-
-def _summed_columns(records: Floats) -> Floats:
-    """The per-pane values that windows sum, one row per record (see `_SUM_*`)."""
-    summed = np.empty((len(records), 5), dtype=np.float64)
-    summed[:, _SUM_COUNT] = records[:, COUNT]
-    summed[:, _SUM_PRICE] = records[:, PRICE_SUM]
-    summed[:, _SUM_NOTIONAL] = records[:, NOTIONAL_SUM]
-    summed[:, _SUM_SIZE] = records[:, SIZE_SUM]
-    summed[:, _SUM_RANGE_SQUARE] = np.square(np.log(records[:, HIGH] / records[:, LOW]))
-    return summed
-
-
-def _window_figures(
-    symbols: list[str], records: Floats, owners: Ints, summed: Floats
-) -> list[Figures]:
-    """One window's figures from its records (grouped by symbol, oldest pane first)."""
-    starts = np.flatnonzero(np.concatenate(([True], owners[1:] != owners[:-1])))
-    pane_counts = np.diff(np.append(starts, len(owners)))
-    totals = _sums_in_pane_order(summed, starts, pane_counts)
-    lows = np.minimum.reduceat(records[:, LOW], starts)
-    highs = np.maximum.reduceat(records[:, HIGH], starts)
-    firsts = records[starts, FIRST_PRICE]
-    lasts = records[starts + pane_counts - 1, LAST_PRICE]
-    counts = totals[:, _SUM_COUNT]
-    size_sums = totals[:, _SUM_SIZE]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        vwaps = totals[:, _SUM_NOTIONAL] / size_sums
-    means = totals[:, _SUM_PRICE] / counts
-    gains = (lasts - firsts) / firsts * 100.0
-    volatilities = np.sqrt(totals[:, _SUM_RANGE_SQUARE] / (FOUR_LN2 * pane_counts))
-    vwap_or_none = [
-        vwap if size_sum > 0 else None
-        for vwap, size_sum in zip(vwaps.tolist(), size_sums.tolist(), strict=True)
-    ]
-    return [
-        Figures(symbols[owner], int(count), mean, low, high, first, last, vwap, gain, volatility)
-        for owner, count, mean, low, high, first, last, vwap, gain, volatility in zip(
-            owners[starts].tolist(), counts.tolist(), means.tolist(), lows.tolist(),
-            highs.tolist(), firsts.tolist(), lasts.tolist(), vwap_or_none, gains.tolist(),
-            volatilities.tolist(), strict=True,
-        )
-    ]
-
-
-def _sums_in_pane_order(summed: Floats, starts: Ints, pane_counts: Ints) -> Floats:
-    """Each symbol's column sums, added pane after pane from 0.0 (as `sum()` does): one
-    vector add per pane position, over the symbols that have a pane there."""
-    totals = np.zeros((len(starts), summed.shape[1]), dtype=np.float64)
-    order = np.argsort(-pane_counts, kind="stable")  # most panes first
-    sorted_counts = pane_counts[order]
-    for position in range(int(sorted_counts[0]) if len(order) else 0):
-        still = order[: np.searchsorted(-sorted_counts, -position, side="left")]
-        totals[still] += summed[starts[still] + position]
-    return totals
+    return records, np.repeat(np.arange(len(items), dtype=np.intp), record_counts)
