@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from datetime import time as day_time
 from itertools import islice
 from pathlib import Path
@@ -33,13 +33,15 @@ class ReplayProvider:
         loop: bool = True,
         from_time: day_time | None = None,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.path = path
         self.fmt = fmt
         self.speed = speed
         self.loop = loop
         self.from_time = from_time
-        self._clock = clock
+        self._clock = clock  # injectable with `sleep`: tests run paced replays on their own time
+        self._sleep = sleep
         self.errors = ErrorCounts(self.name)
 
     def _read(self, symbols: Sequence[str] | None) -> Iterator[Tick]:
@@ -65,7 +67,7 @@ class ReplayProvider:
                     if batch:
                         yield batch
                         batch = []
-                    await asyncio.sleep(delay)
+                    await self._sleep(delay)
                 batch.append(tick)
             if batch:
                 yield batch

@@ -6,7 +6,6 @@ import asyncio
 import math
 from collections.abc import AsyncGenerator, AsyncIterator
 from itertools import islice
-from unittest import mock
 
 import numpy as np
 import pytest
@@ -157,26 +156,26 @@ def test_replay_loops_with_increasing_event_time() -> None:
 
 def test_replay_paces_on_event_time() -> None:
     clock = FakeClock(0.0)
-    provider = ReplayProvider(SSE_FILE, speed=60.0, loop=False, clock=clock)
+    waited = 0.0
+
+    async def sleep_on_clock(seconds: float) -> None:
+        """The provider's sleep, moving the fake clock instead of waiting."""
+        nonlocal waited
+        waited += seconds
+        clock.now += seconds
+        await asyncio.sleep(0)
+
+    provider = ReplayProvider(SSE_FILE, speed=60.0, loop=False, clock=clock,
+                              sleep=sleep_on_clock)
     ticks = list(islice(iter_ticks(SSE_FILE), 400))
     span_s = (ticks[-1].ts_ms - ticks[0].ts_ms) / 1000
 
     async def run() -> int:
-        real_sleep = asyncio.sleep
-        waited = 0.0
-
-        async def fake_sleep(seconds: float) -> None:
-            nonlocal waited
-            waited += seconds
-            clock.now += seconds
-            await real_sleep(0)
-
         count = 0
-        with mock.patch.object(asyncio, "sleep", fake_sleep):
-            async for batch in provider.ticks(None):
-                count += len(batch)
-                if count >= 400:
-                    break
+        async for batch in provider.ticks(None):
+            count += len(batch)
+            if count >= 400:
+                break
         assert waited == pytest.approx(span_s / 60.0, abs=0.01)
         return count
 
