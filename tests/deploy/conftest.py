@@ -186,10 +186,12 @@ class Deployed:
     feed: Feed = field(default_factory=Feed)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def deployed(kube_cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
-    """A fresh `stockstream` namespace deployed with skaffold on the test cluster; deleted at
-    the end of the session."""
+    """A fresh `stockstream` namespace deployed with skaffold on the test cluster; deleted
+    after the last test of this package, so that its pods (a live ingestion among them) do
+    not load the machine under the tests that follow (tests/faults, the operator's end to
+    end in tests/operated)."""
     kube = kube_for(kube_cluster)
     kube.run("delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=true",
              namespaced=False, timeout_s=600)
