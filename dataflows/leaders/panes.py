@@ -1,7 +1,8 @@
 """Per-symbol 10-second sub-aggregates (panes) and the window figures derived from them.
 
 Each tick updates exactly one pane, so the cost per tick is O(1) whatever the number of
-overlapping windows; a window's figures are folded from its panes when it closes.
+overlapping windows; a window's figures are folded from its panes when it closes, for every
+symbol of the partition at once (`dataflows.leaders.fold`).
 """
 
 from __future__ import annotations
