@@ -3,15 +3,15 @@
 Closing a 10-second slide folds every symbol's panes into up to three windows. Per symbol in
 Python that cost 60-80 µs (a 10,000-symbol partition: about a second of CPU per slide, the
 whole latency budget several times over). Here symbols are taken `CHUNK_SYMBOLS` at a time:
-their pane records are copied into a grid (pane position x symbol, empty cells neutral: 0 for
+their pane records are copied into a grid (symbol x pane position, empty cells neutral: 0 for
 sums, -inf/+inf for extremes), and every figure is computed over the chunk with vector
 operations. Chunks keep the temporaries to a few hundred kilobytes, which the allocator
 reuses (a grid of every symbol at once would be tens of megabytes, and the heap keeps such
 peaks).
 
-- sums (count, price, notional, size, squared log ranges) add the grid's rows oldest first,
-  starting from the window's first pane, so each symbol's sum is the same sequence of float
-  additions as `sum()` over its panes (an empty cell adds 0.0, which changes nothing): the
+- sums (count, price, notional, size, squared log ranges) add the grid's panes oldest
+  first, starting from the window's first pane, so each symbol's sum is the same sequence of
+  float additions as `sum()` over its panes (an empty cell adds 0.0, which changes nothing): the
   figures do not depend on how many symbols share the partition;
 - minimum and maximum are order-free; first and last are the first and last pane's;
 - a pane's `log(high / low) ** 2` is numpy's log and square, which may differ from libm's in
@@ -148,7 +148,7 @@ class PaneGrid:
 
 def _gather(items: Sequence[tuple[str, SymbolPanes]]) -> tuple[Floats, npt.NDArray[np.intp]]:
     """The symbols' pane records, oldest first within a symbol: (records: n x RECORD, the
-    column of each record's symbol)."""
+    position in `items` of each record's symbol)."""
     flat = array("d")
     record_counts = []
     record_bytes = RECORD * flat.itemsize
