@@ -23,13 +23,15 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 import msgspec
 import orjson
+
+from stockstream.slots import slot_builder
 
 SCHEMA_VERSION = 1
 SUPPORTED_SCHEMA_VERSIONS = frozenset({1})
@@ -172,27 +174,7 @@ class _WireTick(msgspec.Struct):
 
 
 _WIRE_DECODER = msgspec.json.Decoder(_WireTick)
-_TICK_FIELDS = ("symbol", "price", "ts_ms", "size", "source", "ingest_ts_ms")
-if tuple(f.name for f in fields(Tick)) != _TICK_FIELDS:
-    raise ImportError("Tick's fields changed: update _TICK_FIELDS and _new_tick")
-_object_new = object.__new__
-_set_symbol, _set_price, _set_ts_ms, _set_size, _set_source, _set_ingest_ts_ms = (
-    getattr(Tick, name).__set__ for name in _TICK_FIELDS)
-
-
-def _new_tick(wire: _WireTick, ts_ms: int, ingest_ts_ms: int | None) -> Tick:
-    """`Tick(...)` of a checked wire struct at less than half the cost: the frozen dataclass's
-    `__init__` goes through `object.__setattr__` per field; this sets the slots directly (the
-    same object results)."""
-    tick = _object_new(Tick)
-    _set_symbol(tick, wire.symbol)
-    _set_price(tick, wire.price)
-    _set_ts_ms(tick, ts_ms)
-    _set_size(tick, wire.size)
-    _set_source(tick, wire.source)
-    _set_ingest_ts_ms(tick, ingest_ts_ms)
-    return tick
-
+_build_tick = slot_builder(Tick)
 _MINUTE_MS: dict[str, int] = {}  # "YYYY-MM-DDTHH:MM" -> epoch ms, for `_canonical_ts_ms`
 _MINUTE_CACHE_SIZE = 4096
 _VALID_SYMBOLS: set[str] = set()  # symbols that matched SYMBOL_PATTERN, for `_decode_fast`
@@ -259,7 +241,7 @@ def _decode_fast(key: bytes | None, value: bytes) -> Tick | None:
         ingest_ts_ms = _canonical_ts_ms(wire.ingest_ts)
         if ingest_ts_ms is None:
             return None
-    return _new_tick(wire, ts_ms, ingest_ts_ms)
+    return _build_tick(wire.symbol, wire.price, ts_ms, wire.size, wire.source, ingest_ts_ms)
 
 
 def decode(key: bytes | None, value: bytes | None) -> Tick | Rejection:

@@ -43,6 +43,7 @@ from dataflows.leaders.panes import (
     SymbolPanes,
 )
 from dataflows.leaders.specs import PANE_MS
+from stockstream.slots import slot_builder
 
 Floats = npt.NDArray[np.float64]
 
@@ -56,6 +57,7 @@ _RANGE_SQUARE = RECORD  # a cell: the pane's record, then its squared log range
 _CELL = RECORD + 1
 _SUMMED = [COUNT, PRICE_SUM, NOTIONAL_SUM, SIZE_SUM, _RANGE_SQUARE]  # what windows add up
 _SUM_COUNT, _SUM_PRICE, _SUM_NOTIONAL, _SUM_SIZE, _SUM_RANGE_SQUARE = range(len(_SUMMED))
+_build_figures = slot_builder(Figures)  # `Figures(...)`, faster: 10,000s per slide
 
 
 def fold_partition(
@@ -133,7 +135,7 @@ class PaneGrid:
         volatilities = np.sqrt(totals[:, _SUM_RANGE_SQUARE] / (FOUR_LN2 * pane_counts[rows]))
         symbols = self.symbols
         return [
-            Figures(symbols[row], int(count), mean, low, high, first, last,
+            _build_figures(symbols[row], int(count), mean, low, high, first, last,
                     vwap if size_sum > 0 else None, gain, volatility)
             for row, count, mean, low, high, first, last, vwap, size_sum, gain, volatility
             in zip(

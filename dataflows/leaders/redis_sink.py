@@ -74,7 +74,8 @@ if end_s < current then return {0} end
 -- Far-future guard: a window ending too far ahead of the clock never becomes the latest.
 if end_s > tonumber(ARGV[4]) then return {-1} end
 
-local previous = redis.call('ZRANGE', figure, 0, -1)
+-- The symbols of the previous latest window that this one lacks (ZDIFF: Redis >= 6.2).
+local gone = redis.call('ZDIFF', 2, figure, h_figure)
 redis.call('COPY', h_leaders, leaders, 'REPLACE')
 redis.call('COPY', h_figure, figure, 'REPLACE')
 if has_gainers then redis.call('COPY', h_gainers, gainers, 'REPLACE') end
@@ -85,11 +86,8 @@ if has_gainers then redis.call('PERSIST', gainers) end
 redis.call('HSET', meta, 'end', end_s, 'start', doc.start, 'end_iso', doc.end_iso,
   'start_iso', doc.start_iso, 'partial', doc.partial, 'symbols', #doc.scores)
 
--- The symbols of the previous latest window that this one lacks.
 local result = {1}
-for _, symbol in ipairs(previous) do
-  if redis.call('ZSCORE', figure, symbol) == false then table.insert(result, symbol) end
-end
+for _, symbol in ipairs(gone) do table.insert(result, symbol) end
 return result
 """
 
