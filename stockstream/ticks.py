@@ -241,7 +241,7 @@ def _decode_fast(key: bytes | None, value: bytes) -> Tick | None:
         ingest_ts_ms = _canonical_ts_ms(wire.ingest_ts)
         if ingest_ts_ms is None:
             return None
-    return _build_tick(wire.symbol, wire.price, ts_ms, wire.size, wire.source, ingest_ts_ms)
+    return _build_tick(symbol, price, ts_ms, size, wire.source, ingest_ts_ms)
 
 
 def decode(key: bytes | None, value: bytes | None) -> Tick | Rejection:

@@ -136,7 +136,7 @@ class PaneGrid:
         symbols = self.symbols
         return [
             _build_figures(symbols[row], int(count), mean, low, high, first, last,
-                    vwap if size_sum > 0 else None, gain, volatility)
+                           vwap if size_sum > 0 else None, gain, volatility)
             for row, count, mean, low, high, first, last, vwap, size_sum, gain, volatility
             in zip(
                 rows.tolist(), counts.tolist(), means.tolist(),

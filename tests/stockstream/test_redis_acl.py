@@ -4,6 +4,7 @@ the shipped Kubernetes template, and `redis-cli --user reader` as the README doc
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -176,3 +177,19 @@ def test_kubernetes_template_is_generated_from_the_rules() -> None:
     names = [line.split()[1] for line in TEMPLATE.read_text().splitlines()
              if line.startswith("user ")]
     assert names == ["default", "writer", "reader"]
+
+
+def test_writer_commands_are_exactly_what_the_sink_sends() -> None:
+    """SINK_COMMANDS is what the sink's client sends (EVALSHA, SCRIPT LOAD) plus every command
+    its Lua scripts call: Redis checks a script's calls against the caller's ACL, so a command
+    added to a script and not to the writer fails every write on the cluster (NOPERM), and one
+    left in the list after a script stopped calling it is a permission nobody needs."""
+    from dataflows.leaders.redis_sink import WRITE_FIGURES_LUA, WRITE_WINDOW_LUA
+
+    called = {
+        command.lower()
+        for script in (WRITE_WINDOW_LUA, WRITE_FIGURES_LUA)
+        for command in re.findall(r"redis\.p?call\(\s*'([A-Za-z]+)'", script)
+    }
+    assert called, "no redis.call found: has the scripts' quoting changed?"
+    assert set(redis_acl.SINK_COMMANDS) == {"evalsha", "script|load"} | called
