@@ -8,6 +8,7 @@ the recovery partitions on first start), and joins the cluster given by `PROCESS
 from __future__ import annotations
 
 import fcntl
+import gc
 import logging
 from datetime import timedelta
 from pathlib import Path
@@ -41,15 +42,34 @@ def prepare_recovery(settings: DataflowSettings) -> RecoveryConfig | None:
     return RecoveryConfig(str(directory), timedelta(seconds=settings.backup_interval_s))
 
 
+def tune_gc() -> None:
+    """Keep the cyclic garbage collector off the per-tick path.
+
+    Every batch holds thousands of young objects (messages, ticks) alive at once, so with
+    CPython's default gen-0 threshold (700 net allocations) the collector ran many times a
+    batch, scanning them and promoting them to older generations, only for reference counting
+    to free them right after: about 10 % of a process's CPU (py-spy, 1M ticks, 1 process). The
+    objects that live from start-up on (modules, classes, the dataflow) are frozen out of every
+    collection, and collections run after more allocations. Cycles are still collected; the
+    pipeline creates few."""
+    gc.freeze()
+    gc.set_threshold(GC_GEN0_THRESHOLD, 20, 20)
+
+
+GC_GEN0_THRESHOLD = 50_000
+
+
 def main() -> None:
     settings = DataflowSettings()
     configure_logging("leaders", settings.log_level)
     serve_metrics(settings.metrics_port)
     recovery = prepare_recovery(settings)
+    flow = build_flow(settings)
+    tune_gc()
     log.info("starting", extra={"process_id": settings.process_id, "bounded": settings.bounded,
                                 "recovery": bool(recovery)})
     cli_main(
-        build_flow(settings),
+        flow,
         workers_per_process=settings.workers_per_process,
         process_id=settings.process_id,
         addresses=settings.addresses.split(";") if settings.addresses else None,
