@@ -33,13 +33,14 @@ import logging
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from dataflows.leaders.inputs import DeadLetter, RawMessage, dead_letter
+from dataflows.leaders.inputs import DeadLetter, RawMessage, Received, letter_for
+from dataflows.leaders.kafka_reader import as_raw
 from stockstream.metrics import WINDOWS_NOT_LATEST_FUTURE
-from stockstream.ticks import Reason, Rejection, Tick, format_ts
+from stockstream.ticks import Reason, Tick, format_ts
 
 log = logging.getLogger(__name__)
 
-Released = list[tuple[RawMessage, Tick]]  # ticks let through, in the order to window them
+Released = list[tuple[Received, Tick]]  # ticks let through, in the order to window them
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +65,7 @@ class FutureGuard:
     refuting: int = 0
 
     def admit(
-        self, message: RawMessage, tick: Tick, now_ms: int, passed: Released,
+        self, message: Received, tick: Tick, now_ms: int, passed: Released,
         rejected: list[DeadLetter],
     ) -> None:
         """Judge one tick: append it to `passed` (maybe with held ticks it confirms), hold it,
@@ -85,7 +86,7 @@ class FutureGuard:
             if self.held:
                 self._vote_against(rejected)
             return
-        self.held.append((message, tick))
+        self.held.append((as_raw(message), tick))  # held across batches and snapshots
         if len(self.held) > config.max_held:
             old_message, old_tick = self.held.pop(0)
             rejected.append(self._letter(old_message, old_tick, "held too long (buffer full)"))
@@ -135,11 +136,11 @@ class FutureGuard:
         self.held = keep
         self.refuting = 0
 
-    def _letter(self, message: RawMessage, tick: Tick, why: str) -> DeadLetter:
+    def _letter(self, message: Received, tick: Tick, why: str) -> DeadLetter:
         reference = "none" if self.reference_ms is None else format_ts(self.reference_ms)
         detail = (f"event time {format_ts(tick.ts_ms)} too far ahead ({why}); partition "
                   f"{self.partition} is at {reference}")
-        return dead_letter(message, Rejection(Reason.FUTURE, detail, message.key, message.value))
+        return letter_for(message, Reason.FUTURE, detail)
 
 
 class _Window(Protocol):

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Generator, Iterable
 from dataclasses import dataclass
 
-from bytewax.connectors.kafka import KafkaError, KafkaSourceMessage
-from confluent_kafka import KafkaError as ConfluentKafkaError
+from confluent_kafka import Message
 
-from stockstream.metrics import KAFKA_CONSUMER_ERRORS, TICKS_DECODED
+from dataflows.leaders.kafka_reader import RawMessage, Received, as_raw
+from stockstream.metrics import TICKS_DECODED
 from stockstream.ticks import Reason, Rejection, Tick, decode
 
-log = logging.getLogger(__name__)
-
-RawMessage = KafkaSourceMessage[bytes | None, bytes | None]
+__all__ = ["DeadLetter", "RawMessage", "Received", "dead_letter", "decode_batch", "letter_for"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,33 +27,33 @@ class DeadLetter:
     offset: int
 
 
-def dead_letter(msg: RawMessage, rejection: Rejection) -> DeadLetter:
+def dead_letter(msg: Received, rejection: Rejection) -> DeadLetter:
     """A message's dead letter: its original bytes, the reason and where it was read."""
-    return DeadLetter(rejection.reason, rejection.reason_text, msg.key, msg.value,
-                      msg.topic or "", msg.partition or 0, msg.offset or 0)
+    raw = as_raw(msg)
+    return DeadLetter(rejection.reason, rejection.reason_text, raw.key, raw.value,
+                      raw.topic or "", raw.partition or 0, raw.offset or 0)
 
 
-def count_consumer_error(err: ConfluentKafkaError) -> None:
-    """librdkafka's `error_cb`: a broker down, a transport failure... (it reconnects on its
-    own); counted and logged so that an outage is visible."""
-    KAFKA_CONSUMER_ERRORS.labels(err.name()).inc()
-    log.warning("kafka consumer error", extra={"error": err.str()})
+def letter_for(msg: Received, reason: Reason, detail: str) -> DeadLetter:
+    """The dead letter of a message that decoded to a valid tick but is refused later (late,
+    too far ahead of the clock)."""
+    raw = as_raw(msg)
+    return dead_letter(raw, Rejection(reason, detail, raw.key, raw.value))
 
 
 def decode_batch(
-    messages: Iterable[RawMessage | KafkaError[bytes | None, bytes | None]],
-) -> Generator[tuple[RawMessage, Tick | Rejection], None, None]:
-    """Each message with its decoded tick or rejection; consumer errors are logged and skipped
-    (librdkafka retries those on its own). Counts the valid ticks it yielded once, at its end
-    or when closed."""
+    messages: Iterable[Received],
+) -> Generator[tuple[Received, Tick | Rejection], None, None]:
+    """Each message with its decoded tick or rejection (consumer errors never get here:
+    `PartitionReader` counts and drops them). Counts the valid ticks it yielded once, at its
+    end or when closed."""
     valid = 0
     try:
         for msg in messages:
-            if isinstance(msg, KafkaError):
-                log.warning("kafka consumer error", extra={"error": str(msg.err)})
-                KAFKA_CONSUMER_ERRORS.labels(msg.err.name()).inc()
-                continue
-            decoded = decode(msg.key, msg.value)
+            if isinstance(msg, Message):  # as consumed
+                decoded = decode(msg.key(), msg.value())
+            else:  # a kept copy: the rest of a cut batch, resumed from a snapshot
+                decoded = decode(msg.key, msg.value)
             valid += isinstance(decoded, Tick)
             yield msg, decoded
     finally:  # also when the caller stops early (a batch cut at a window end)

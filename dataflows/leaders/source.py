@@ -12,22 +12,16 @@ from __future__ import annotations
 
 import pickle
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from bytewax.connectors.kafka import KafkaSource
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
 from dataflows.leaders.engine import PartitionEngine, PartitionReport
 from dataflows.leaders.future_guard import FutureGuard, GuardConfig, Released
-from dataflows.leaders.inputs import (
-    DeadLetter,
-    RawMessage,
-    count_consumer_error,
-    dead_letter,
-    decode_batch,
-)
+from dataflows.leaders.inputs import DeadLetter, Received, dead_letter, decode_batch, letter_for
+from dataflows.leaders.kafka_reader import PartitionReader, as_raw, consumer_config
 from dataflows.leaders.specs import WindowSpec
 from stockstream.metrics import PARTITIONS_RESUMED, TICKS_HELD, WATERMARK_LAG, WINDOWS_CLOSED
 from stockstream.ticks import Reason, Rejection, Tick, format_ts
@@ -58,11 +52,11 @@ class EngineConfig:
         return FutureGuard(partition, self.guard)
 
 
-def late_letter(msg: RawMessage, tick: Tick, engine: PartitionEngine) -> DeadLetter:
+def late_letter(msg: Received, tick: Tick, engine: PartitionEngine) -> DeadLetter:
     """The dead letter of a tick older than its partition's watermark."""
     detail = (f"event time {format_ts(tick.ts_ms)} is before the watermark "
               f"{format_ts(engine.watermark_ms or 0)} of partition {engine.partition}")
-    return dead_letter(msg, Rejection(Reason.LATE, detail, msg.key, msg.value))
+    return letter_for(msg, Reason.LATE, detail)
 
 
 def observe(engine: PartitionEngine, reports: list[PartitionReport]) -> list[PartitionReport]:
@@ -77,7 +71,7 @@ def observe(engine: PartitionEngine, reports: list[PartitionReport]) -> list[Par
 
 class _WindowsPartition(StatefulSourcePartition[SourceItem, Snapshot]):
     def __init__(
-        self, kafka: StatefulSourcePartition[Any, int | None], engine: PartitionEngine,
+        self, kafka: PartitionReader, engine: PartitionEngine,
         config: EngineConfig, guard: FutureGuard,
     ) -> None:
         self.kafka = kafka
@@ -88,16 +82,17 @@ class _WindowsPartition(StatefulSourcePartition[SourceItem, Snapshot]):
         self.last_arrival = time.monotonic()
         self.last_idle_check = self.last_arrival
         self.ended = False
-        self.pending: list[Any] = []  # messages of a cut batch, not yet decoded
+        self.pending: list[Received] = []  # messages of a cut batch, not yet decoded
 
     def next_batch(self) -> list[SourceItem]:
         if self.ended:
             raise StopIteration
+        messages: Sequence[Received]
         if self.pending:  # the rest of a batch cut at a window end: no new consume first
             messages, self.pending = self.pending, []
         else:
             try:
-                messages = list(self.kafka.next_batch())
+                messages = self.kafka.next_batch()
             except StopIteration:
                 self.ended = True  # end of a bounded input: close every window, then stop
                 letters: list[DeadLetter] = []
@@ -123,7 +118,7 @@ class _WindowsPartition(StatefulSourcePartition[SourceItem, Snapshot]):
         out.extend(observe(engine, engine.close_ready(time.time())))
         return out
 
-    def _ingest_until_close(self, messages: list[Any], out: list[SourceItem]) -> int:
+    def _ingest_until_close(self, messages: Sequence[Received], out: list[SourceItem]) -> int:
         """Decode and ingest messages until one moves the watermark past a window end; the
         number taken. The batch is cut there so that the closed window is emitted now, not
         after the rest of the batch (which the next call takes before consuming again): a
@@ -154,7 +149,8 @@ class _WindowsPartition(StatefulSourcePartition[SourceItem, Snapshot]):
         return taken
 
     def snapshot(self) -> Snapshot:
-        return pickle.dumps((self.kafka.snapshot(), self.engine, self.guard, self.pending),
+        pending = [as_raw(msg) for msg in self.pending]  # a consumed Message cannot be pickled
+        return pickle.dumps((self.kafka.snapshot(), self.engine, self.guard, pending),
                             protocol=pickle.HIGHEST_PROTOCOL)
 
     def close(self) -> None:
@@ -172,20 +168,20 @@ class PartitionWindowsSource(FixedPartitionedSource[SourceItem, Snapshot]):
         add_config: Mapping[str, str], batch_size: int,
     ) -> None:
         self.config = config
-        self.kafka = KafkaSource(
-            brokers, [config.topic], tail=tail, starting_offset=starting_offset,
-            add_config={**add_config, "error_cb": count_consumer_error},  # type: ignore[dict-item]
-            batch_size=batch_size, raise_on_errors=False,
-        )
+        self.starting_offset = starting_offset
+        self.batch_size = batch_size
+        self.consumer_config = consumer_config(brokers, tail=tail, add_config=add_config)
+        self.discovery = KafkaSource(brokers, [config.topic], add_config=dict(add_config))
 
     def list_parts(self) -> list[str]:
-        return self.kafka.list_parts()
+        """`<partition>-<topic>` for every partition of the topic (Bytewax's naming)."""
+        return self.discovery.list_parts()
 
     def build_part(
         self, step_id: str, for_part: str, resume_state: Snapshot | None
     ) -> _WindowsPartition:
         offset: int | None = None
-        pending: list[Any] = []
+        pending: list[Received] = []
         engine: PartitionEngine | None = None
         guard: FutureGuard | None = None
         if resume_state is not None:
@@ -194,8 +190,10 @@ class PartitionWindowsSource(FixedPartitionedSource[SourceItem, Snapshot]):
             guard = state[2] if len(state) > 2 else None  # snapshots before the guard: none
             pending = state[3] if len(state) > 3 else []  # before batches were cut: none
             PARTITIONS_RESUMED.inc()
-        index = for_part.split("-", 1)[0]
-        kafka = self.kafka.build_part(step_id, for_part, offset)
+        index, topic = for_part.split("-", 1)
+        kafka = PartitionReader(self.consumer_config, topic, int(index),
+                                self.starting_offset if offset is None else offset,
+                                self.batch_size)
         if guard is not None:
             guard.config = self.config.guard  # settings may have changed since the snapshot
         part = _WindowsPartition(kafka, engine or self.config.new_engine(index), self.config,

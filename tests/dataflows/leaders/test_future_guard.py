@@ -9,6 +9,7 @@ import pytest
 
 from dataflows.leaders.future_guard import FutureGuard, GuardConfig, Released
 from dataflows.leaders.inputs import DeadLetter, RawMessage
+from dataflows.leaders.kafka_reader import as_raw
 from stockstream.ticks import Reason, Tick
 
 NOW_MS = 1_795_000_000_000  # the wall clock of these cases (2026-11-18)
@@ -35,7 +36,7 @@ def run(times_ms: list[int], end_of_input: bool = False) -> tuple[list[int], lis
         guard.admit(message(offset, tick), tick, NOW_MS, passed, rejected)
     if end_of_input:
         guard.end_of_input(rejected)
-    outcome = [msg.offset or 0 for msg, _ in passed]
+    outcome = [as_raw(msg).offset or 0 for msg, _ in passed]
     letters = [f"{letter.offset}:{letter.reason}" for letter in rejected]
     every = sorted([*outcome, *(letter.offset for letter in rejected),
                     *(msg.offset or 0 for msg, _ in guard.held)])
