@@ -31,7 +31,7 @@ from typing import Any
 import msgspec
 import orjson
 
-from stockstream.slots import slot_builder
+from stockstream.slots import fast_getstate, slot_builder
 
 SCHEMA_VERSION = 1
 SUPPORTED_SCHEMA_VERSIONS = frozenset({1})
@@ -59,6 +59,7 @@ class Reason(StrEnum):
     FUTURE = "future"
 
 
+@fast_getstate
 @dataclass(frozen=True, slots=True)
 class Tick:
     """One trade or quote. `ts_ms`/`ingest_ts_ms` are milliseconds since the Unix epoch (UTC).

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from dataflows.leaders.fold import fold_partition
 from dataflows.leaders.panes import Figures, SymbolPanes
 from dataflows.leaders.specs import PANE_MS, WindowSpec
+from stockstream.slots import fast_getstate
 from stockstream.ticks import Tick
 
 NO_MORE_WINDOWS_MS = 2**62
@@ -22,6 +23,7 @@ EMPTY_PARTITION_MS = -1
 heartbeat the ranking needs to stop waiting for it (dataflows/leaders/ranking.py)."""
 
 
+@fast_getstate
 @dataclass(frozen=True, slots=True)
 class WindowPart:
     """One partition's share of one window: its symbols' figures and its own top-N."""

@@ -13,6 +13,7 @@ from collections.abc import MutableSequence
 from dataclasses import dataclass
 
 from dataflows.leaders.specs import PANE_MS
+from stockstream.slots import fast_getstate
 
 FOUR_LN2 = 4.0 * math.log(2.0)
 
@@ -206,6 +207,7 @@ def _new_record(index: int, price: float, size: float | None, ts_ms: int) -> lis
     return [index, 1, price, price * sized, sized, price, price, ts_ms, price, ts_ms, price]
 
 
+@fast_getstate
 @dataclass(frozen=True, slots=True)
 class Figures:
     """One symbol's figures over one window."""
