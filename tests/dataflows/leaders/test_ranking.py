@@ -285,3 +285,41 @@ def test_a_restored_ranking_hears_every_partition_again() -> None:
     assert restored.add(report_of(Ended("c")), 101) == []  # all heard: b's grace from now
     assert restored.add(report_of(Empty("b", 105)), 105) == []
     assert described(restored.add(report_of(Empty("b", 106)), 106)) == [(10, False, "a")]
+
+
+# (partitions, events, window ends (s) whose parts the ranking still keeps for a correction)
+KEPT_CASES = {
+    "every partition has data: settled windows keep nothing": ("ab", [
+        Data("a", 30, (10, 20, 30), 0), Data("b", 20, (10, 20), 0), Data("b", 40, (30, 40), 0),
+    ], []),
+    "an empty partition: kept for a correction": ("ab", [
+        Empty("b", 0), Data("a", 20, (10, 20), 1), Empty("b", 6),
+    ], [10, 20]),
+    "kept until the late partition has closed them": ("ab", [
+        Empty("b", 0), Data("a", 30, (10, 20, 30), 1), Empty("b", 6),
+        Data("b", 10, (10,), 7),
+    ], [20, 30]),
+    "an ended bounded input may resume with more: kept": ("ab", [
+        Ended("b"), Data("a", 20, (10, 20), 0),
+    ], [10, 20]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(KEPT_CASES))
+def test_rows_are_kept_only_while_a_correction_can_come(name: str) -> None:
+    partitions, events, kept = KEPT_CASES[name]
+    ranking = SpecRanking(SPEC, frozenset(partitions), top_n=3, idle_grace_s=GRACE_S)
+    for event in events:
+        ranking.add(report_of(event), at(event))
+    assert sorted(end // S for end in ranking.emitted) == kept
+
+
+def test_a_part_of_a_settled_window_is_never_ranked_alone() -> None:
+    """Cannot happen (a partition reports only windows after its progress); if it did, the
+    part is handed to the caller as too late instead of replacing the window."""
+    ranking = SpecRanking(SPEC, frozenset("ab"), top_n=3, idle_grace_s=GRACE_S)
+    ranking.add(report_of(Data("a", 30, (10, 20, 30), 0)))
+    ranking.add(report_of(Data("b", 30, (10, 20, 30), 0)))
+    assert described(ranking.add(report_of(Data("a", 40, (20, 40), 0)))) == []
+    assert [(part.partition, part.end_ms // S) for part in ranking.too_late] == [("a", 20)]
+    assert described(ranking.add(report_of(Data("b", 40, (40,), 0)))) == [(40, False, "ab")]
