@@ -38,7 +38,7 @@ class DataflowSettings(CommonSettings):
     idle_timeout_s: float = Field(
         30.0, ge=0, description="Idle time before the watermark follows system time (outages)."
     )
-    batch_size: int = Field(2000, gt=0, description="Messages per Kafka consume call.")
+    batch_size: int = Field(500, gt=0, description="Messages per Kafka consume call.")
     recovery_dir: str | None = Field(
         None, description="Directory of Bytewax recovery partitions; unset disables recovery."
     )

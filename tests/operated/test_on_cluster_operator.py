@@ -68,13 +68,17 @@ def _drop_namespace(kube: Kube, wait: bool) -> None:
 @pytest.fixture(scope="module")
 def operated(kube_cluster: KubeCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kube]:
     """A fresh stockstream-operated namespace (Kafka, Redis, Prometheus) and the operator
-    with its CRD in stockstream-system, deployed by skaffold; the namespace is deleted at the
-    end (the operator stays installed: other namespaces may hold StockStreams)."""
+    with its CRD in stockstream-system, deployed by skaffold. Both namespaces are deleted at
+    the end: the test cluster persists across runs, and an operator left running there (seen:
+    one from a run 79 minutes earlier) would load every later test and benchmark. The CRD and
+    cluster roles stay; the next `skaffold run` applies them again."""
     kube = replace(kube_for(kube_cluster), namespace=NAMESPACE)
     _drop_namespace(kube, wait=True)
     skaffold_run(kube, tmp_path_factory.mktemp("skaffold") / "skaffold-run.log", PROFILES)
     yield kube
     _drop_namespace(kube, wait=False)
+    kube.run("delete", "namespace", OPERATOR_NAMESPACE, "--ignore-not-found", "--wait=false",
+             namespaced=False, timeout_s=120)
 
 
 def _operator_image(kube: Kube) -> str:
