@@ -4,9 +4,10 @@ dropped, never passed on; `as_raw` copies that pickle."""
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Message, Producer
@@ -30,6 +31,24 @@ def filled_topic(kafka_bootstrap: str, kafka_topic_factory: Callable[..., str]) 
     return topic
 
 
+@contextlib.contextmanager
+def open_reader(
+    bootstrap: str, topic: str, partition: int, batch_size: int, *, offset: int = OFFSET_BEGINNING,
+    tail: bool = False,
+) -> Iterator[PartitionReader]:
+    config = consumer_config([bootstrap], tail=tail, add_config={})
+    reader = PartitionReader(config, topic, partition, offset, batch_size)
+    try:
+        yield reader
+    finally:
+        reader.close()
+
+
+def errors_total() -> float:
+    return sum(sample.value for metric in KAFKA_CONSUMER_ERRORS.collect()
+               for sample in metric.samples if sample.name.endswith("_total"))
+
+
 def read_all(reader: PartitionReader, deadline_s: float = 60.0) -> list[Message]:
     """Batches until StopIteration (a bounded read)."""
     got: list[Message] = []
@@ -46,79 +65,50 @@ def read_all(reader: PartitionReader, deadline_s: float = 60.0) -> list[Message]
 def test_bounded_read_gives_each_message_once_in_order(
     kafka_bootstrap: str, filled_topic: str, batch_size: int
 ) -> None:
-    config = consumer_config([kafka_bootstrap], tail=False, add_config={})
-    reader = PartitionReader(config, filled_topic, 1, OFFSET_BEGINNING, batch_size)
-    try:
+    with open_reader(kafka_bootstrap, filled_topic, 1, batch_size) as reader:
         got = read_all(reader)
         assert [m.value() for m in got] == [f"v{i}".encode() for i in range(COUNT)]
         assert [m.offset() for m in got] == list(range(COUNT))
         assert reader.snapshot() == COUNT
         with pytest.raises(StopIteration):
             reader.next_batch()
-    finally:
-        reader.close()
 
 
 def test_resumes_at_the_snapshot_offset(kafka_bootstrap: str, filled_topic: str) -> None:
-    config = consumer_config([kafka_bootstrap], tail=False, add_config={})
-    first = PartitionReader(config, filled_topic, 1, OFFSET_BEGINNING, 10)
-    try:
+    with open_reader(kafka_bootstrap, filled_topic, 1, 10) as first:
         taken: list[Message] = []
         while len(taken) < 95:
             taken.extend(first.next_batch())
         offset = first.snapshot()
         assert offset == len(taken)
-    finally:
-        first.close()
-    second = PartitionReader(config, filled_topic, 1, offset, 10)
-    try:
+    with open_reader(kafka_bootstrap, filled_topic, 1, 10, offset=offset) as second:
         rest = read_all(second)
-    finally:
-        second.close()
     assert [m.offset() for m in [*taken, *rest]] == list(range(COUNT))
 
 
 def test_an_empty_partition_ends_a_bounded_read(kafka_bootstrap: str, filled_topic: str) -> None:
-    config = consumer_config([kafka_bootstrap], tail=False, add_config={})
-    reader = PartitionReader(config, filled_topic, 0, OFFSET_BEGINNING, 100)
-    try:
+    with open_reader(kafka_bootstrap, filled_topic, 0, 100) as reader:
         assert read_all(reader) == []
         assert reader.snapshot() == OFFSET_BEGINNING  # nothing read: start over next time
-    finally:
-        reader.close()
 
 
 def test_a_consumer_error_is_counted_and_never_passed_on(
     kafka_bootstrap: str, filled_topic: str
 ) -> None:
     """Partition 9 of a two-partition topic: librdkafka answers with an error message."""
-    config = consumer_config([kafka_bootstrap], tail=True, add_config={})
-    reader = PartitionReader(config, filled_topic, 9, OFFSET_BEGINNING, 100)
-    before = sum(s.value for m in KAFKA_CONSUMER_ERRORS.collect() for s in m.samples
-                 if s.name.endswith("_total"))
-    try:
+    before = errors_total()
+    with open_reader(kafka_bootstrap, filled_topic, 9, 100, tail=True) as reader:
         deadline = time.monotonic() + 30
-        after = before
-        while after == before and time.monotonic() < deadline:
+        while errors_total() == before and time.monotonic() < deadline:
             assert reader.next_batch() == []
-            after = sum(s.value for m in KAFKA_CONSUMER_ERRORS.collect() for s in m.samples
-                        if s.name.endswith("_total"))
-        assert after > before
-    finally:
-        reader.close()
+    assert errors_total() > before
 
 
 def test_as_raw_keeps_what_a_dead_letter_needs_and_pickles(
     kafka_bootstrap: str, filled_topic: str
 ) -> None:
-    config = consumer_config([kafka_bootstrap], tail=False, add_config={})
-    reader = PartitionReader(config, filled_topic, 1, OFFSET_BEGINNING, 3)
-    try:
-        batch: list[Message] = []
-        while not batch:
-            batch = reader.next_batch()
-    finally:
-        reader.close()
+    with open_reader(kafka_bootstrap, filled_topic, 1, 3) as reader:
+        batch = read_all(reader)[:3]
     raw = as_raw(batch[0])
     copy = pickle.loads(pickle.dumps(raw))  # noqa: S301 - our own bytes
     assert (copy.key, copy.value, copy.topic, copy.partition, copy.offset) == (
