@@ -288,7 +288,7 @@ def test_a_restored_ranking_hears_every_partition_again() -> None:
 
 
 # (partitions, events, window ends (s) whose parts the ranking still keeps for a correction)
-KEPT_CASES = {
+KEPT_CASES: dict[str, tuple[str, list[Event], list[int]]] = {
     "every partition has data: settled windows keep nothing": ("ab", [
         Data("a", 30, (10, 20, 30), 0), Data("b", 20, (10, 20), 0), Data("b", 40, (30, 40), 0),
     ], []),
