@@ -213,6 +213,10 @@ def test_healthy_pipeline_is_scraped_and_rules_evaluate(pipeline: MonitoredPipel
     pipeline.wait_value("sum(rate(stockstream_leaderboard_writes_total[10s])) > 0", 180,
                         "leaderboards written")
     pipeline.wait_value('min(up{job=~"dataflow|replay|ingest"}) == 1', 60, "targets up")
+    # The dashboard's ingest panels are rates over 10 s: they need two scrapes of the ingest
+    # pods inside that range, which a loaded machine may not have made yet (seen once in CI).
+    pipeline.wait_value('sum(rate(stockstream_ingest_ticks_published_total{job="ingest"}[10s]))'
+                        " > 0", 60, "ingest rates")
     loaded = {rule["name"]: rule for rule in pipeline.prometheus.rules()}
     assert loaded.keys() == RULES.keys()
     broken = {name: rule.get("lastError") for name, rule in loaded.items()
