@@ -38,7 +38,7 @@ CLIENT_COMMANDS: tuple[str, ...] = ("ping", "select")
 # WRITE_FIGURES_LUA call.
 SINK_COMMANDS: tuple[str, ...] = (
     "evalsha", "script|load",
-    "del", "zadd", "expire", "hget", "zdiff", "copy", "persist", "hset", "hdel",
+    "del", "zadd", "zrem", "expire", "hget", "zdiff", "copy", "persist", "hset", "hdel",
 )
 
 

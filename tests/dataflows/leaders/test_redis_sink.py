@@ -183,6 +183,37 @@ def test_mean_window_keys(writer: LeaderboardWriter, redis_client: redis.Redis) 
         assert redis_client.ttl(key) == -1, f"{key} must not expire"
 
 
+@pytest.mark.parametrize("symbols", [1, 128, 129, 1000, 1001, 2500])
+def test_windows_of_any_size_write_every_member_exactly(
+    writer: LeaderboardWriter, redis_client: redis.Redis, symbols: int
+) -> None:
+    """Around Redis' listpack limit (128 members: larger sets start as a skiplist, by way of a
+    placeholder member) and the script's ZADD chunks (1,000 members): every symbol's score is
+    written exactly, the placeholder never stays, and the next, smaller window's stale
+    symbols are found."""
+    rows = [fig(f"S{i:05d}", 1.0 + i / 7.0, gain_pct=i / 3.0) for i in range(symbols)]
+    end_s = END_MS // 1000
+
+    assert writer.write(window(rows)) is True
+
+    means = {row.symbol.encode(): row.mean for row in rows}
+    for key in ("means:1m", f"history:means:1m:{end_s}"):
+        assert dict(scored(redis_client.zrange(key, 0, -1, withscores=True))) == means, key
+    gains = {row.symbol.encode(): row.gain_pct for row in rows}
+    assert dict(scored(redis_client.zrange("gainers:1m", 0, -1, withscores=True))) == gains
+    assert redis_client.hget("window:1m", "symbols") == str(symbols).encode()
+    assert redis_client.hgetall(f"figures:{rows[-1].symbol}") == figure_fields(
+        rows[-1], "1m", END_MS)
+
+    kept = rows[: (symbols + 1) // 2]
+    assert writer.write(window(kept, end_ms=END_MS + SLIDE_MS)) is True
+    assert redis_client.zcard("means:1m") == len(kept)
+    assert redis_client.hgetall(f"figures:{rows[0].symbol}") == figure_fields(
+        rows[0], "1m", END_MS + SLIDE_MS)
+    for gone in rows[len(kept):]:
+        assert redis_client.exists(f"figures:{gone.symbol}") == 0, gone.symbol
+
+
 def test_max_window_keys(writer: LeaderboardWriter, redis_client: redis.Redis) -> None:
     """A `max` spec ranks by max price into `max_price:<len>` and writes no gainers."""
     rows = [
