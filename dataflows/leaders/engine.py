@@ -8,8 +8,10 @@ lateness and first/last decisions are the same whatever the number of workers.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from dataflows.leaders.fold import fold_partition
+from dataflows.leaders.fold_ahead import OlderPanes, fold_with_older, prepare_older
 from dataflows.leaders.panes import Figures, SymbolPanes
 from dataflows.leaders.specs import PANE_MS, WindowSpec
 from stockstream.slots import fast_getstate
@@ -67,6 +69,15 @@ class PartitionEngine:
     closed_through_ms: int | None = None
     panes: dict[str, SymbolPanes] = field(default_factory=dict)
     last_closed_ms: int | None = None  # the newest window end closed, of any spec
+    prepared: OlderPanes | None = field(default=None, repr=False, compare=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Snapshots leave out the prepared fold: a cache, rebuilt or not needed."""
+        return {name: value for name, value in self.__dict__.items() if name != "prepared"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.prepared = None
 
     @property
     def horizon_panes(self) -> int:
@@ -109,6 +120,26 @@ class PartitionEngine:
         if self.first_ts_ms is not None:
             return (self.first_ts_ms // PANE_MS + 1) * PANE_MS
         return None
+
+    def prepare_ahead(self) -> bool:
+        """Fold the next window end's panes but its last one now, while the partition waits
+        for that pane to end (`fold.OlderPanes`): once the watermark is half a pane past the
+        previous end, not yet at the next one. The close then adds one pane per symbol;
+        without a preparation (the first end, ends closed together, a restart) it folds every
+        pane. True if it prepared."""
+        next_close_ms = self.next_close_ms()
+        if (
+            self.closed_through_ms is None or next_close_ms is None or self.watermark_ms is None
+            or not next_close_ms - PANE_MS // 2 <= self.watermark_ms < next_close_ms
+            or (self.prepared is not None and self.prepared.end_ms == next_close_ms)
+        ):
+            return False
+        self.prepared = prepare_older(self.panes, next_close_ms, self._closing_lengths(
+            next_close_ms))
+        return True
+
+    def _closing_lengths(self, end_ms: int) -> list[int]:
+        return [spec.length_panes for spec in self.specs if spec.closes_at(end_ms)]
 
     def close_ready(self, now_s: float) -> list[PartitionReport]:
         """Close every window whose end the watermark has passed."""
@@ -162,7 +193,12 @@ class PartitionEngine:
 
     def _close_end(self, end_ms: int, now_s: float) -> list[WindowPart]:
         specs = [spec for spec in self.specs if spec.closes_at(end_ms)]
-        rows = fold_partition(self.panes, end_ms, [spec.length_panes for spec in specs])
+        lengths = [spec.length_panes for spec in specs]
+        prepared, self.prepared = self.prepared, None
+        if prepared is not None and prepared.end_ms == end_ms:
+            rows = fold_with_older(self.panes, prepared, lengths)
+        else:
+            rows = fold_partition(self.panes, end_ms, lengths)
         parts = []
         for spec in specs:
             spec_rows = tuple(rows[spec.length_panes])

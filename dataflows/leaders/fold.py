@@ -16,6 +16,8 @@ peaks).
 - minimum and maximum are order-free; first and last are the first and last pane's;
 - a pane's `log(high / low) ** 2` is numpy's log and square, which may differ from libm's in
   the last bit (volatility only; every worker and restart computes it the same way).
+
+Most of that work can be done before the close: `dataflows.leaders.fold_ahead`.
 """
 
 from __future__ import annotations
@@ -53,10 +55,10 @@ slide in about 0.42 s of CPU but its megabytes of temporaries stayed in the heap
 KB a symbol, over the 10 KB target); 64: 0.28 s, 10.0 KB; 32: 0.35 s, 9.8 KB; 16: 0.69 s (numpy's
 per-call cost dominates), 9.8 KB. A 32-symbol grid is about 300 KB."""
 
-_RANGE_SQUARE = RECORD  # a cell: the pane's record, then its squared log range
+RANGE_SQUARE = RECORD  # a cell: the pane's record, then its squared log range
 _CELL = RECORD + 1
-_SUMMED = [COUNT, PRICE_SUM, NOTIONAL_SUM, SIZE_SUM, _RANGE_SQUARE]  # what windows add up
-_SUM_COUNT, _SUM_PRICE, _SUM_NOTIONAL, _SUM_SIZE, _SUM_RANGE_SQUARE = range(len(_SUMMED))
+SUMMED = [COUNT, PRICE_SUM, NOTIONAL_SUM, SIZE_SUM, RANGE_SQUARE]  # what windows add up
+SUM_COUNT, SUM_PRICE, SUM_NOTIONAL, SUM_SIZE, SUM_RANGE_SQUARE = range(len(SUMMED))
 _build_figures = slot_builder(Figures)  # `Figures(...)`, faster: 10,000s per slide
 
 
@@ -87,7 +89,7 @@ class PaneGrid:
 
     symbols: list[str]
     cells: Floats  # (symbols, horizon, RECORD + 1)
-    summed: Floats  # (horizon, symbols, len(_SUMMED))
+    summed: Floats  # (horizon, symbols, len(SUMMED))
 
     @classmethod
     def of(cls, items: Sequence[tuple[str, SymbolPanes]], end_index: int,
@@ -103,8 +105,8 @@ class PaneGrid:
         flat = cells.reshape(-1, _CELL)
         at = owners * horizon + panes  # increasing: records come symbol by symbol, in order
         flat[at, :RECORD] = records
-        flat[at, _RANGE_SQUARE] = np.square(np.log(records[:, HIGH] / records[:, LOW]))
-        summed = np.ascontiguousarray(cells[:, :, _SUMMED].transpose(1, 0, 2))
+        flat[at, RANGE_SQUARE] = np.square(np.log(records[:, HIGH] / records[:, LOW]))
+        summed = np.ascontiguousarray(cells[:, :, SUMMED].transpose(1, 0, 2))
         return cls([symbol for symbol, _ in items], cells, summed)
 
     def figures(self, length: int) -> list[Figures]:
@@ -118,34 +120,49 @@ class PaneGrid:
         rows = np.flatnonzero(pane_counts)
         if not len(rows):
             return []
-        summed = self.summed
-        totals = summed[first_pane].copy()
-        for pane in range(first_pane + 1, horizon):  # oldest first: the order of `sum()`
-            totals += summed[pane]
-        totals = totals[rows]
+        totals = sum_panes(self.summed, first_pane, horizon)[rows]
         present = present[rows]
-        firsts = window[rows, present.argmax(axis=1), FIRST_PRICE]
-        lasts = window[rows, length - 1 - present[:, ::-1].argmax(axis=1), LAST_PRICE]
-        counts = totals[:, _SUM_COUNT]
-        size_sums = totals[:, _SUM_SIZE]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            vwaps = totals[:, _SUM_NOTIONAL] / size_sums
-        means = totals[:, _SUM_PRICE] / counts
-        gains = (lasts - firsts) / firsts * 100.0
-        volatilities = np.sqrt(totals[:, _SUM_RANGE_SQUARE] / (FOUR_LN2 * pane_counts[rows]))
-        symbols = self.symbols
-        return [
-            _build_figures(symbols[row], int(count), mean, low, high, first, last,
-                           vwap if size_sum > 0 else None, gain, volatility)
-            for row, count, mean, low, high, first, last, vwap, size_sum, gain, volatility
-            in zip(
-                rows.tolist(), counts.tolist(), means.tolist(),
-                window[rows, :, LOW].min(axis=1).tolist(),
-                window[rows, :, HIGH].max(axis=1).tolist(),
-                firsts.tolist(), lasts.tolist(), vwaps.tolist(), size_sums.tolist(),
-                gains.tolist(), volatilities.tolist(), strict=True,
-            )
-        ]
+        return build_rows(
+            [self.symbols[row] for row in rows.tolist()], totals=totals,
+            pane_counts=pane_counts[rows],
+            firsts=window[rows, present.argmax(axis=1), FIRST_PRICE],
+            lasts=window[rows, length - 1 - present[:, ::-1].argmax(axis=1), LAST_PRICE],
+            lows=window[rows, :, LOW].min(axis=1), highs=window[rows, :, HIGH].max(axis=1),
+        )
+
+
+def sum_panes(summed: Floats, first_pane: int, stop_pane: int) -> Floats:
+    """The sums of panes `first_pane` to `stop_pane - 1` of each symbol, added oldest first:
+    the order of `sum()` over the symbol's panes."""
+    totals = summed[first_pane].copy()
+    for pane in range(first_pane + 1, stop_pane):
+        totals += summed[pane]
+    return totals
+
+
+def build_rows(
+    symbols: list[str], *, totals: Floats, pane_counts: npt.NDArray[np.intp], firsts: Floats,
+    lasts: Floats, lows: Floats, highs: Floats,
+) -> list[Figures]:
+    """One `Figures` per symbol from its window's sums (`SUMMED` order), number of panes
+    with ticks, first and last price, and extremes."""
+    counts = totals[:, SUM_COUNT]
+    size_sums = totals[:, SUM_SIZE]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        vwaps = totals[:, SUM_NOTIONAL] / size_sums
+    means = totals[:, SUM_PRICE] / counts
+    gains = (lasts - firsts) / firsts * 100.0
+    volatilities = np.sqrt(totals[:, SUM_RANGE_SQUARE] / (FOUR_LN2 * pane_counts))
+    return [
+        _build_figures(symbol, int(count), mean, low, high, first, last,
+                       vwap if size_sum > 0 else None, gain, volatility)
+        for symbol, count, mean, low, high, first, last, vwap, size_sum, gain, volatility
+        in zip(
+            symbols, counts.tolist(), means.tolist(), lows.tolist(), highs.tolist(),
+            firsts.tolist(), lasts.tolist(), vwaps.tolist(), size_sums.tolist(),
+            gains.tolist(), volatilities.tolist(), strict=True,
+        )
+    ]
 
 
 def _gather(items: Sequence[tuple[str, SymbolPanes]]) -> tuple[Floats, npt.NDArray[np.intp]]:

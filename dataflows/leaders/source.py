@@ -115,6 +115,7 @@ class _WindowsPartition(StatefulSourcePartition[SourceItem, Snapshot]):
             self.last_idle_check = now
             engine.advance_idle(int((now - self.last_arrival - self.config.idle_timeout_s) * 1000))
             out.extend(engine.empty_reports())  # the ranking's heartbeat of an empty partition
+        engine.prepare_ahead()  # the next end's older panes, while no window is closing
         out.extend(observe(engine, engine.close_ready(time.time())))
         return out
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import random
 
 import pytest
@@ -24,9 +25,11 @@ def run_engines(
     partitions: int,
     specs: tuple[WindowSpec, ...] = DEFAULT_SPECS,
     seed: int = 0,
+    prepare: bool = False,
 ) -> tuple[list[RankedWindow], list[Tick]]:
     """Feed ticks through one engine per partition in random batches, interleaving the
-    partitions' reports into the rankings in a random order, then end the input."""
+    partitions' reports into the rankings in a random order, then end the input. `prepare`:
+    after every tick, fold the next end's older panes ahead when the engine would."""
     rng = random.Random(seed)
     partition_of = {s: f"p{hash(s) % partitions}" for s in {t.symbol for t in arrivals}}
     engines = {p: PartitionEngine(p, specs, LATENESS_MS) for p in set(partition_of.values())}
@@ -41,7 +44,11 @@ def run_engines(
         p = rng.choice([p for p in engines if cursors[p] < len(queues[p])])
         batch = queues[p][cursors[p] : cursors[p] + rng.randint(1, 40)]
         cursors[p] += len(batch)
-        late += [t for t in batch if not engines[p].ingest(t)]
+        for tick in batch:
+            if not engines[p].ingest(tick):
+                late.append(tick)
+            if prepare:
+                engines[p].prepare_ahead()
         for report in engines[p].close_ready(now_s=0.0):
             ranked += rankings[report.spec].add(report)
     for p in rng.sample(sorted(engines), len(engines)):
@@ -53,8 +60,10 @@ def run_engines(
     return ranked, late
 
 
-def check_against_oracle(arrivals: list[Tick], partitions: int, seed: int = 0) -> None:
-    ranked, late = run_engines(arrivals, partitions, seed=seed)
+def check_against_oracle(
+    arrivals: list[Tick], partitions: int, seed: int = 0, prepare: bool = False
+) -> None:
+    ranked, late = run_engines(arrivals, partitions, seed=seed, prepare=prepare)
     partition_of = {s: hash(s) % partitions for s in {t.symbol for t in arrivals}}
     accepted, want_late = split_late(arrivals, partition_of.__getitem__, LATENESS_MS)
     order = lambda t: (t.symbol, t.ts_ms, t.price)  # noqa: E731 - sort key
@@ -90,9 +99,12 @@ def tick_streams(draw: st.DrawFn) -> list[Tick]:
 
 
 @settings(max_examples=120, deadline=None)
-@given(arrivals=tick_streams(), partitions=st.integers(1, 3), seed=st.integers(0, 9))
-def test_random_streams_match_oracle(arrivals: list[Tick], partitions: int, seed: int) -> None:
-    check_against_oracle(arrivals, partitions, seed)
+@given(arrivals=tick_streams(), partitions=st.integers(1, 3), seed=st.integers(0, 9),
+       prepare=st.booleans())
+def test_random_streams_match_oracle(
+    arrivals: list[Tick], partitions: int, seed: int, prepare: bool
+) -> None:
+    check_against_oracle(arrivals, partitions, seed, prepare)
 
 
 CASES = {
@@ -113,10 +125,32 @@ CASES = {
 }
 
 
+@pytest.mark.parametrize("prepare", [False, True])
 @pytest.mark.parametrize("partitions", [1, 2])
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_cases_match_oracle(name: str, partitions: int) -> None:
-    check_against_oracle(CASES[name], partitions)
+def test_cases_match_oracle(name: str, partitions: int, prepare: bool) -> None:
+    check_against_oracle(CASES[name], partitions, prepare=prepare)
+
+
+def test_closes_prepared_ahead_equal_full_folds() -> None:
+    """An engine that folds each next end's older panes ahead (`prepare_ahead`, as the source
+    calls it between batches) reports the same parts, bit for bit, as one that folds every
+    pane at the close; and it does prepare most ends (a steady stream, one tick a second,
+    new symbols joining and others leaving)."""
+    ticks = [
+        Tick(symbol, 10.0 + (i * 7 + ord(symbol)) % 13 / 4, BASE_MS + i * 1_000,
+             None if i % 5 == 0 else float(i % 9), "test")
+        for i in range(1_500) for symbol in "ABCDE"[(i // 400) % 3 : 3 + (i // 300) % 3]
+    ]
+    plain = PartitionEngine("0", DEFAULT_SPECS, LATENESS_MS)
+    ahead = PartitionEngine("0", DEFAULT_SPECS, LATENESS_MS)
+    prepared = 0
+    for tick in ticks:
+        assert plain.ingest(tick) == ahead.ingest(tick)
+        prepared += ahead.prepare_ahead()
+        assert ahead.close_ready(0.0) == plain.close_ready(0.0)
+    assert plain.close_all(0.0) == ahead.close_all(0.0)
+    assert prepared >= 140  # of 150 ends
 
 
 def test_late_tick_is_reported_and_not_counted() -> None:
@@ -192,3 +226,19 @@ def test_a_restored_ranking_waits_again_for_partitions_whose_input_had_ended() -
     ranked = [w for r in engines[1].close_all(now_s=0.0) for w in ranking.add(r)]
     assert [w.end_ms for w in ranked] == list(range(later + 10_000, later + 70_000, 10_000))
     assert all(w.leaders == (("S1", 30.0), ("S0", 20.0)) for w in ranked)
+
+
+def test_a_snapshot_leaves_the_prepared_fold_out_and_resumes_equal() -> None:
+    """The prepared fold is a cache: an engine's snapshot does not carry it, and the restored
+    engine closes the next end (folding every pane) with the same parts as the original."""
+    engine = PartitionEngine("0", DEFAULT_SPECS, LATENESS_MS)
+    for i in range(31):  # the watermark 25 s in: the end at 30 s may be prepared
+        engine.ingest(Tick("A", 10.0 + i % 4, BASE_MS + i * 1_000, 1.0, "test"))
+        engine.close_ready(0.0)
+    assert engine.prepare_ahead()
+    assert engine.prepared is not None
+    restored = pickle.loads(pickle.dumps(engine))  # noqa: S301 - our own bytes
+    assert restored.prepared is None
+    tick = Tick("A", 12.5, BASE_MS + 36_000, 2.0, "test")  # the end at 30 s closes
+    assert engine.ingest(tick) and restored.ingest(tick)
+    assert restored.close_ready(0.0) == engine.close_ready(0.0) != []

@@ -116,3 +116,4 @@ def test_sums_in_each_symbols_pane_order() -> None:
     want = sum(prices) / 4
     assert rows[0].mean == want
     assert want != math.fsum(prices) / 4  # the case is order-sensitive
+
