@@ -192,14 +192,19 @@ def scrape(port: int) -> dict[str, float]:
     return samples
 
 
-def histogram_quantile(samples: dict[str, float], name: str, q: float) -> float:
-    """Upper bound of the bucket holding quantile `q` (Prometheus-style, no interpolation)."""
+def histogram_buckets(samples: dict[str, float], name: str) -> list[tuple[float, float]]:
+    """(upper bound, cumulative count) of each bucket, ascending."""
     buckets = []
     for key, value in samples.items():
         match = re.fullmatch(rf'{name}_bucket\{{le="([^"]+)"\}}', key)
         if match:
             buckets.append((float(match.group(1)), value))
-    buckets.sort()
+    return sorted(buckets)
+
+
+def histogram_quantile(samples: dict[str, float], name: str, q: float) -> float:
+    """Upper bound of the bucket holding quantile `q` (Prometheus-style, no interpolation)."""
+    buckets = histogram_buckets(samples, name)
     total = buckets[-1][1] if buckets else 0
     for bound, count in buckets:
         if total and count >= q * total:

@@ -24,12 +24,14 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import redis
 
 from bench.common import (
     dataflow_env,
     fmt_rate,
+    histogram_buckets,
     histogram_quantile,
     percentile,
     print_header,
@@ -106,7 +108,7 @@ def watch_redis(redis_url: str, stop: threading.Event,
 
 def run_at(bootstrap: str, topic: str, redis_url: str, *, rate: float, seconds: float,
            symbols: int, processes: int, log_dir: Path,
-           env: dict[str, str] | None = None) -> dict[str, float]:
+           env: dict[str, str] | None = None) -> dict[str, Any]:
     ports = [free_port() for _ in range(processes)]
     cluster = LocalCluster(dataflow_env(bootstrap, topic, redis_url, BOUNDED="false",
                                         **(env or {})),
@@ -120,6 +122,10 @@ def run_at(bootstrap: str, topic: str, redis_url: str, *, rate: float, seconds: 
             time.sleep(0.2)
         time.sleep(2)
         before = sum(scrape(p).get("stockstream_ticks_decoded_total", 0) for p in ports)
+        admin = redis.Redis.from_url(redis_url)
+        admin.config_set("latency-monitor-threshold", 10)  # Redis' own stalls >= 10 ms
+        admin.latency_reset()
+        forks_before = admin.info("stats")["total_forks"]
         watcher.start()
         producer = subprocess.Popen(
             [sys.executable, "-m", "bench.latency", "--produce", bootstrap, topic, str(rate),
@@ -128,6 +134,9 @@ def run_at(bootstrap: str, topic: str, redis_url: str, *, rate: float, seconds: 
         time.sleep(1.0)
         samples = [scrape(p) for p in ports]
         decoded = sum(s.get("stockstream_ticks_decoded_total", 0) for s in samples) - before
+        stalls = {event.decode(): (count_ms, max_ms) for event, _, count_ms, max_ms
+                  in admin.execute_command("LATENCY", "LATEST")}
+        forks = admin.info("stats")["total_forks"] - forks_before
     finally:
         stop.set()
         cluster.stop()
@@ -143,10 +152,27 @@ def run_at(bootstrap: str, topic: str, redis_url: str, *, rate: float, seconds: 
             "hist_p50": histogram_quantile(merged, LATENCY, 0.5),
             "hist_p99": histogram_quantile(merged, LATENCY, 0.99),
             "hist_count": merged.get(f"{LATENCY}_count", 0),
+            "hist_buckets": spread(histogram_buckets(merged, LATENCY)),
             "hist_mean": (merged.get(f"{LATENCY}_sum", 0)
                           / max(1, merged.get(f"{LATENCY}_count", 0))),
             "poll_n": len(outside), "poll_p50": percentile(outside, 0.5),
-            "poll_p99": percentile(outside, 0.99), "poll_max": max(outside, default=float("nan"))}
+            "poll_p99": percentile(outside, 0.99), "poll_max": max(outside, default=float("nan")),
+            "poll_slowest": [at * 1000 for at in sorted(outside)[-5:]],
+            "redis_stalls": ", ".join(f"{event} latest {latest} ms, max {worst} ms"
+                                      for event, (latest, worst) in sorted(stalls.items())),
+            "redis_forks": forks}
+
+
+def spread(buckets: list[tuple[float, float]]) -> str:
+    """Windows per bucket, e.g. `<=20 ms: 31, <=30 ms: 52, <=75 ms: 1` (empty ones left out)."""
+    counts, below = [], 0.0
+    for bound, cumulative in buckets:
+        if cumulative > below and bound != float("inf"):
+            counts.append(f"<={bound * 1000:g} ms: {cumulative - below:.0f}")
+        elif cumulative > below:
+            counts.append(f"more: {cumulative - below:.0f}")
+        below = cumulative
+    return ", ".join(counts)
 
 
 def produce_main(argv: list[str]) -> None:
@@ -201,6 +227,11 @@ def main(argv: list[str] | None = None) -> None:
           f"p99 <= {ms['hist_p99']:.0f} ms, mean {ms['hist_mean']:.1f} ms; Redis poll "
           f"(n={result['poll_n']}): p50 {ms['poll_p50']:.1f} ms, p99 {ms['poll_p99']:.1f} ms, "
           f"max {ms['poll_max']:.1f} ms", flush=True)
+    print(f"histogram, windows per bucket: {result['hist_buckets']}")
+    slowest = ", ".join(f"{ms_:.0f}" for ms_ in result["poll_slowest"])
+    print(f"Redis poll, the 5 slowest windows (ms): {slowest}")
+    print(f"Redis: {result['redis_forks']} forks (RDB/AOF rewrite) during the run; its "
+          f"latency monitor (>= 10 ms): {result['redis_stalls'] or 'nothing'}")
     p99 = ms["hist_p99"]
     print(f"target p99 < 50 ms: {'met' if p99 < 50 else 'missed'} (histogram p99 <= {p99:.0f} ms)")
     if not args.no_write:
