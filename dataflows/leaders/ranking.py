@@ -38,6 +38,7 @@ sink. Pure: wall time is passed in.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 from dataflows.leaders.engine import (
@@ -68,6 +69,9 @@ class RankedWindow:
     @property
     def start_ms(self) -> int:
         return self.end_ms - self.length_s * 1000
+
+
+_by_symbol = attrgetter("symbol")
 
 
 def merge_tops(parts: list[WindowPart], n: int) -> tuple[tuple[str, float], ...]:
@@ -195,7 +199,7 @@ class SpecRanking:
 
     def _rank(self, end_ms: int, parts: list[WindowPart], corrected: bool) -> RankedWindow:
         first_seen = min(self.first_ts_ms.values(), default=end_ms)
-        rows = tuple(sorted((row for part in parts for row in part.rows), key=lambda r: r.symbol))
+        rows = tuple(sorted((row for part in parts for row in part.rows), key=_by_symbol))
         return RankedWindow(
             spec=self.spec.name,
             score=self.spec.score.value,

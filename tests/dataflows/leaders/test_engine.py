@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dataflows.leaders.engine import NO_MORE_WINDOWS_MS, PartitionEngine
+from dataflows.leaders.engine import NO_MORE_WINDOWS_MS, PartitionEngine, top_n
+from dataflows.leaders.panes import Figures
 from dataflows.leaders.ranking import RankedWindow, SpecRanking
 from dataflows.leaders.specs import DEFAULT_SPECS, WindowSpec, build_specs
 from stockstream.ticks import Tick
@@ -242,3 +243,32 @@ def test_a_snapshot_leaves_the_prepared_fold_out_and_resumes_equal() -> None:
     tick = Tick("A", 12.5, BASE_MS + 36_000, 2.0, "test")  # the end at 30 s closes
     assert engine.ingest(tick) and restored.ingest(tick)
     assert restored.close_ready(0.0) == engine.close_ready(0.0) != []
+
+
+def _row(symbol: str, mean: float) -> Figures:
+    return Figures(symbol, 1, mean, mean, mean + 1.0, mean, mean, None, 0.0, 0.0)
+
+
+TOP_CASES = [
+    # (name, rows as (symbol, mean), n, expected symbols)
+    ("no rows", [], 3, []),
+    ("n = 0", [("A", 1.0)], 0, []),
+    ("fewer rows than n", [("B", 1.0), ("A", 2.0)], 3, ["A", "B"]),
+    ("ties at the n-th score go by symbol", [("E", 5.0), ("D", 5.0), ("C", 9.0), ("B", 5.0),
+                                              ("A", 1.0)], 3, ["C", "B", "D"]),
+    ("all tied", [("C", 2.0), ("B", 2.0), ("D", 2.0), ("A", 2.0)], 3, ["A", "B", "C"]),
+    ("negative scores", [("A", -3.0), ("B", -1.0), ("C", -2.0)], 2, ["B", "C"]),
+]
+
+
+@pytest.mark.parametrize(("rows", "n", "want"), [c[1:] for c in TOP_CASES],
+                         ids=[c[0] for c in TOP_CASES])
+@pytest.mark.parametrize("score", ["mean", "max"])
+def test_top_n_sorts_only_the_candidates_yet_equals_a_full_sort(
+    rows: list[tuple[str, float]], n: int, want: list[str], score: str
+) -> None:
+    figures = tuple(_row(symbol, mean) for symbol, mean in rows)
+    got = top_n(figures, score, n)
+    assert [symbol for symbol, _ in got] == want
+    full = sorted(figures, key=lambda r: (-r.score(score), r.symbol))[:n]
+    assert got == tuple((r.symbol, r.score(score)) for r in full)
