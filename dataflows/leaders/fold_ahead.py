@@ -118,7 +118,7 @@ def fold_with_older(
     is_known = known >= 0
     for length in wanted:
         older = prepared.older.get(length)
-        if older is None:  # a 1-pane window: the last pane alone
+        if older is None:  # no older pane (a 1-pane window, or none had any): the last alone
             totals, pane_counts = last_sums.copy(), last_present.astype(np.intp)
             firsts, lasts = last[:, FIRST_PRICE], last[:, LAST_PRICE]
             lows, highs = last[:, LOW], last[:, HIGH]
