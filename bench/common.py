@@ -192,13 +192,19 @@ def scrape(port: int) -> dict[str, float]:
     return samples
 
 
-def histogram_buckets(samples: dict[str, float], name: str) -> list[tuple[float, float]]:
-    """(upper bound, cumulative count) of each bucket, ascending."""
+def histogram_buckets(samples: dict[str, float], name: str,
+                      labels: dict[str, str] | None = None) -> list[tuple[float, float]]:
+    """(upper bound, cumulative count) of each bucket, ascending; `labels` selects one child
+    of a labelled histogram (`{"phase": "close"}`). Labels may come in any order."""
     buckets = []
     for key, value in samples.items():
-        match = re.fullmatch(rf'{name}_bucket\{{le="([^"]+)"\}}', key)
-        if match:
-            buckets.append((float(match.group(1)), value))
+        head, brace, rest = key.partition("{")
+        if head != f"{name}_bucket" or not brace:
+            continue
+        pairs = dict(re.findall(r'(\w+)="([^"]*)"', rest))
+        bound = pairs.pop("le", None)
+        if bound is not None and pairs == (labels or {}):
+            buckets.append((float(bound), value))
     return sorted(buckets)
 
 

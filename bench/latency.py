@@ -46,6 +46,9 @@ from stockstream.embedded.ports import free_port
 from stockstream.embedded.topics import create_topic
 
 LATENCY = "stockstream_window_emit_latency_seconds"
+GC_PAUSE = "stockstream_gc_pause_seconds"
+PHASE = "stockstream_window_phase_seconds"
+PHASES = ("close", "to_sink", "redis_windows", "redis_figures")
 LATENESS_S = 5.0
 
 
@@ -174,7 +177,11 @@ def run_at(bootstrap: str, topic: str, redis_url: str, *, rate: float, seconds: 
             "poll_slowest": [at * 1000 for at in sorted(outside)[-5:]],
             "redis_stalls": ", ".join(f"{event} latest {latest} ms, max {worst} ms"
                                       for event, (latest, worst) in sorted(stalls.items())),
-            "redis_forks": forks}
+            "redis_forks": forks,
+            "phases": {phase: spread(histogram_buckets(merged, PHASE, {"phase": phase}))
+                       for phase in PHASES},
+            "gc_pauses": {generation: spread(histogram_buckets(
+                merged, GC_PAUSE, {"generation": str(generation)})) for generation in range(3)}}
 
 
 def spread(buckets: list[tuple[float, float]]) -> str:
@@ -246,6 +253,10 @@ def main(argv: list[str] | None = None) -> None:
     print(f"Redis poll, the 5 slowest windows (ms): {slowest}")
     print(f"Redis: {result['redis_forks']} forks (RDB/AOF rewrite) during the run; its "
           f"latency monitor (>= 10 ms): {result['redis_stalls'] or 'nothing'}")
+    for phase, spent in result["phases"].items():
+        print(f"phase {phase}, per bucket: {spent or 'none'}")
+    for generation, pauses in result["gc_pauses"].items():
+        print(f"dataflow GC pauses, generation {generation}: {pauses or 'none'}")
     p99 = ms["hist_p99"]
     print(f"target p99 < 50 ms: {'met' if p99 < 50 else 'missed'} (histogram p99 <= {p99:.0f} ms)")
     if not args.no_write:

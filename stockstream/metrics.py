@@ -76,6 +76,22 @@ WINDOW_EMIT_LATENCY = Histogram(
     "Wall time from the watermark passing a window's end to the window being in Redis.",
     buckets=(0.005, 0.01, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
+WINDOW_PHASE = Histogram(
+    "stockstream_window_phase_seconds",
+    "Where a window's time goes: `close` (one partition closing the windows of an end), "
+    "`to_sink` (from the last partition's close starting to the sink receiving the window), "
+    "`redis_windows` and `redis_figures` (one end's leaderboard or figure scripts, their "
+    "documents included).",
+    ["phase"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0,
+             2.5),
+)
+GC_PAUSE = Histogram(
+    "stockstream_gc_pause_seconds",
+    "How long each cyclic garbage collection stopped the process, by generation.",
+    ["generation"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0),
+)
 
 # Producers
 REPLAY_TICKS_PUBLISHED = Counter(

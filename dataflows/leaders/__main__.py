@@ -19,6 +19,7 @@ from prometheus_client import REGISTRY
 
 from dataflows.leaders.flow import build_flow
 from dataflows.leaders.settings import DataflowSettings
+from stockstream.gc_pauses import observe_gc_pauses
 from stockstream.logs import configure_logging
 from stockstream.metrics import serve_metrics
 
@@ -66,6 +67,7 @@ def main() -> None:
     recovery = prepare_recovery(settings)
     flow = build_flow(settings)
     tune_gc()
+    observe_gc_pauses()
     log.info("starting", extra={"process_id": settings.process_id, "bounded": settings.bounded,
                                 "recovery": bool(recovery)})
     cli_main(

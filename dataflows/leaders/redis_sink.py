@@ -33,10 +33,19 @@ from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from dataflows.leaders.future_guard import refuse_future_window
 from dataflows.leaders.ranking import RankedWindow
 from dataflows.leaders.specs import Score
-from stockstream.metrics import LEADERBOARD_WRITES, REDIS_ERRORS, WINDOW_EMIT_LATENCY
+from stockstream.metrics import (
+    LEADERBOARD_WRITES,
+    REDIS_ERRORS,
+    WINDOW_EMIT_LATENCY,
+    WINDOW_PHASE,
+)
 from stockstream.ticks import format_ts
 
 log = logging.getLogger(__name__)
+
+TO_SINK_PHASE = WINDOW_PHASE.labels(phase="to_sink")
+REDIS_WINDOWS_PHASE = WINDOW_PHASE.labels(phase="redis_windows")
+REDIS_FIGURES_PHASE = WINDOW_PHASE.labels(phase="redis_figures")
 
 FIGURE_NAMES = ("mean", "count", "min", "max", "first", "last", "vwap", "gain_pct", "volatility")
 
@@ -237,7 +246,10 @@ class LeaderboardWriter:
         (each field set carries its `window_end`) in a second one."""
         if not windows:
             return []
-        ahead_limit_s = int(time.time() + self.max_ahead_of_clock_s)
+        started_s = time.time()
+        for window in windows:
+            TO_SINK_PHASE.observe(max(0.0, started_s - window.closed_at_s))
+        ahead_limit_s = int(started_s + self.max_ahead_of_clock_s)
         replies = self._retrying(windows[0], lambda: self._pipelined(
             self.window_script.sha,
             [(keys.as_list(), [window.end_ms // 1000, self.history_ttl_s,
@@ -245,6 +257,7 @@ class LeaderboardWriter:
              for window, keys in ((w, WindowKeys.of(w)) for w in windows)],
         ))
         now_s = time.time()
+        REDIS_WINDOWS_PHASE.observe(now_s - started_s)
         for window, reply in zip(windows, replies, strict=True):
             WINDOW_EMIT_LATENCY.observe(max(0.0, now_s - window.closed_at_s))
             if reply[0] == -1:
@@ -259,6 +272,7 @@ class LeaderboardWriter:
         if figure_calls:
             self._retrying(windows[0], lambda: self._pipelined(
                 self.figures_script.sha, figure_calls))
+            REDIS_FIGURES_PHASE.observe(time.time() - now_s)
         for window in windows:
             LEADERBOARD_WRITES.labels(window.spec).inc()
         return latest

@@ -23,11 +23,18 @@ from dataflows.leaders.future_guard import FutureGuard, GuardConfig, Released
 from dataflows.leaders.inputs import DeadLetter, Received, dead_letter, decode_batch, letter_for
 from dataflows.leaders.kafka_reader import PartitionReader, as_raw, consumer_config
 from dataflows.leaders.specs import WindowSpec
-from stockstream.metrics import PARTITIONS_RESUMED, TICKS_HELD, WATERMARK_LAG, WINDOWS_CLOSED
+from stockstream.metrics import (
+    PARTITIONS_RESUMED,
+    TICKS_HELD,
+    WATERMARK_LAG,
+    WINDOW_PHASE,
+    WINDOWS_CLOSED,
+)
 from stockstream.ticks import Reason, Rejection, Tick, format_ts
 
 SourceItem = PartitionReport | DeadLetter
 Snapshot = bytes  # pickle of (Kafka offset, PartitionEngine, FutureGuard, [pending message])
+CLOSE_PHASE = WINDOW_PHASE.labels(phase="close")
 
 
 @dataclass(frozen=True)
@@ -116,7 +123,11 @@ class _WindowsPartition(StatefulSourcePartition[SourceItem, Snapshot]):
             engine.advance_idle(int((now - self.last_arrival - self.config.idle_timeout_s) * 1000))
             out.extend(engine.empty_reports())  # the ranking's heartbeat of an empty partition
         engine.prepare_ahead()  # the next end's older panes, while no window is closing
-        out.extend(observe(engine, engine.close_ready(time.time())))
+        started_s = time.time()
+        reports = engine.close_ready(started_s)
+        if any(report.parts for report in reports):
+            CLOSE_PHASE.observe(time.time() - started_s)
+        out.extend(observe(engine, reports))
         return out
 
     def _ingest_until_close(self, messages: Sequence[Received], out: list[SourceItem]) -> int:

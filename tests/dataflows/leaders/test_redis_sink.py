@@ -3,6 +3,7 @@ stale symbols, and retrying through a Redis outage."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ from typing import Any
 
 import pytest
 import redis
+from prometheus_client import REGISTRY
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -455,3 +457,34 @@ def test_a_batch_leaves_the_state_of_its_windows_written_one_by_one(
     assert writer.write_many(batch) == [True, True, True, True, False]
 
     assert dump(redis_client) == one_by_one
+
+
+def phase_counts() -> dict[str, float]:
+    return {phase: REGISTRY.get_sample_value(
+        "stockstream_window_phase_seconds_count", {"phase": phase}) or 0.0
+        for phase in ("to_sink", "redis_windows", "redis_figures")}
+
+
+def test_a_batch_times_its_phases_once_and_figures_only_for_latest_windows(
+    writer: LeaderboardWriter,
+) -> None:
+    """Each window's wait for the sink is observed, the batch's round trips once each; a batch
+    with no latest window writes (and times) no figures."""
+    newer = [window([fig("AAA", 10.0)]), window([fig("AAA", 9.0)], spec="5m", length_s=300)]
+    older = [window([fig("BBB", 1.0)], end_ms=END_MS - SLIDE_MS)]
+    waited_s = 2.0
+    newer = [dataclasses.replace(w, closed_at_s=time.time() - waited_s) for w in newer]
+    before = phase_counts()
+    sum_before = REGISTRY.get_sample_value(
+        "stockstream_window_phase_seconds_sum", {"phase": "to_sink"}) or 0.0
+
+    assert writer.write_many(newer) == [True, True]
+    assert writer.write_many(older) == [False]
+
+    after = phase_counts()
+    assert after["to_sink"] - before["to_sink"] == 3
+    assert after["redis_windows"] - before["redis_windows"] == 2
+    assert after["redis_figures"] - before["redis_figures"] == 1
+    waited = (REGISTRY.get_sample_value(
+        "stockstream_window_phase_seconds_sum", {"phase": "to_sink"}) or 0.0) - sum_before
+    assert 2 * waited_s <= waited < 2 * waited_s + 60

@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import pytest
 from confluent_kafka import Producer
+from prometheus_client import REGISTRY
 
 from dataflows.leaders.engine import PartitionEngine, PartitionReport
 from dataflows.leaders.source import EngineConfig, PartitionWindowsSource, SourceItem
@@ -55,6 +56,8 @@ def test_batches_are_cut_at_window_ends_and_resume_from_a_snapshot(
     (name,) = source.list_parts()
     part = source.build_part("ticks_in", name, None)
     decoded_before = TICKS_DECODED._value.get()
+    closes_before = close_count()
+    closing_batches: list[bool] = []  # per batch: did it close a window?
     items: list[SourceItem] = []
     resumed = False
     deadline = time.monotonic() + 120
@@ -65,6 +68,7 @@ def test_batches_are_cut_at_window_ends_and_resume_from_a_snapshot(
         except StopIteration:
             break
         items += batch
+        closing_batches.append(any(isinstance(i, PartitionReport) and i.parts for i in batch))
         engine = part.engine
         if part.pending:  # cut: the watermark went no further than the window it closed
             assert engine.watermark_ms is not None and engine.closed_through_ms is not None
@@ -83,3 +87,11 @@ def test_batches_are_cut_at_window_ends_and_resume_from_a_snapshot(
     assert len(reports) == len(items), items
     assert window_parts(reports) == reference()
     assert TICKS_DECODED._value.get() - decoded_before == len(TICKS)
+    # every batch that closed a window timed its close, but the last: the end of input
+    assert close_count() - closes_before == sum(closing_batches[:-1]) > 0
+
+
+def close_count() -> float:
+    """The partition closes timed so far."""
+    return REGISTRY.get_sample_value(
+        "stockstream_window_phase_seconds_count", {"phase": "close"}) or 0.0
