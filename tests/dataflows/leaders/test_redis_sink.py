@@ -4,12 +4,14 @@ stale symbols, and retrying through a Redis outage."""
 from __future__ import annotations
 
 import dataclasses
+import math
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import orjson
 import pytest
 import redis
 from prometheus_client import REGISTRY
@@ -105,7 +107,7 @@ def latest_state(client: redis.Redis) -> dict[bytes, Any]:
 def figure_fields(row: Figures, spec: str, end_ms: int) -> dict[bytes, bytes]:
     """The `figures:<SYMBOL>` fields one spec writes for one row."""
     fields = {
-        f"{spec}.{name}".encode(): repr(getattr(row, name)).encode()
+        f"{spec}.{name}".encode(): orjson.dumps(getattr(row, name))
         for name in FIGURE_NAMES
         if getattr(row, name) is not None
     }
@@ -183,6 +185,33 @@ def test_mean_window_keys(writer: LeaderboardWriter, redis_client: redis.Redis) 
         assert 0 < redis_client.ttl(key) <= HISTORY_TTL_S, key
     for key in ("leaders:1m", "means:1m", "gainers:1m", "window:1m", "figures:AAA"):
         assert redis_client.ttl(key) == -1, f"{key} must not expire"
+
+
+@pytest.mark.parametrize(("mean", "gain_pct"), [
+    (0.1 + 0.2, -0.0),
+    (1e-7, 1e22),
+    (5e-324, -1e-300),  # the smallest subnormal
+    (1.7976931348623157e308, 2.0 / 3.0),  # the largest double
+    (123456789.12345679, -100.0 / 3.0),
+    (float("inf"), 0.0),  # a mean of prices near the largest double overflows
+    (2.0, float("-inf")),
+])
+def test_numbers_reach_redis_as_their_shortest_exact_text(
+    writer: LeaderboardWriter, redis_client: redis.Redis, mean: float, gain_pct: float
+) -> None:
+    """Scores and figures read back as the very doubles written, as the shortest text that
+    does so (never longer than Python's repr); infinities stay infinities, not absences."""
+    row = fig("AAA", mean, gain_pct=gain_pct, vwap=mean)
+    assert writer.write(window([row])) is True
+
+    assert redis_client.zscore("means:1m", "AAA") == mean
+    assert redis_client.zscore("gainers:1m", "AAA") == gain_pct
+    fields = redis_client.hgetall("figures:AAA")
+    for name in FIGURE_NAMES:
+        value = getattr(row, name)
+        text = fields[f"1m.{name}".encode()].decode()
+        assert float(text) == value and math.copysign(1, float(text)) == math.copysign(1, value)
+        assert len(text) <= len(repr(value)), (name, text)
 
 
 @pytest.mark.parametrize("symbols", [1, 128, 129, 1000, 1001, 2500])
