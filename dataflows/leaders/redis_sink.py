@@ -111,45 +111,85 @@ for _, symbol in ipairs(gone) do table.insert(result, symbol) end
 return result
 """
 
-FIGURES_PER_ROW = len(FIGURE_NAMES) + 1  # the symbol, then its figures
 WRITE_FIGURES_LUA = """
-local end_s, field_prefix, figures_prefix = ARGV[1], ARGV[2], ARGV[3]
-local stale_symbols = cjson.decode(ARGV[4])
+-- The figures of the latest windows of one end, each spec at most once, in one call: one
+-- HSET per symbol for all of them (a call per symbol and spec cost twice the time in Redis).
+-- ARGV[1]: {"prefixes": ["1m.", ...], "ends": ["1638322200", ...], "stale": [[symbol, ...],
+-- ...]}, a list entry per window; ARGV[2]: the key prefix, `figures:`.
+-- ARGV[3]: one flat JSON array of strings, row after row: a symbol, then for each window its
+-- figures in `names` order: 'null' for one it lacks, 'false' for all of them if the window
+-- lacks the symbol. Numbers come as text, the shortest that reads back as the exact double:
+-- decoded as numbers they would print with 14 digits.
+local meta, figures_prefix = cjson.decode(ARGV[1]), ARGV[2]
 local names = {FIGURE_NAMES_LIST}
-local fields = {}
-for i, name in ipairs(names) do fields[i] = field_prefix .. name end
-local end_field = field_prefix .. 'window_end'
--- ARGV[5]: one flat JSON array of strings, a row after another: a symbol, then its figures
--- in `names` order ('null' for one it lacks). Numbers come as text, the shortest that reads
--- back as the exact double: decoded as numbers they would print with 14 digits.
-local rows = cjson.decode(ARGV[5])
-local n = #rows
-for base = 1, n, FIGURES_PER_ROW do
-  local key = figures_prefix .. rows[base]
+local fields, end_fields = {}, {}
+for w, prefix in ipairs(meta.prefixes) do
+  fields[w] = {}
+  for i, name in ipairs(names) do fields[w][i] = prefix .. name end
+  end_fields[w] = prefix .. 'window_end'
+end
+local windows, per_window = #meta.prefixes, #names
+-- The usual row (every window holds the symbol, no figure lacking) fills the values of one
+-- prebuilt `field, value, ...` list: no table grows per value (Lua's `#` is not free).
+local usual = {}
+for w = 1, windows do
+  for i = 1, per_window do usual[#usual + 1] = fields[w][i]; usual[#usual + 1] = '' end
+  usual[#usual + 1] = end_fields[w]
+  usual[#usual + 1] = meta.ends[w]
+end
+local function write_unusual(key, rows, base)
   local set, absent = {}, {}
-  for i = 1, #names do
-    local value = rows[base + i]
-    if value == 'null' then
-      absent[#absent + 1] = fields[i]  -- e.g. vwap without sizes: not kept from before
-    else
-      set[#set + 1] = fields[i]
-      set[#set + 1] = value
+  for w = 1, windows do
+    local before = base + (w - 1) * per_window  -- figure i of window w is at before + i
+    if rows[before + 1] ~= 'false' then
+      local window_fields = fields[w]
+      for i = 1, per_window do
+        local value = rows[before + i]
+        if value == 'null' then
+          absent[#absent + 1] = window_fields[i]  -- e.g. vwap without sizes: not kept
+        else
+          set[#set + 1] = window_fields[i]
+          set[#set + 1] = value
+        end
+      end
+      set[#set + 1] = end_fields[w]
+      set[#set + 1] = meta.ends[w]
     end
   end
-  set[#set + 1] = end_field
-  set[#set + 1] = end_s
-  redis.call('HSET', key, unpack(set))
+  if #set > 0 then redis.call('HSET', key, unpack(set)) end
   if #absent > 0 then redis.call('HDEL', key, unpack(absent)) end
 end
-local stale = {}
-for i, field in ipairs(fields) do stale[i] = field end
-stale[#stale + 1] = end_field
-for _, symbol in ipairs(stale_symbols) do
-  redis.call('HDEL', figures_prefix .. symbol, unpack(stale))
+local rows = cjson.decode(ARGV[3])
+local values_per_row = windows * per_window
+for base = 1, #rows, 1 + values_per_row do
+  local key = figures_prefix .. rows[base]
+  local is_usual, at = true, 0  -- `at`: the value's index in `usual`, less one
+  for w = 1, windows do
+    local before = base + (w - 1) * per_window
+    for i = 1, per_window do
+      local value = rows[before + i]
+      if value == 'null' or value == 'false' then is_usual = false end
+      usual[at + 2 * i] = value
+    end
+    at = at + 2 * (per_window + 1)
+  end
+  if is_usual then
+    redis.call('HSET', key, unpack(usual))
+  else
+    write_unusual(key, rows, base)
+  end
+end
+-- The symbols each window lost since its spec's previous latest window.
+for w, symbols in ipairs(meta.stale) do
+  local stale = {}
+  for i, field in ipairs(fields[w]) do stale[i] = field end
+  stale[#stale + 1] = end_fields[w]
+  for _, symbol in ipairs(symbols) do
+    redis.call('HDEL', figures_prefix .. symbol, unpack(stale))
+  end
 end
 return 1
-""".replace("FIGURE_NAMES_LIST", ", ".join(f"'{name}'" for name in FIGURE_NAMES)).replace(
-    "FIGURES_PER_ROW", str(FIGURES_PER_ROW))
+""".replace("FIGURE_NAMES_LIST", ", ".join(f"'{name}'" for name in FIGURE_NAMES))
 
 
 @dataclass(frozen=True)
@@ -192,9 +232,19 @@ class WindowKeys:
 _FIGURE_ROW = attrgetter("symbol", *FIGURE_NAMES)
 
 
+def _non_finite_as_text(value: Any) -> Any:
+    """`value`, any tuples or lists in it rebuilt, with each non-finite float as its repr."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    if isinstance(value, tuple | list):
+        return type(value)(map(_non_finite_as_text, value))
+    return value
+
+
 def flat_strings(items: list[tuple[Any, ...]]) -> bytes:
-    """The items' values, in order, as one flat JSON array of strings: `[(1.5, "AAA"),
-    (None, "BBB")]` gives `["1.5","AAA","null","BBB"]`.
+    """The items' values, in order and nested tuples flattened, as one flat JSON array of
+    strings: `[(1.5, "AAA"), (None, "BBB", (2, False))]` gives
+    `["1.5","AAA","null","BBB","2","false"]`.
 
     orjson formats the numbers (a few milliseconds for 100,000, against a tenth of a second for
     `repr` in a Python loop), then bytes operations turn its nested array into strings: no
@@ -203,12 +253,10 @@ def flat_strings(items: list[tuple[Any, ...]]) -> bytes:
     of prices near the largest double may overflow) becomes `inf`, `-inf` or `nan`, as Redis
     reads it, not orjson's `null`, which the figures script takes for an absent figure."""
     text = orjson.dumps(items)
-    if b"null" in text and any(isinstance(value, float) and not math.isfinite(value)
-                               for item in items for value in item):
-        text = orjson.dumps([
-            tuple(repr(value) if isinstance(value, float) and not math.isfinite(value)
-                  else value for value in item)
-            for item in items])
+    if b"null" in text:  # None, a symbol `null`, or a non-finite float
+        as_redis_reads = _non_finite_as_text(items)
+        if as_redis_reads != items:
+            text = orjson.dumps(as_redis_reads)
     plain = text.translate(None, b'[]"')
     return b'["' + plain.replace(b",", b'","') + b'"]' if plain else b"[]"
 
@@ -233,10 +281,43 @@ def window_pairs(window: RankedWindow) -> tuple[bytes, bytes, bytes]:
             flat_strings(list(map(by_score, window.rows))), flat_strings(gains))
 
 
-def figures_rows(window: RankedWindow) -> bytes:
-    """The flat array the figures script reads (`flat_strings`): per symbol, the symbol and
-    then `FIGURE_NAMES` (`null` for one it lacks)."""
-    return flat_strings(list(map(_FIGURE_ROW, window.rows)))
+_FIGURES = attrgetter(*FIGURE_NAMES)
+_SYMBOL = attrgetter("symbol")
+_NOT_IN_WINDOW = (False,) * len(FIGURE_NAMES)
+
+
+def figures_call(windows: list[RankedWindow], stale: list[list[str]]) -> list[bytes]:
+    """The figures script's arguments for windows of distinct specs (`WRITE_FIGURES_LUA`): a
+    row per symbol of any of them, holding each window's figures (`flat_strings` flattens the
+    nested tuples)."""
+    meta = orjson.dumps({"prefixes": [f"{window.spec}." for window in windows],
+                         "ends": [str(window.end_ms // 1000) for window in windows],
+                         "stale": stale})
+    symbols = [tuple(map(_SYMBOL, window.rows)) for window in windows]
+    if all(these == symbols[0] for these in symbols):  # the usual case: one symbol set
+        rows = list(zip(symbols[0], *(map(_FIGURES, window.rows) for window in windows),
+                        strict=True))
+    else:
+        by_window = [dict(zip(these, map(_FIGURES, window.rows), strict=True))
+                     for these, window in zip(symbols, windows, strict=True)]
+        every = dict.fromkeys(symbol for these in symbols for symbol in these)
+        rows = [(symbol, *(figures.get(symbol, _NOT_IN_WINDOW) for figures in by_window))
+                for symbol in every]
+    return [meta, b"figures:", flat_strings(rows)]
+
+
+def distinct_spec_runs(windows: list[RankedWindow]) -> list[list[int]]:
+    """The windows' indices cut into runs, in order, where no spec appears twice: a run's
+    figures go in one call, and a later window of a spec is written after its earlier one."""
+    runs: list[list[int]] = []
+    specs: set[str] = set()
+    for index, window in enumerate(windows):
+        if not runs or window.spec in specs:
+            runs.append([])
+            specs = set()
+        runs[-1].append(index)
+        specs.add(window.spec)
+    return runs
 
 
 class LeaderboardWriter:
@@ -287,11 +368,12 @@ class LeaderboardWriter:
             if reply[0] == -1:
                 refuse_future_window(window)
         latest = [reply[0] == 1 for reply in replies]
+        newest = [(window, [symbol.decode() for symbol in reply[1:]])
+                  for window, reply, is_latest in zip(windows, replies, latest, strict=True)
+                  if is_latest]
         figure_calls: list[tuple[list[str], list[Any]]] = [
-            ([], [window.end_ms // 1000, f"{window.spec}.", "figures:",
-                  orjson.dumps([symbol.decode() for symbol in reply[1:]]), figures_rows(window)])
-            for window, reply, is_latest in zip(windows, replies, latest, strict=True)
-            if is_latest
+            ([], figures_call([newest[i][0] for i in run], [newest[i][1] for i in run]))
+            for run in distinct_spec_runs([window for window, _ in newest])
         ]
         if figure_calls:
             self._retrying(windows[0], lambda: self._pipelined(

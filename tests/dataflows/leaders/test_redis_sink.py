@@ -20,7 +20,12 @@ from redis.retry import Retry
 
 from dataflows.leaders.panes import Figures
 from dataflows.leaders.ranking import RankedWindow
-from dataflows.leaders.redis_sink import FIGURE_NAMES, LeaderboardWriter
+from dataflows.leaders.redis_sink import (
+    FIGURE_NAMES,
+    LeaderboardWriter,
+    distinct_spec_runs,
+    flat_strings,
+)
 from stockstream.embedded.redis_server import RedisServer
 from stockstream.metrics import REDIS_ERRORS
 from stockstream.ticks import format_ts
@@ -209,7 +214,9 @@ def test_numbers_reach_redis_as_their_shortest_exact_text(
     fields = redis_client.hgetall("figures:AAA")
     for name in FIGURE_NAMES:
         value = getattr(row, name)
-        text = fields[f"1m.{name}".encode()].decode()
+        raw = fields[f"1m.{name}".encode()]
+        assert isinstance(raw, bytes)
+        text = raw.decode()
         assert float(text) == value and math.copysign(1, float(text)) == math.copysign(1, value)
         assert len(text) <= len(repr(value)), (name, text)
 
@@ -517,3 +524,45 @@ def test_a_batch_times_its_phases_once_and_figures_only_for_latest_windows(
     waited = (REGISTRY.get_sample_value(
         "stockstream_window_phase_seconds_sum", {"phase": "to_sink"}) or 0.0) - sum_before
     assert 2 * waited_s <= waited < 2 * waited_s + 60
+
+
+@pytest.mark.parametrize(("specs", "runs"), [
+    ([], []),
+    (["1m"], [[0]]),
+    (["1m", "5m", "15m", "5m_max"], [[0, 1, 2, 3]]),
+    (["1m", "5m", "1m", "5m"], [[0, 1], [2, 3]]),  # a replay: two ends in one batch
+    (["1m", "1m", "1m"], [[0], [1], [2]]),
+    (["1m", "5m", "5m", "1m"], [[0, 1], [2, 3]]),
+])
+def test_figures_go_in_runs_of_distinct_specs_in_order(
+    specs: list[str], runs: list[list[int]]
+) -> None:
+    windows = [window([fig("AAA", 1.0)], spec=spec) for spec in specs]
+    assert distinct_spec_runs(windows) == runs
+
+
+def test_windows_with_different_symbols_share_one_figures_call(
+    writer: LeaderboardWriter, redis_client: redis.Redis
+) -> None:
+    """One end's specs hold different symbols (a 15-minute window remembers more): each
+    symbol's hash gets the figures of the windows that hold it, and only those."""
+    one = window([fig("AAA", 1.0), fig("CCC", 3.0)])
+    five = window([fig("AAA", 1.5), fig("BBB", 2.0, vwap=2.0)], spec="5m", length_s=300)
+    assert writer.write_many([one, five]) == [True, True]
+
+    assert redis_client.hgetall("figures:AAA") == {
+        **figure_fields(one.rows[0], "1m", END_MS), **figure_fields(five.rows[0], "5m", END_MS)}
+    assert redis_client.hgetall("figures:BBB") == figure_fields(five.rows[1], "5m", END_MS)
+    assert redis_client.hgetall("figures:CCC") == figure_fields(one.rows[1], "1m", END_MS)
+
+
+@pytest.mark.parametrize(("items", "expected"), [
+    ([], []),
+    ([(1.5, "AAA")], ["1.5", "AAA"]),
+    ([(None, "BBB", (2, False))], ["null", "BBB", "2", "false"]),
+    ([(0.1 + 0.2, "A.B-C:D_E")], ["0.30000000000000004", "A.B-C:D_E"]),
+    ([(1e-7, "null")], ["1e-7", "null"]),  # a symbol named null stays a symbol
+    ([("S", (float("inf"), float("-inf"), None))], ["S", "inf", "-inf", "null"]),
+])
+def test_flat_strings(items: list[tuple[object, ...]], expected: list[str]) -> None:
+    assert orjson.loads(flat_strings(items)) == expected
