@@ -138,13 +138,15 @@ def fmt_rate(value: float) -> str:
 # -- servers, topics, producing --------------------------------------------------------------
 
 @contextlib.contextmanager
-def servers(need_kafka: bool = True) -> Iterator[tuple[str | None, str]]:
-    """(bootstrap or None, redis URL) of a broker and a redis-server started here."""
+def servers(need_kafka: bool = True,
+            redis_persistence: bool = True) -> Iterator[tuple[str | None, str]]:
+    """(bootstrap or None, redis URL) of a broker and a redis-server started here (with AOF
+    and RDB snapshots, as deployed, unless `redis_persistence` is False)."""
     from stockstream.embedded.kafka_broker import KafkaBroker
     from stockstream.embedded.redis_server import RedisServer
 
     with contextlib.ExitStack() as stack:
-        redis_url = stack.enter_context(RedisServer()).url
+        redis_url = stack.enter_context(RedisServer(persistence=redis_persistence)).url
         bootstrap = stack.enter_context(KafkaBroker(heap="1g")).bootstrap if need_kafka else None
         yield bootstrap, redis_url
 

@@ -216,10 +216,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--env", action="append", default=[],
                         help="KEY=VALUE for the dataflow, e.g. BATCH_SIZE=500")
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--redis-persistence", choices=("on", "off"), default="on",
+                        help="off: no AOF, no RDB snapshots, so Redis never forks")
     args = parser.parse_args(argv)
     env = dict(item.split("=", 1) for item in args.env)
     print_header("latency", vars(args) | {"lateness_s": LATENESS_S, "mode": "tail"})
-    with servers() as (bootstrap, redis_url), tempfile.TemporaryDirectory() as tmp:
+    persistence = args.redis_persistence == "on"
+    with servers(redis_persistence=persistence) as (bootstrap, redis_url), \
+            tempfile.TemporaryDirectory() as tmp:
         assert bootstrap is not None
         rate, tried = args.rate, []
         while True:
