@@ -50,6 +50,9 @@ from dataflows.leaders.engine import (
 from dataflows.leaders.panes import Figures
 from dataflows.leaders.specs import WindowSpec
 
+BEFORE_ANY_WINDOW_MS = -NO_MORE_WINDOWS_MS
+"""Earlier than any window end: nothing is forgotten or settled before it."""
+
 
 @dataclass(frozen=True, slots=True)
 class RankedWindow:
@@ -145,7 +148,7 @@ class SpecRanking:
 
     def _forgotten_before_ms(self) -> int:
         if self.newest_emitted_ms is None:
-            return -(2**62)
+            return BEFORE_ANY_WINDOW_MS
         return self.newest_emitted_ms - self.spec.length_ms
 
     def _rank_ready(self, now_s: float) -> list[RankedWindow]:
@@ -192,9 +195,9 @@ class SpecRanking:
         at 500 symbols). While a partition is empty or unheard, or its bounded input ended
         (a restart may resume it with more ticks), nothing settles."""
         if not self.expected_partitions <= self.progress_ms.keys():
-            return -(2**62)
+            return BEFORE_ANY_WINDOW_MS
         if NO_MORE_WINDOWS_MS in self.progress_ms.values():
-            return -(2**62)
+            return BEFORE_ANY_WINDOW_MS
         return min(self.progress_ms.values())
 
     def _rank(self, end_ms: int, parts: list[WindowPart], corrected: bool) -> RankedWindow:

@@ -36,7 +36,12 @@ GAUGES = {
     "stockstream_ingest_shard_index",
     "stockstream_ingest_shard_symbols",
 }
-HISTOGRAMS = {"stockstream_window_emit_latency_seconds", "stockstream_ingest_poll_duration_seconds"}
+HISTOGRAMS = {
+    "stockstream_window_emit_latency_seconds",
+    "stockstream_ingest_poll_duration_seconds",
+    "stockstream_window_phase_seconds",
+    "stockstream_gc_pause_seconds",
+}
 KNOWN_METRICS = frozenset(
     COUNTERS
     | GAUGES

@@ -58,6 +58,12 @@ def latency(q: str) -> str:
             f"(rate(stockstream_window_emit_latency_seconds_bucket{{{NS}}}{RATE})))")
 
 
+def quantile_by(metric: str, label: str, q: str) -> str:
+    """The `q` quantile of a histogram per value of `label`, over all pods."""
+    return (f"histogram_quantile({q}, sum by (le, {label}) "
+            f"(rate({metric}_bucket{{{NS}}}{RATE})))")
+
+
 DECODED = rate("stockstream_ticks_decoded_total")
 REJECTED = rate("stockstream_ticks_rejected_total")
 INGEST_JOB = 'job="ingest"'
@@ -151,6 +157,17 @@ ROWS: tuple[tuple[str, tuple[PanelSpec, ...]], ...] = (
                   "Time from the watermark passing a window's end to the window being written "
                   "to Redis.",
                   (Query(latency("0.50"), "p50"), Query(latency("0.99"), "p99")), unit="s"),
+        PanelSpec("timeseries", "Window phases p99",
+                  "Where a window's time goes: close (one partition closing an end), to_sink "
+                  "(from the last partition's close to the sink), redis_windows and "
+                  "redis_figures (one end's scripts). Read beside the emit latency.",
+                  (Query(quantile_by("stockstream_window_phase_seconds", "phase", "0.99"),
+                         "{{phase}}"),), unit="s"),
+        PanelSpec("timeseries", "GC pauses p99 by generation",
+                  "How long the dataflow's cyclic garbage collections stop the process; a "
+                  "pause lands on whatever window is closing.",
+                  (Query(quantile_by("stockstream_gc_pause_seconds", "generation", "0.99"),
+                         "gen {{generation}}"),), unit="s"),
         PanelSpec("timeseries", "Windows closed by window",
                   "Per-partition windows closed by the watermark (1m, 5m, 15m, 5m_max).",
                   (Query(rate("stockstream_windows_closed_total", by="window"), "{{window}}"),)),
