@@ -1,5 +1,6 @@
 """The Redis sink: each ranked window's leaderboard written in one atomic, idempotent, ordered
-script call, then its symbols' figure hashes in a second one.
+script call, then the figure hashes of the symbols of an end's latest windows in one call
+for all of them.
 
 Keys, for a spec named N (`1m`, `5m`, `15m`, `5m_max`) and a window ending at E (epoch s):
 
@@ -348,7 +349,8 @@ class LeaderboardWriter:
 
         Every window's leaderboard keys change in its own script call, all of them in one
         pipelined round trip; then, for the latest windows, the per-symbol figure hashes
-        (each field set carries its `window_end`) in a second one."""
+        (each field set carries its `window_end`) in a second one: one script call per run of
+        distinct specs (`distinct_spec_runs`), a single call for the specs of one end."""
         if not windows:
             return []
         started_s = time.time()

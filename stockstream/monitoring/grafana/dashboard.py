@@ -53,15 +53,15 @@ def ingest(metric: str, agg: str = "max by (pod)") -> str:
     return f'{agg} ({metric}{{{NS}, job="ingest"}})'
 
 
-def latency(q: str) -> str:
-    return (f"histogram_quantile({q}, sum by (le) "
-            f"(rate(stockstream_window_emit_latency_seconds_bucket{{{NS}}}{RATE})))")
-
-
 def quantile_by(metric: str, label: str, q: str) -> str:
-    """The `q` quantile of a histogram per value of `label`, over all pods."""
-    return (f"histogram_quantile({q}, sum by (le, {label}) "
+    """The `q` quantile of a histogram over all pods, per value of `label` (or none: "")."""
+    grouping = f"le, {label}" if label else "le"
+    return (f"histogram_quantile({q}, sum by ({grouping}) "
             f"(rate({metric}_bucket{{{NS}}}{RATE})))")
+
+
+def latency(q: str) -> str:
+    return quantile_by("stockstream_window_emit_latency_seconds", "", q)
 
 
 DECODED = rate("stockstream_ticks_decoded_total")
