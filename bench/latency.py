@@ -48,7 +48,7 @@ from stockstream.embedded.topics import create_topic
 LATENCY = "stockstream_window_emit_latency_seconds"
 GC_PAUSE = "stockstream_gc_pause_seconds"
 PHASE = "stockstream_window_phase_seconds"
-PHASES = ("close", "to_sink", "redis_windows", "redis_figures")
+PHASES = ("close", "to_sink", "redis_windows", "redis_figures_history")
 LATENESS_S = 5.0
 
 

@@ -80,8 +80,9 @@ WINDOW_PHASE = Histogram(
     "stockstream_window_phase_seconds",
     "Where a window's time goes: `close` (one partition closing the windows of an end), "
     "`to_sink` (from the last partition's close starting to the sink receiving the window), "
-    "`redis_windows` and `redis_figures` (one end's leaderboard or figure scripts, their "
-    "documents included).",
+    "`redis_windows` (one end's leaderboard scripts, their documents included: then the "
+    "leaderboards are visible) and `redis_figures_history` (the figure hashes and history "
+    "sets of the end's latest windows, after that).",
     ["phase"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0,
              2.5),

@@ -1,6 +1,6 @@
 """The Redis sink: each ranked window's leaderboard written in one atomic, idempotent, ordered
-script call, then the figure hashes of the symbols of an end's latest windows in one call
-for all of them.
+script call; then, in a second round trip, the figure hashes of the symbols of an end's latest
+windows in one call for all of them, and those windows' history sets.
 
 Keys, for a spec named N (`1m`, `5m`, `15m`, `5m_max`) and a window ending at E (epoch s):
 
@@ -10,6 +10,7 @@ Keys, for a spec named N (`1m`, `5m`, `15m`, `5m_max`) and a window ending at E 
 - `means:N` / `max_price:<len>`   every symbol's mean (max) in the latest window
 - `gainers:N`            every symbol's gain_pct in the latest window (mean specs)
 - `history:<set>:N:E`    the same sets for each window, expiring after `history_ttl_s`
+                         (a latest window's are copied from the latest keys just after)
 - `figures:<SYMBOL>`     hash of the symbol's figures in each spec's latest window, `N.mean`, ...
 
 The latest-window keys change only when E is not older than the end already there, so an
@@ -47,7 +48,7 @@ log = logging.getLogger(__name__)
 
 TO_SINK_PHASE = WINDOW_PHASE.labels(phase="to_sink")
 REDIS_WINDOWS_PHASE = WINDOW_PHASE.labels(phase="redis_windows")
-REDIS_FIGURES_PHASE = WINDOW_PHASE.labels(phase="redis_figures")
+REDIS_FIGURES_HISTORY_PHASE = WINDOW_PHASE.labels(phase="redis_figures_history")
 
 FIGURE_NAMES = ("mean", "count", "min", "max", "first", "last", "vwap", "gain_pct", "volatility")
 
@@ -79,37 +80,72 @@ local function zadd_all(key, flat)
   if large then redis.call('ZREM', key, PLACEHOLDER) end
 end
 
-redis.call('DEL', h_leaders, h_figure)
-zadd_all(h_leaders, leaders_flat)
-zadd_all(h_figure, scores_flat)
-redis.call('EXPIRE', h_leaders, ttl)
-redis.call('EXPIRE', h_figure, ttl)
-if has_gainers then
-  redis.call('DEL', h_gainers)
-  zadd_all(h_gainers, cjson.decode(ARGV[7]))
-  redis.call('EXPIRE', h_gainers, ttl)
+-- The history keys are built afresh: a replay rewrites a window's history whole.
+local function build(history_leaders, history_figure, history_gainers)
+  redis.call('DEL', history_leaders, history_figure)
+  zadd_all(history_leaders, leaders_flat)
+  zadd_all(history_figure, scores_flat)
+  if has_gainers then
+    redis.call('DEL', history_gainers)
+    zadd_all(history_gainers, cjson.decode(ARGV[7]))
+  end
 end
 
 local current = tonumber(redis.call('HGET', meta, 'end') or '-1')
-if end_s < current then return {0} end
--- Far-future guard: a window ending too far ahead of the clock never becomes the latest.
-if end_s > tonumber(ARGV[4]) then return {-1} end
+-- An older window, or one ending too far ahead of the clock (the far-future guard), is
+-- written to its history keys only and never becomes the latest.
+local refused = nil
+if end_s < current then refused = 0 elseif end_s > tonumber(ARGV[4]) then refused = -1 end
+if refused then
+  build(h_leaders, h_figure, h_gainers)
+  redis.call('EXPIRE', h_leaders, ttl)
+  redis.call('EXPIRE', h_figure, ttl)
+  if has_gainers then redis.call('EXPIRE', h_gainers, ttl) end
+  return {refused}
+end
 
+-- The latest window: its sets are built in its (fresh) history keys, then renamed over the
+-- latest ones, so no set is copied on the way to a visible leaderboard. `WRITE_HISTORY_LUA`
+-- copies them back into the history keys in the sink's next round trip.
+build(h_leaders, h_figure, h_gainers)
 -- The symbols of the previous latest window that this one lacks (ZDIFF: Redis >= 6.2).
 local gone = redis.call('ZDIFF', 2, figure, h_figure)
-redis.call('COPY', h_leaders, leaders, 'REPLACE')
-redis.call('COPY', h_figure, figure, 'REPLACE')
-if has_gainers then redis.call('COPY', h_gainers, gainers, 'REPLACE') end
--- COPY keeps the history key's TTL: the latest keys must not expire.
-redis.call('PERSIST', leaders)
-redis.call('PERSIST', figure)
-if has_gainers then redis.call('PERSIST', gainers) end
+-- UNLINK frees the replaced set in Redis' background thread: RENAME over it would free its
+-- members in the script (8 ms of 64 for an end's 4 windows at 10,000 symbols).
+local function replace(built, latest)
+  redis.call('UNLINK', latest)
+  if redis.call('EXISTS', built) == 1 then  -- a set without members is no key at all
+    redis.call('RENAME', built, latest)
+  end
+end
+replace(h_leaders, leaders)
+replace(h_figure, figure)
+if has_gainers then replace(h_gainers, gainers) end
 redis.call('HSET', meta, 'end', end_s, 'start', doc.start, 'end_iso', doc.end_iso,
   'start_iso', doc.start_iso, 'partial', doc.partial, 'symbols', #scores_flat / 2)
 
 local result = {1}
 for _, symbol in ipairs(gone) do table.insert(result, symbol) end
 return result
+"""
+
+WRITE_HISTORY_LUA = """
+-- A latest window's history: its latest sets copied into its history keys, which expire.
+-- KEYS as `WRITE_WINDOW_LUA`'s; ARGV: end_s, ttl. Returns 0, copying nothing, if the latest
+-- window of the spec is no longer this one (a newer window of the same spec in the same
+-- batch, a replay): the sink then writes this window's history from its data.
+local meta, end_s, ttl = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2])
+if tonumber(redis.call('HGET', meta, 'end') or '-1') ~= end_s then return 0 end
+for latest = 2, 4 do
+  local history = KEYS[latest + 3]
+  if history ~= '' then  -- a max spec has no gainers
+    redis.call('DEL', history)
+    if redis.call('COPY', KEYS[latest], history) == 1 then
+      redis.call('EXPIRE', history, ttl)
+    end
+  end
+end
+return 1
 """
 
 WRITE_FIGURES_LUA = """
@@ -138,7 +174,8 @@ for w = 1, windows do
   usual[#usual + 1] = end_fields[w]
   usual[#usual + 1] = meta.ends[w]
 end
-local function write_unusual(key, rows, base)
+local rows = cjson.decode(ARGV[3])
+local function write_unusual(key, base)
   local set, absent = {}, {}
   for w = 1, windows do
     local before = base + (w - 1) * per_window  -- figure i of window w is at before + i
@@ -160,7 +197,6 @@ local function write_unusual(key, rows, base)
   if #set > 0 then redis.call('HSET', key, unpack(set)) end
   if #absent > 0 then redis.call('HDEL', key, unpack(absent)) end
 end
-local rows = cjson.decode(ARGV[3])
 local values_per_row = windows * per_window
 for base = 1, #rows, 1 + values_per_row do
   local key = figures_prefix .. rows[base]
@@ -177,7 +213,7 @@ for base = 1, #rows, 1 + values_per_row do
   if is_usual then
     redis.call('HSET', key, unpack(usual))
   else
-    write_unusual(key, rows, base)
+    write_unusual(key, base)
   end
 end
 -- The symbols each window lost since its spec's previous latest window.
@@ -191,6 +227,8 @@ for w, symbols in ipairs(meta.stale) do
 end
 return 1
 """.replace("FIGURE_NAMES_LIST", ", ".join(f"'{name}'" for name in FIGURE_NAMES))
+
+SCRIPTS = (WRITE_WINDOW_LUA, WRITE_HISTORY_LUA, WRITE_FIGURES_LUA)
 
 
 @dataclass(frozen=True)
@@ -228,11 +266,6 @@ class WindowKeys:
                 self.history_figure, self.history_gainers]
 
 
-# Every number travels as the text orjson writes for it: the shortest that reads back as the
-# exact double (`0.30000000000000004`, `1e-7`), which the scripts pass on to Redis untouched.
-_FIGURE_ROW = attrgetter("symbol", *FIGURE_NAMES)
-
-
 def _non_finite_as_text(value: Any) -> Any:
     """`value`, any tuples or lists in it rebuilt, with each non-finite float as its repr."""
     if isinstance(value, float):
@@ -243,7 +276,9 @@ def _non_finite_as_text(value: Any) -> Any:
 
 
 def flat_strings(items: list[tuple[Any, ...]]) -> bytes:
-    """The items' values, in order and nested tuples flattened, as one flat JSON array of
+    """Every number travels as the text orjson writes for it: the shortest that reads back as
+    the exact double (`0.30000000000000004`, `1e-7`), which the scripts pass on to Redis
+    untouched. The items' values, in order and nested tuples flattened, as one flat JSON array of
     strings: `[(1.5, "AAA"), (None, "BBB", (2, False))]` gives
     `["1.5","AAA","null","BBB","2","false"]`.
 
@@ -334,9 +369,10 @@ class LeaderboardWriter:
         self.retry_max_s = retry_max_s
         self.max_ahead_of_clock_s = max_ahead_of_clock_s
         self.window_script = client.register_script(WRITE_WINDOW_LUA)
+        self.history_script = client.register_script(WRITE_HISTORY_LUA)
         self.figures_script = client.register_script(WRITE_FIGURES_LUA)
         with contextlib.suppress(redis.ConnectionError, redis.TimeoutError):
-            for script in (WRITE_WINDOW_LUA, WRITE_FIGURES_LUA):  # not on the first window's clock
+            for script in SCRIPTS:  # not on the first window's clock
                 client.script_load(script)
 
     def write(self, window: RankedWindow) -> bool:
@@ -348,21 +384,25 @@ class LeaderboardWriter:
         became the latest of its spec.
 
         Every window's leaderboard keys change in its own script call, all of them in one
-        pipelined round trip; then, for the latest windows, the per-symbol figure hashes
-        (each field set carries its `window_end`) in a second one: one script call per run of
-        distinct specs (`distinct_spec_runs`), a single call for the specs of one end."""
+        pipelined round trip: when it returns, the leaderboards are visible. Then, for the
+        latest windows, in a second one: the per-symbol figure hashes (each field set carries
+        its `window_end`), one script call per run of distinct specs (`distinct_spec_runs`),
+        a single call for the specs of one end; and each one's history keys, copied from its
+        latest sets. A window whose latest sets a newer one in the same batch replaced before
+        they were copied gets its history written from its data in a third round trip."""
         if not windows:
             return []
         started_s = time.time()
         for window in windows:
             TO_SINK_PHASE.observe(max(0.0, started_s - window.closed_at_s))
         ahead_limit_s = int(started_s + self.max_ahead_of_clock_s)
-        replies = self._retrying(windows[0], lambda: self._pipelined(
-            self.window_script.sha,
-            [(keys.as_list(), [window.end_ms // 1000, self.history_ttl_s,
-                               window_metadata(window), ahead_limit_s, *window_pairs(window)])
-             for window, keys in ((w, WindowKeys.of(w)) for w in windows)],
-        ))
+        window_calls = [
+            (self.window_script.sha, keys.as_list(),
+             [window.end_ms // 1000, self.history_ttl_s, window_metadata(window), ahead_limit_s,
+              *window_pairs(window)])
+            for window, keys in ((w, WindowKeys.of(w)) for w in windows)
+        ]
+        replies = self._retrying(windows[0], lambda: self._pipelined(window_calls))
         now_s = time.time()
         REDIS_WINDOWS_PHASE.observe(now_s - started_s)
         for window, reply in zip(windows, replies, strict=True):
@@ -370,34 +410,45 @@ class LeaderboardWriter:
             if reply[0] == -1:
                 refuse_future_window(window)
         latest = [reply[0] == 1 for reply in replies]
-        newest = [(window, [symbol.decode() for symbol in reply[1:]])
-                  for window, reply, is_latest in zip(windows, replies, latest, strict=True)
+        newest = [(window, [symbol.decode() for symbol in reply[1:]], call)
+                  for window, reply, is_latest, call
+                  in zip(windows, replies, latest, window_calls, strict=True)
                   if is_latest]
-        figure_calls: list[tuple[list[str], list[Any]]] = [
-            ([], figures_call([newest[i][0] for i in run], [newest[i][1] for i in run]))
-            for run in distinct_spec_runs([window for window, _ in newest])
+        figure_calls: list[tuple[str, list[str], list[Any]]] = [
+            (self.figures_script.sha, [],
+             figures_call([newest[i][0] for i in run], [newest[i][1] for i in run]))
+            for run in distinct_spec_runs([window for window, _, _ in newest])
         ]
-        if figure_calls:
-            self._retrying(windows[0], lambda: self._pipelined(
-                self.figures_script.sha, figure_calls))
-            REDIS_FIGURES_PHASE.observe(time.time() - now_s)
+        history_calls: list[tuple[str, list[str], list[Any]]] = [
+            (self.history_script.sha, keys, [args[0], self.history_ttl_s])
+            for _, _, (_, keys, args) in newest
+        ]
+        if newest:
+            copied = self._retrying(windows[0], lambda: self._pipelined(
+                figure_calls + history_calls))[len(figure_calls):]
+            REDIS_FIGURES_HISTORY_PHASE.observe(time.time() - now_s)
+            replaced = [call for (_, _, call), done in zip(newest, copied, strict=True)
+                        if not done]
+            if replaced:  # its end is older than its spec's latest now: history only
+                self._retrying(windows[0], lambda: self._pipelined(replaced))
         for window in windows:
             LEADERBOARD_WRITES.labels(window.spec).inc()
         return latest
 
-    def _pipelined(self, sha: str, calls: list[tuple[list[str], list[Any]]]) -> list[Any]:
-        """EVALSHA each (keys, args) in one round trip; scripts are loaded again if Redis lost
-        them (a restart), then the whole batch is rerun: every script is idempotent."""
+    def _pipelined(self, calls: list[tuple[str, list[str], list[Any]]]) -> list[Any]:
+        """EVALSHA each (script, keys, args) in one round trip; scripts are loaded again if
+        Redis lost them (a restart), then the whole batch is rerun: every script is
+        idempotent."""
         for attempt in range(2):
             pipe = self.client.pipeline(transaction=False)
-            for keys, args in calls:
+            for sha, keys, args in calls:
                 pipe.evalsha(sha, len(keys), *keys, *args)
             try:
                 return list(pipe.execute())
             except redis.exceptions.NoScriptError:
                 if attempt:
                     raise
-                for script in (WRITE_WINDOW_LUA, WRITE_FIGURES_LUA):
+                for script in SCRIPTS:
                     self.client.script_load(script)
         raise AssertionError("unreachable")
 

@@ -159,8 +159,9 @@ ROWS: tuple[tuple[str, tuple[PanelSpec, ...]], ...] = (
                   (Query(latency("0.50"), "p50"), Query(latency("0.99"), "p99")), unit="s"),
         PanelSpec("timeseries", "Window phases p99",
                   "Where a window's time goes: close (one partition closing an end), to_sink "
-                  "(from the last partition's close to the sink), redis_windows and "
-                  "redis_figures (one end's scripts). Read beside the emit latency.",
+                  "(from the last partition's close to the sink), redis_windows (the "
+                  "leaderboard scripts: then they are visible) and redis_figures_history "
+                  "(figures and history, after). Read beside the emit latency.",
                   (Query(quantile_by("stockstream_window_phase_seconds", "phase", "0.99"),
                          "{{phase}}"),), unit="s"),
         PanelSpec("timeseries", "GC pauses p99 by generation",

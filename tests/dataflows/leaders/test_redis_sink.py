@@ -498,7 +498,7 @@ def test_a_batch_leaves_the_state_of_its_windows_written_one_by_one(
 def phase_counts() -> dict[str, float]:
     return {phase: REGISTRY.get_sample_value(
         "stockstream_window_phase_seconds_count", {"phase": phase}) or 0.0
-        for phase in ("to_sink", "redis_windows", "redis_figures")}
+        for phase in ("to_sink", "redis_windows", "redis_figures_history")}
 
 
 def test_a_batch_times_its_phases_once_and_figures_only_for_latest_windows(
@@ -520,7 +520,7 @@ def test_a_batch_times_its_phases_once_and_figures_only_for_latest_windows(
     after = phase_counts()
     assert after["to_sink"] - before["to_sink"] == 3
     assert after["redis_windows"] - before["redis_windows"] == 2
-    assert after["redis_figures"] - before["redis_figures"] == 1
+    assert after["redis_figures_history"] - before["redis_figures_history"] == 1
     waited = (REGISTRY.get_sample_value(
         "stockstream_window_phase_seconds_sum", {"phase": "to_sink"}) or 0.0) - sum_before
     assert 2 * waited_s <= waited < 2 * waited_s + 60
