@@ -2,8 +2,9 @@
 
 Measured in a fresh subprocess: RSS (from /proc via psutil) after loading the input and
 building the engine empty, then after ingesting 15 minutes + one pane of real ticks in which
-every symbol has ticks in every 10-s pane (91 panes each, the horizon). The difference over
-the symbol count is the figure. Also times one slide's close at that size.
+every symbol has ticks in every 10-s pane (91 panes each, the horizon), and again once the
+next end's older panes are folded ahead (`prepare_ahead`, which the dataflow holds between
+ends). The difference over the symbol count is the figure. Also times one slide's close.
 
     .venv/bin/python -m bench.memory [--symbols 10000] [--ticks-per-pane 2]
 """
@@ -71,6 +72,16 @@ def measure(n_symbols: int, per_pane: int, synthetic: bool = False) -> dict[str,
         engine.close_ready(0.0)  # as the dataflow does: windows close while ticks arrive
     gc.collect()
     grown = psutil.Process().memory_info().rss - rss
+    # Between two ends the dataflow also holds the next end's older panes folded ahead
+    # (`PartitionEngine.prepare_ahead`, called by the source while no window is closing).
+    # It prepares once the watermark is half a pane before the next end: idle time takes it
+    # there, as quiet input would.
+    next_close_ms, max_ts_ms = engine.next_close_ms(), engine.max_ts_ms
+    assert next_close_ms is not None and max_ts_ms is not None
+    engine.advance_idle(next_close_ms - PANE_MS // 2 - (max_ts_ms - engine.lateness_ms))
+    assert engine.prepare_ahead(), "the next end's older panes were not prepared"
+    gc.collect()
+    grown_prepared = psutil.Process().memory_info().rss - rss
     panes = sum(len(p) for p in engine.panes.values())
     started = time.process_time()
     engine.advance_idle(PANE_MS)  # the watermark passes the last pane's end: one slide closes
@@ -78,6 +89,7 @@ def measure(n_symbols: int, per_pane: int, synthetic: bool = False) -> dict[str,
     close_s = time.process_time() - started
     return {"symbols": len(engine.panes), "panes": panes, "ticks": ingested,
             "rss_growth_bytes": grown, "per_symbol_bytes": grown / len(engine.panes),
+            "per_symbol_bytes_prepared": grown_prepared / len(engine.panes),
             "close_ms": close_s * 1000, "ingest_ns_per_tick": ingest_cpu_s / ingested * 1e9,
             "rows": sum(len(p.rows) for r in reports for p in r.parts)}
 
@@ -106,7 +118,11 @@ def main(argv: list[str] | None = None) -> None:
           f"ingest {result['ingest_ns_per_tick']:.0f} ns CPU/tick = "
           f"{1e9 / result['ingest_ns_per_tick']:,.0f} ticks per CPU-s",
           flush=True)
-    print(f"target < 10 KB/symbol: {'met' if kb < 10 else 'missed'} ({kb:.1f} KB)")
+    kb_prepared = result["per_symbol_bytes_prepared"] / 1024
+    print(f"with the next end's older panes folded ahead, as the dataflow holds them between "
+          f"ends: {kb_prepared:.2f} KB/symbol (+{(kb_prepared - kb) * 1024:.0f} B)")
+    print(f"target < 10 KB/symbol: {'met' if kb_prepared < 10 else 'missed'} "
+          f"({kb_prepared:.2f} KB with the prepared panes, {kb:.2f} KB without)")
     if not args.no_write:
         write_results("memory", [(
             f"{result['symbols']:,}", f"{result['panes'] // result['symbols']}",

@@ -74,7 +74,10 @@ WATERMARK_LAG = Gauge(
 WINDOW_EMIT_LATENCY = Histogram(
     "stockstream_window_emit_latency_seconds",
     "Wall time from the watermark passing a window's end to the window being in Redis.",
-    buckets=(0.005, 0.01, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+    # A bound below each of issue 11's targets (50 ms; 250 ms at 10,000 symbols): a p99 in the
+    # target's own bucket cannot tell it from the target.
+    buckets=(0.005, 0.01, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.5, 1.0, 2.5,
+             5.0, 10.0),
 )
 WINDOW_PHASE = Histogram(
     "stockstream_window_phase_seconds",

@@ -5,7 +5,7 @@ with `python -m stockstream.redis_acl > deploy/kustomize/base/redis-users.acl`) 
 - `default`: the administrator (every command and key), password-protected; for operators
   (`BGREWRITEAOF`, `CONFIG`, `FLUSHALL`, ...), never for applications.
 - `writer`: the dataflow's Redis sink (`dataflows/leaders/redis_sink.py`): exactly the commands
-  it sends (`EVALSHA`, `SCRIPT LOAD`, and the commands its two Lua scripts call, which Redis
+  it sends (`EVALSHA`, `SCRIPT LOAD`, and the commands its Lua scripts call, which Redis
   checks against the caller's ACL too) on the key prefixes it writes. No `FLUSHALL`, no
   `KEYS`, no `CONFIG`, no other keys.
 - `reader`: people, dashboards and `stockstream-leaders`: read-only commands (`@read` minus
@@ -34,11 +34,11 @@ APP_KEY_PATTERNS: tuple[str, ...] = (
 CLIENT_COMMANDS: tuple[str, ...] = ("ping", "select")
 
 # dataflows/leaders/redis_sink.py: EVALSHA (Script.__call__), SCRIPT LOAD (start-up and after a
-# NOSCRIPT reply, e.g. following a Redis restart), and what WRITE_WINDOW_LUA and
-# WRITE_FIGURES_LUA call.
+# NOSCRIPT reply, e.g. following a Redis restart), and what its scripts (`SCRIPTS`) call.
 SINK_COMMANDS: tuple[str, ...] = (
     "evalsha", "script|load",
-    "del", "zadd", "zrem", "expire", "hget", "zdiff", "copy", "persist", "hset", "hdel",
+    "del", "unlink", "exists", "rename", "zadd", "zrem", "expire", "hget", "zdiff", "copy",
+    "hset", "hdel",
 )
 
 

@@ -184,11 +184,11 @@ def test_writer_commands_are_exactly_what_the_sink_sends() -> None:
     its Lua scripts call: Redis checks a script's calls against the caller's ACL, so a command
     added to a script and not to the writer fails every write on the cluster (NOPERM), and one
     left in the list after a script stopped calling it is a permission nobody needs."""
-    from dataflows.leaders.redis_sink import WRITE_FIGURES_LUA, WRITE_WINDOW_LUA
+    from dataflows.leaders.redis_sink import SCRIPTS
 
     called = {
         command.lower()
-        for script in (WRITE_WINDOW_LUA, WRITE_FIGURES_LUA)
+        for script in SCRIPTS
         for command in re.findall(r"redis\.p?call\(\s*'([A-Za-z]+)'", script)
     }
     assert called, "no redis.call found: has the scripts' quoting changed?"

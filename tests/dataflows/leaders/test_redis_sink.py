@@ -24,6 +24,7 @@ from dataflows.leaders.redis_sink import (
     FIGURE_NAMES,
     LeaderboardWriter,
     distinct_spec_runs,
+    figures_calls,
     flat_strings,
 )
 from stockstream.embedded.redis_server import RedisServer
@@ -226,9 +227,9 @@ def test_windows_of_any_size_write_every_member_exactly(
     writer: LeaderboardWriter, redis_client: redis.Redis, symbols: int
 ) -> None:
     """Around Redis' listpack limit (128 members: larger sets start as a skiplist, by way of a
-    placeholder member) and the script's ZADD chunks (1,000 members): every symbol's score is
-    written exactly, the placeholder never stays, and the next, smaller window's stale
-    symbols are found."""
+    placeholder member), the script's ZADD chunks (1,000 members) and the figures calls
+    (`FIGURES_ROWS_PER_CALL`, 1,000 symbols): every symbol's score is written exactly, the
+    placeholder never stays, and the next, smaller window's stale symbols are found."""
     rows = [fig(f"S{i:05d}", 1.0 + i / 7.0, gain_pct=i / 3.0) for i in range(symbols)]
     end_s = END_MS // 1000
 
@@ -554,6 +555,27 @@ def test_windows_with_different_symbols_share_one_figures_call(
         **figure_fields(one.rows[0], "1m", END_MS), **figure_fields(five.rows[0], "5m", END_MS)}
     assert redis_client.hgetall("figures:BBB") == figure_fields(five.rows[1], "5m", END_MS)
     assert redis_client.hgetall("figures:CCC") == figure_fields(one.rows[1], "1m", END_MS)
+
+
+@pytest.mark.parametrize(("symbols", "per_call", "calls"), [
+    (1, 2, 1), (2, 2, 1), (3, 2, 2), (5, 2, 3), (1000, 1000, 1), (1001, 1000, 2),
+])
+def test_figures_calls_split_the_rows_and_remove_stale_symbols_once(
+    symbols: int, per_call: int, calls: int
+) -> None:
+    rows = [fig(f"S{i:05d}", float(i)) for i in range(symbols)]
+    windows = [window(rows), window(rows, spec="5m", length_s=300)]
+    stale = [["GONE"], []]
+
+    split = figures_calls(windows, stale, rows_per_call=per_call)
+
+    assert len(split) == calls
+    assert [orjson.loads(meta)["stale"] for meta, _, _ in split] == [stale] + [[[], []]] * (
+        calls - 1)
+    assert {meta for meta, _, _ in split[1:]} <= {split[-1][0]}
+    whole = orjson.loads(figures_calls(windows, stale, rows_per_call=symbols)[0][2])
+    assert [value for _, _, part in split for value in orjson.loads(part)] == whole
+    assert len(whole) == symbols * (1 + 2 * len(FIGURE_NAMES))
 
 
 @pytest.mark.parametrize(("items", "expected"), [
