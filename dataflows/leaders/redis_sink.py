@@ -276,12 +276,12 @@ def _non_finite_as_text(value: Any) -> Any:
 
 
 def flat_strings(items: list[tuple[Any, ...]]) -> bytes:
-    """Every number travels as the text orjson writes for it: the shortest that reads back as
-    the exact double (`0.30000000000000004`, `1e-7`), which the scripts pass on to Redis
-    untouched. The items' values, in order and nested tuples flattened, as one flat JSON array of
+    """The items' values, in order and nested tuples flattened, as one flat JSON array of
     strings: `[(1.5, "AAA"), (None, "BBB", (2, False))]` gives
     `["1.5","AAA","null","BBB","2","false"]`.
 
+    Every number travels as the text orjson writes for it: the shortest that reads back as the
+    exact double (`0.30000000000000004`, `1e-7`), which the scripts pass on to Redis untouched.
     orjson formats the numbers (a few milliseconds for 100,000, against a tenth of a second for
     `repr` in a Python loop), then bytes operations turn its nested array into strings: no
     symbol holds a comma, a quote or a bracket (`SYMBOL_PATTERN`). The script reads the array
@@ -346,9 +346,10 @@ def figures_calls(windows: list[RankedWindow], stale: list[list[str]],
     prefixes = [f"{window.spec}." for window in windows]
     ends = [str(window.end_ms // 1000) for window in windows]
     none_stale: list[list[str]] = [[] for _ in windows]
-    return [[orjson.dumps({"prefixes": prefixes, "ends": ends,
-                           "stale": none_stale if first else stale}),
-             b"figures:", flat_strings(rows[first:first + rows_per_call])]
+    first_meta, later_meta = (orjson.dumps({"prefixes": prefixes, "ends": ends, "stale": these})
+                              for these in (stale, none_stale))
+    return [[later_meta if first else first_meta, b"figures:",
+             flat_strings(rows[first:first + rows_per_call])]
             for first in range(0, max(len(rows), 1), rows_per_call)]
 
 
@@ -431,8 +432,8 @@ class LeaderboardWriter:
             for args in figures_calls([newest[i][0] for i in run], [newest[i][1] for i in run])
         ]
         history_calls: list[tuple[str, list[str], list[Any]]] = [
-            (self.history_script.sha, keys, [args[0], self.history_ttl_s])
-            for _, _, (_, keys, args) in newest
+            (self.history_script.sha, keys, [window.end_ms // 1000, self.history_ttl_s])
+            for window, _, (_, keys, _) in newest
         ]
         if newest:
             copied = self._retrying(windows[0], lambda: self._pipelined(
