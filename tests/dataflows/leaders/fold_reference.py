@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from dataflows.leaders.panes import (
     COUNT,
@@ -79,7 +79,7 @@ def fold_windows(
 
 
 def _fold_one(
-    symbol: str, pane: list[float], end_index: int, wanted: list[int]
+    symbol: str, pane: Sequence[float], end_index: int, wanted: list[int]
 ) -> dict[int, Figures]:
     """`fold_windows` for a symbol whose only pane is `pane`."""
     index = pane[INDEX]

@@ -1,4 +1,4 @@
-"""`SymbolPanes`' buffer (head list + preallocated records that slide and grow) against a plain
+"""`SymbolPanes`' buffer (head record + preallocated records that slide and grow) against a plain
 dict of pane records, through adds in and out of order, trims and snapshots."""
 
 from __future__ import annotations
@@ -82,3 +82,32 @@ def test_a_dense_symbol_allocates_its_buffer_a_few_times(hint: int, panes_kept: 
         assert len(panes) == min(index + 1, panes_kept)
     assert len(panes.data) // RECORD <= hint
     assert len(buffers) <= 5  # empty, then 1, 4, 16 and `hint` panes at most
+
+
+def test_a_symbol_keeps_one_head_for_good() -> None:
+    """A new pane overwrites the head in place: no allocation a pane that would outlive the
+    batch of ticks around it (what pinned allocator pools, see the class docstring)."""
+    panes = SymbolPanes(8)
+    panes.add(1.0, None, 0)
+    head = panes.head
+    for index in range(1, 20):
+        panes.add(2.0 + index, 10.0, index * PANE_MS + 5)
+        panes.trim(index - 3)
+        assert panes.head is head
+    assert head is not None and head[0] == 19 and head[10] == 21.0
+
+
+def test_a_snapshot_whose_head_is_a_list_resumes() -> None:
+    """Snapshots taken before the head became an array hold it as a list of numbers."""
+    older = SymbolPanes(8)
+    older.add(1.0, 100.0, 0)
+    older.add(2.0, None, PANE_MS)
+    data, head, hint = older.__getstate__()
+    assert head is not None
+    restored = SymbolPanes.__new__(SymbolPanes)
+    restored.__setstate__((data, [int(v) if v.is_integer() else v for v in head], hint))
+    restored.add(3.0, None, PANE_MS + 1)
+    restored.add(4.0, None, 2 * PANE_MS)
+    older.add(3.0, None, PANE_MS + 1)
+    older.add(4.0, None, 2 * PANE_MS)
+    assert restored.flat() == older.flat() and len(restored) == 3
