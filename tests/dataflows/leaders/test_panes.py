@@ -4,12 +4,13 @@ dict of pane records, through adds in and out of order, trims and snapshots."""
 from __future__ import annotations
 
 import pickle
+from array import array
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dataflows.leaders.panes import RECORD, SymbolPanes
+from dataflows.leaders.panes import BUSY_PANE_TICKS, QUIET_PANE_TICKS, RECORD, SymbolPanes
 from dataflows.leaders.specs import PANE_MS
 
 Op = tuple[str, int, float, float | None]  # ("add", ts_ms, price, size) | ("trim", index, ...)
@@ -84,21 +85,50 @@ def test_a_dense_symbol_allocates_its_buffer_a_few_times(hint: int, panes_kept: 
     assert len(buffers) <= 5  # empty, then 1, 4, 16 and `hint` panes at most
 
 
-def test_a_symbol_keeps_one_head_for_good() -> None:
-    """A new pane overwrites the head in place: no allocation a pane that would outlive the
-    batch of ticks around it (what pinned allocator pools, see the class docstring)."""
+def test_a_quiet_symbol_keeps_one_head_for_good() -> None:
+    """A quiet symbol's new pane overwrites its head array in place: no allocation a pane
+    that would outlive the batch of ticks around it (see the class docstring)."""
     panes = SymbolPanes(8)
-    panes.add(1.0, None, 0)
+    panes.add(1.0, None, 0)  # a list until a pane shows the symbol quiet
+    panes.add(2.0, None, PANE_MS)
     head = panes.head
-    for index in range(1, 20):
+    assert isinstance(head, array)
+    for index in range(2, 20):
         panes.add(2.0 + index, 10.0, index * PANE_MS + 5)
         panes.trim(index - 3)
         assert panes.head is head
-    assert head is not None and head[0] == 19 and head[10] == 21.0
+    assert head[0] == 19 and head[10] == 21.0
+
+
+@pytest.mark.parametrize(("ticks_per_pane", "shapes"), [
+    # each pane's tick count; the head's shape in panes 1 to 6, from the pane before (pane 0's
+    # is a list)
+    ([1, 1, 1, 1, 1, 1, 1], [array] * 6),
+    ([3, 3, 3, 3, 3, 3, 3], [array] * 6),
+    ([4, 4, 4, 4, 4, 4, 4], [list] * 6),  # never quiet: a list from the start
+    ([1, BUSY_PANE_TICKS - 1, 1, BUSY_PANE_TICKS, 5, 4, 3], [array, array, array, list, list,
+                                                            list]),
+    ([BUSY_PANE_TICKS, QUIET_PANE_TICKS - 1, 20, 20, 2, 1, 1], [list, array, list, list, array,
+                                                               array]),
+])
+def test_busy_symbols_get_a_list_head_and_quiet_ones_an_array(
+    ticks_per_pane: list[int], shapes: list[type]
+) -> None:
+    panes = SymbolPanes(8)
+    reference: dict[int, list[float]] = {}
+    seen = []
+    for index, count in enumerate(ticks_per_pane):
+        for k in range(count):
+            panes.add(1.0 + k % 3, 10.0, index * PANE_MS + k)
+            reference_add(reference, 1.0 + k % 3, 10.0, index * PANE_MS + k)
+        seen.append(type(panes.head))
+    assert seen == [list, *shapes]
+    assert panes.flat() == [v for index in sorted(reference) for v in reference[index]]
 
 
 def test_a_snapshot_whose_head_is_a_list_resumes() -> None:
-    """Snapshots taken before the head became an array hold it as a list of numbers."""
+    """A snapshot's list head (a busy symbol's, or any symbol's before heads could be arrays)
+    goes on taking ticks and moves into the buffer like an array head."""
     older = SymbolPanes(8)
     older.add(1.0, 100.0, 0)
     older.add(2.0, None, PANE_MS)
