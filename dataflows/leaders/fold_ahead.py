@@ -32,7 +32,6 @@ from dataflows.leaders.panes import (
     COUNT,
     FIRST_PRICE,
     HIGH,
-    INDEX,
     LAST_PRICE,
     LOW,
     RECORD,
@@ -146,19 +145,9 @@ def _last_pane_records(panes: Iterable[SymbolPanes], index: int) -> Floats:
     """Each symbol's record of pane `index` (a neutral record where it has none): the head,
     or the newest stored pane not after it."""
     flat = array("d")
-    empty = _EMPTY_RECORD
     for symbol_panes in panes:
-        head = symbol_panes.head
-        if head is not None and head[INDEX] == index:
-            flat.extend(head)
-            continue
-        data, pos, lo = symbol_panes.data, symbol_panes.hi, symbol_panes.lo
-        while pos > lo and data[(pos - 1) * RECORD] > index:
-            pos -= 1
-        if pos > lo and data[(pos - 1) * RECORD] == index:
-            flat.extend(data[(pos - 1) * RECORD : pos * RECORD])
-        else:
-            flat.extend(empty)
+        record = symbol_panes.record_of(index)
+        flat.extend(_EMPTY_RECORD if record is None else record)
     return np.frombuffer(flat, dtype=np.float64).reshape(-1, RECORD)
 
 

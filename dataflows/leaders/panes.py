@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections.abc import MutableSequence
+from collections.abc import MutableSequence, Sequence
 from dataclasses import dataclass
 
 from dataflows.leaders.specs import PANE_MS
@@ -133,12 +133,29 @@ class SymbolPanes:
             self.data = fresh
         self.lo, self.hi = 0, used
 
+    def _stored_through(self, index: int) -> int:
+        """One past the newest stored record whose pane is `index` or older (`lo` if none):
+        a walk back from the newest, as late ticks and lookups are for recent panes."""
+        data, lo, pos = self.data, self.lo, self.hi
+        while pos > lo and data[(pos - 1) * RECORD] > index:
+            pos -= 1
+        return pos
+
+    def record_of(self, index: int) -> Sequence[float] | None:
+        """Pane `index`'s record (the head itself, or a copy of a stored one); None when the
+        symbol has no tick in that pane."""
+        head = self.head
+        if head is not None and head[INDEX] == index:
+            return head
+        pos = self._stored_through(index)
+        if pos > self.lo and self.data[(pos - 1) * RECORD] == index:
+            return self.data[(pos - 1) * RECORD : pos * RECORD]
+        return None
+
     def _add_older(self, index: int, price: float, size: float | None, ts_ms: int) -> None:
         data = self.data
         lo = self.lo
-        pos = self.hi
-        while pos > lo and data[(pos - 1) * RECORD] > index:
-            pos -= 1
+        pos = self._stored_through(index)
         if pos > lo and data[(pos - 1) * RECORD] == index:
             _fold_tick(data, (pos - 1) * RECORD, price, size, ts_ms)
             return

@@ -64,6 +64,9 @@ def test_same_panes_as_a_dict_of_records(ops: list[Op], capacity_hint: int) -> N
         assert len(panes) == len(reference) and bool(panes) == bool(reference)
         if reference:
             assert panes.oldest_index == min(reference)
+        for index in (*reference, 41):
+            record = panes.record_of(index)
+            assert (None if record is None else list(record)) == reference.get(index)
 
 
 @pytest.mark.parametrize(("hint", "panes_kept"), [
