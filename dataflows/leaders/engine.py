@@ -145,12 +145,13 @@ class PartitionEngine:
             or (self.prepared is not None and self.prepared.end_ms == next_close_ms)
         ):
             return False
-        self.prepared = prepare_older(self.panes, next_close_ms, self._closing_lengths(
-            next_close_ms))
+        self.prepared = prepare_older(self.panes, next_close_ms, [
+            spec.length_panes for spec in self._closing_specs(next_close_ms)])
         return True
 
-    def _closing_lengths(self, end_ms: int) -> list[int]:
-        return [spec.length_panes for spec in self.specs if spec.closes_at(end_ms)]
+    def _closing_specs(self, end_ms: int) -> list[WindowSpec]:
+        """The specs with a window ending at `end_ms`."""
+        return [spec for spec in self.specs if spec.closes_at(end_ms)]
 
     def close_ready(self, now_s: float) -> list[PartitionReport]:
         """Close every window whose end the watermark has passed."""
@@ -203,7 +204,7 @@ class PartitionEngine:
         ]
 
     def _close_end(self, end_ms: int, now_s: float) -> list[WindowPart]:
-        specs = [spec for spec in self.specs if spec.closes_at(end_ms)]
+        specs = self._closing_specs(end_ms)
         lengths = [spec.length_panes for spec in specs]
         prepared, self.prepared = self.prepared, None
         if prepared is not None and prepared.end_ms == end_ms:

@@ -48,11 +48,10 @@ class SymbolPanes:
     half-empty allocator arenas (0.8 KB of resident memory a symbol at 10,000 symbols,
     bench.memory). A busy symbol's head is a list, three times faster to update, its memory
     small beside its ticks' CPU. Older panes are packed into one preallocated array of
-    doubles (88 bytes a pane), records `lo` to `hi` of it in use.
-    Trimming moves `lo`; a full buffer moves its records to the front, or grows
-    (1, 4, 16, then `capacity_hint` panes at once, see `_grown_capacity`), so a symbol
-    allocates a handful of times instead of growing pane by pane. Millisecond times and
-    counts are exact in a double up to 2**53."""
+    doubles (88 bytes a pane), records `lo` to `hi` of it in use. Trimming moves `lo`; a full
+    buffer moves its records to the front, or grows (1, 4, 16, then `capacity_hint` panes at
+    once, see `_grown_capacity`), so a symbol allocates a handful of times instead of growing
+    pane by pane. Millisecond times and counts are exact in a double up to 2**53."""
 
     __slots__ = ("capacity_hint", "data", "head", "hi", "lo")
 
