@@ -14,6 +14,7 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 from pydantic import Field
 
+from stockstream.cli import load_settings
 from stockstream.kafka import ensure_topics
 from stockstream.logs import configure_logging
 from stockstream.settings import CommonSettings
@@ -52,7 +53,7 @@ def wait_for_broker(settings: TopicsSettings) -> None:
 
 
 def main() -> int:
-    settings = TopicsSettings()
+    settings = load_settings(TopicsSettings, "stockstream create-topics", __doc__)
     configure_logging("create-topics", settings.log_level)
     try:
         wait_for_broker(settings)

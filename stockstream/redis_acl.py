@@ -22,6 +22,8 @@ import hashlib
 import sys
 from dataclasses import dataclass
 
+from stockstream.cli import check_arguments
+
 # Key prefixes the sink writes (README "Redis keys").
 APP_KEY_PATTERNS: tuple[str, ...] = (
     "leaders:*", "window:*", "means:*", "gainers:*", "max_price:*", "figures:*", "history:*",
@@ -95,4 +97,5 @@ def template() -> str:
 
 
 if __name__ == "__main__":
+    check_arguments("stockstream redis-acl", __doc__)
     sys.stdout.write(template())

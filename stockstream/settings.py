@@ -7,8 +7,22 @@ case-insensitive upper-case).
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Annotated
+
+from pydantic import AfterValidator, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from redis.connection import parse_url
+
+
+def check_redis_url(url: str) -> str:
+    """`url` if redis-py can connect with it (scheme, port); its errors never hold the
+    password."""
+    parse_url(url)
+    return url
+
+
+# A Redis URL (redis://, rediss:// or unix://, the password in it), checked when read.
+RedisUrl = Annotated[str, AfterValidator(check_redis_url)]
 
 
 class CommonSettings(BaseSettings):

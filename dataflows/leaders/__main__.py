@@ -19,6 +19,7 @@ from prometheus_client import REGISTRY
 
 from dataflows.leaders.flow import build_flow
 from dataflows.leaders.settings import DataflowSettings
+from stockstream.cli import load_settings
 from stockstream.gc_pauses import observe_gc_pauses
 from stockstream.logs import configure_logging
 from stockstream.metrics import serve_metrics
@@ -68,7 +69,7 @@ GC_GEN0_THRESHOLD = 200_000
 
 
 def main() -> None:
-    settings = DataflowSettings()
+    settings = load_settings(DataflowSettings, "stockstream leaders", __doc__)
     configure_logging("leaders", settings.log_level)
     serve_metrics(settings.metrics_port)
     recovery = prepare_recovery(settings)

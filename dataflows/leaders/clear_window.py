@@ -15,13 +15,16 @@ writes then becomes the latest.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from dataclasses import dataclass
 
 import redis
 
 from dataflows.leaders.redis_sink import FIGURE_NAMES
+from dataflows.leaders.show import RedisClientSettings, connect
+from stockstream.cli import OneLineArgumentParser, settings_help
+
+PROG = "stockstream-leaders clear-window"
 
 
 @dataclass(frozen=True)
@@ -66,18 +69,18 @@ def clear_window(client: redis.Redis, spec: str, expected_end_s: int | None = No
     return Cleared(end_s, int(deleted), len(stale))
 
 
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="stockstream-leaders clear-window", description=__doc__,
+def main(argv: list[str] | None = None) -> int:
+    parser = OneLineArgumentParser(
+        prog=PROG, description=__doc__, epilog=settings_help(RedisClientSettings),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("window", help="window spec name: 1m, 5m, 15m, 5m_max")
     parser.add_argument("--end", type=int, metavar="EPOCH_S",
                         help="clear only if the latest window ends at EPOCH_S")
-    parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    parser.add_argument("--redis-url", help="Redis URL instead of REDIS_URL")
     parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     args = parser.parse_args(argv)
-    client = redis.Redis.from_url(args.redis_url, socket_timeout=5)
+    client = connect(PROG, args.redis_url)
     try:
         if not args.yes:
             end = client.hget(f"window:{args.window}", "end")
@@ -90,10 +93,10 @@ def main(argv: list[str]) -> int:
                 return 1
         cleared = clear_window(client, args.window, args.end)
     except ValueError as exc:
-        print(f"stockstream-leaders clear-window: {exc}", file=sys.stderr)
+        print(f"{PROG}: {exc}", file=sys.stderr)
         return 1
     except redis.ConnectionError as exc:
-        print(f"stockstream-leaders clear-window: cannot reach Redis: {exc}", file=sys.stderr)
+        print(f"{PROG}: cannot reach Redis: {exc}", file=sys.stderr)
         return 2
     if cleared.end_s is None:
         print(f"window:{args.window} has no latest window: nothing to clear")
@@ -101,3 +104,7 @@ def main(argv: list[str]) -> int:
         print(f"cleared {args.window} window ending at {cleared.end_s}: {cleared.keys} keys, "
               f"{args.window}.* fields of {cleared.figure_hashes} figures hashes")
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -28,12 +28,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dataflows.leaders.cluster import LocalCluster
 from dataflows.leaders.show import DEFAULT_WINDOWS, snapshot
+from stockstream.cli import load_settings
 from stockstream.embedded.kafka_broker import KafkaBroker
 from stockstream.embedded.ports import free_port
 from stockstream.embedded.redis_server import RedisServer
 from stockstream.kafka import ensure_topics
 from stockstream.logs import configure_logging
 from stockstream.monitoring.local import monitoring
+from stockstream.settings import RedisUrl
 
 log = logging.getLogger("dataflows.leaders.local")
 
@@ -44,17 +46,19 @@ class LocalRunSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", frozen=True)
 
     kafka_bootstrap_servers: str | None = Field(None, description="Use this broker, not ours.")
-    redis_url: str | None = Field(None, description="Use this Redis, not ours.")
-    ticks_topic: str = "ticks"
-    dlq_topic: str = "ticks.dlq"
-    topic_partitions: int = Field(3, gt=0)
+    redis_url: RedisUrl | None = Field(None, description="Use this Redis, not ours.")
+    ticks_topic: str = Field("ticks", description="Topic carrying ticks keyed by symbol.")
+    dlq_topic: str = Field("ticks.dlq", description="Dead-letter topic for rejected messages.")
+    topic_partitions: int = Field(3, gt=0, description="Partitions of a created ticks topic.")
     processes: int = Field(2, gt=0, description="Dataflow processes.")
     provider: str = Field(
         "replay", description="Ingestion provider: replay, simulate, finnhub_quote, finnhub_trades."
     )
     replay_file: str | None = Field(None, description="Default: the 30 Shanghai stocks.")
     replay_speed: float = Field(30.0, ge=0, description="Event time per wall time; 0 = max.")
-    replay_from: str | None = "09:30"
+    replay_from: str | None = Field(
+        "09:30", description="Skip rows earlier in the day (replay), local exchange time."
+    )
     refresh_s: float = Field(1.0, gt=0, description="Leaderboard refresh period.")
     run_for_s: float | None = Field(None, description="Stop after this long (default: Ctrl-C).")
     monitoring: bool = Field(False, description="Also run Prometheus and Alertmanager.")
@@ -177,10 +181,11 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def main() -> None:
+    settings = load_settings(LocalRunSettings, "stockstream local", __doc__)
     configure_logging("local", "WARNING")
     signal.signal(signal.SIGINT, _interrupt)  # also when started with SIGINT ignored
     signal.signal(signal.SIGTERM, _interrupt)
-    run(LocalRunSettings())
+    run(settings)
 
 
 if __name__ == "__main__":

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from dataflows.leaders.future_guard import GuardConfig
 from dataflows.leaders.specs import WindowSpec, build_specs
-from stockstream.settings import CommonSettings
+from stockstream.settings import CommonSettings, RedisUrl
 
 
 class StartFrom(StrEnum):
@@ -21,7 +21,9 @@ class StartFrom(StrEnum):
 class DataflowSettings(CommonSettings):
     """Everything the leaders dataflow reads from its environment."""
 
-    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis, password in the URL.")
+    redis_url: RedisUrl = Field(
+        "redis://127.0.0.1:6379/0", description="Redis, password in the URL."
+    )
     lateness_s: float = Field(5.0, ge=0, description="Allowed event-time lateness.")
     window_lengths_s: tuple[int, ...] = Field(
         (60, 300, 900), description="Sliding window lengths, JSON list, multiples of 10."
@@ -63,6 +65,15 @@ class DataflowSettings(CommonSettings):
         10, gt=0, description="Held ticks that confirm a jump (or passed ticks that refute it)."
     )
     future_max_held: int = Field(1000, gt=0, description="Most ticks held per partition.")
+
+    @model_validator(mode="after")
+    def _check_windows(self) -> DataflowSettings:
+        """Refuse window lengths the engine cannot build, at start-up, naming the variables."""
+        try:
+            self.specs  # noqa: B018 - built for its checks
+        except ValueError as exc:
+            raise ValueError(f"WINDOW_LENGTHS_S / SLIDE_S / MAX_PRICE_WINDOW_S: {exc}") from exc
+        return self
 
     @property
     def specs(self) -> tuple[WindowSpec, ...]:

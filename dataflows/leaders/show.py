@@ -12,14 +12,39 @@ It only reads: log in as the read-only ACL user `reader` (see README "Redis user
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from dataclasses import dataclass
 
 import redis
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from stockstream.cli import OneLineArgumentParser, read_settings, settings_help
+from stockstream.settings import RedisUrl
 
 DEFAULT_WINDOWS = ("1m", "5m", "15m", "5m_max")
+PROG = "stockstream-leaders"
+
+
+class RedisClientSettings(BaseSettings):
+    """Where `stockstream-leaders` (and its `clear-window`) find Redis."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
+
+    redis_url: RedisUrl = Field(
+        "redis://127.0.0.1:6379/0",
+        description="Redis with the password in the URL: the read-only user `reader` "
+        "(clear-window: the admin); --redis-url replaces it.",
+    )
+
+
+def connect(prog: str, redis_url: str | None) -> redis.Redis:
+    """A client of `redis_url` (`--redis-url`), else of REDIS_URL; a bad URL exits in one
+    line."""
+    overrides = {} if redis_url is None else {"redis_url": redis_url}
+    settings = read_settings(RedisClientSettings, prog, **overrides)
+    return redis.Redis.from_url(settings.redis_url, socket_timeout=5)
 
 
 @dataclass(frozen=True)
@@ -102,15 +127,16 @@ def main(argv: list[str] | None = None) -> int:
         from dataflows.leaders import clear_window
 
         return clear_window.main(argv[1:])
-    parser = argparse.ArgumentParser(prog="stockstream-leaders", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    parser = OneLineArgumentParser(prog=PROG, description=__doc__,
+                                   epilog=settings_help(RedisClientSettings),
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--redis-url", help="Redis URL instead of REDIS_URL")
     parser.add_argument("--windows", default=",".join(DEFAULT_WINDOWS),
                         help="comma-separated window names")
     parser.add_argument("--watch", type=float, metavar="SECONDS",
                         help="refresh every SECONDS until Ctrl-C")
     args = parser.parse_args(argv)
-    client = redis.Redis.from_url(args.redis_url, socket_timeout=5)
+    client = connect(PROG, args.redis_url)
     windows = tuple(w.strip() for w in args.windows.split(",") if w.strip())
     try:
         if args.watch is None:
@@ -120,8 +146,7 @@ def main(argv: list[str] | None = None) -> int:
             print("\033[H\033[2J" + snapshot(client, windows), flush=True)
             time.sleep(args.watch)
     except redis.ConnectionError as exc:
-        print(f"stockstream-leaders: cannot reach Redis at {args.redis_url}: {exc}",
-              file=sys.stderr)
+        print(f"{PROG}: cannot reach Redis: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 0

@@ -23,6 +23,7 @@ from services.ingest.schedule import market_hours
 from services.ingest.settings import IngestSettings, Membership, ProviderName
 from services.ingest.universe import load_universe, simulated_universe
 from services.replay.reader import iter_ticks
+from stockstream.cli import load_settings
 from stockstream.logs import configure_logging
 from stockstream.metrics import serve_metrics
 
@@ -61,7 +62,7 @@ async def serve(runner: Runner) -> None:
 
 def main() -> int:
     """Configure, run, flush, report."""
-    settings = IngestSettings()
+    settings = load_settings(IngestSettings, "stockstream ingest", __doc__)
     configure_logging("ingest", settings.log_level)
     universe = resolve_universe(settings)
     provider = make_provider(settings)

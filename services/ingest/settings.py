@@ -32,6 +32,10 @@ class Membership(StrEnum):
     KUBERNETES = "kubernetes"  # ordinal from POD_NAME, count from the StatefulSet
 
 
+# The providers that call Finnhub: they need a token and an explicit universe.
+LIVE_PROVIDERS = frozenset({ProviderName.FINNHUB_QUOTE, ProviderName.FINNHUB_TRADES})
+
+
 def _env(*names: str) -> AliasChoices:
     return AliasChoices(*names)
 
@@ -119,6 +123,15 @@ class IngestSettings(CommonSettings):
             raise ValueError(f"SHARD_INDEX {self.shard_index} >= SHARD_COUNT {self.shard_count}")
         if self.ws_backoff_max_s < self.ws_backoff_initial_s:
             raise ValueError("WS_BACKOFF_MAX_S < WS_BACKOFF_INITIAL_S")
+        if self.provider in LIVE_PROVIDERS:
+            if self.finnhub_api_key is None or not self.finnhub_api_key.get_secret_value():
+                raise ValueError(f"PROVIDER={self.provider.value} needs FINNHUB_API_KEY")
+            if not (self.symbols and self.symbols.strip()) and self.symbols_file is None:
+                raise ValueError(f"PROVIDER={self.provider.value} needs SYMBOLS or SYMBOLS_FILE")
+        if self.membership is Membership.KUBERNETES and not (
+            self.pod_name and self.statefulset_name
+        ):
+            raise ValueError("MEMBERSHIP=kubernetes needs POD_NAME and STATEFULSET_NAME")
         return self
 
     @property

@@ -14,6 +14,7 @@ import kopf
 from services.operator import handlers
 from services.operator.kube import Kube, api_client
 from services.operator.settings import OperatorSettings
+from stockstream.cli import load_settings
 from stockstream.logs import configure_logging
 from stockstream.metrics import serve_metrics
 
@@ -32,7 +33,7 @@ class DropKopfObjects(logging.Filter):
 
 
 def main() -> None:
-    settings = OperatorSettings()
+    settings = load_settings(OperatorSettings, "stockstream operator", __doc__)
     configure_logging("operator", settings.log_level)
     for handler in logging.getLogger().handlers:
         handler.addFilter(DropKopfObjects())

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from services.operator.model import GROUP, KIND, PLURAL, PROVIDERS, SSE_FILE, VERSION
+from stockstream.cli import check_arguments
 
 CRD_PATH = Path(__file__).resolve().parents[2] / "deploy/kustomize/operator/install/crd.yaml"
 
@@ -300,6 +301,7 @@ def render() -> str:
 
 
 def main() -> int:
+    check_arguments("stockstream crd", __doc__)
     CRD_PATH.parent.mkdir(parents=True, exist_ok=True)
     CRD_PATH.write_text(render())
     print(CRD_PATH, file=sys.stderr)

@@ -10,6 +10,7 @@ import threading
 from services.replay.producer import run_replay, stop_on_signals
 from services.replay.reader import resolve_format
 from services.replay.settings import ReplaySettings
+from stockstream.cli import load_settings
 from stockstream.logs import configure_logging
 from stockstream.metrics import serve_metrics
 
@@ -18,7 +19,7 @@ log = logging.getLogger("services.replay")
 
 def main() -> int:
     """Run one replay; exit status 0 when every published tick was acknowledged."""
-    settings = ReplaySettings()
+    settings = load_settings(ReplaySettings, "stockstream replay", __doc__)
     configure_logging("replay", settings.log_level)
     serve_metrics(settings.metrics_port)
     stop = threading.Event()

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from stockstream.cli import check_arguments
 from stockstream.monitoring.grafana import alert_rules, dashboard
 from stockstream.monitoring.timescale import REPO, rule_files
 
@@ -29,6 +30,8 @@ def generated() -> dict[Path, str]:
 
 
 def main(argv: list[str]) -> int:
+    check_arguments("stockstream grafana", __doc__, argv,
+                    flags={"--check": "exit 1 if a committed file differs; write nothing"})
     stale = []
     for path, text in generated().items():
         if "--check" in argv:

@@ -33,7 +33,11 @@ def test_defaults_need_no_api_key(monkeypatch: pytest.MonkeyPatch) -> None:
         ({"HOSTNAME": "ingest-4"}, "pod_name", "ingest-4"),
         ({"INGEST_SYMBOLS_FILE": "/etc/s.txt"}, "symbols_file", Path("/etc/s.txt")),
         ({"SYMBOLS_FILE": "/etc/s.txt"}, "symbols_file", Path("/etc/s.txt")),
-        ({"PROVIDER": "finnhub_trades"}, "provider", ProviderName.FINNHUB_TRADES),
+        (
+            {"PROVIDER": "finnhub_trades", "FINNHUB_API_KEY": "k", "SYMBOLS": "AAPL"},
+            "provider",
+            ProviderName.FINNHUB_TRADES,
+        ),
         ({"POLL_INTERVAL_S": "2.5"}, "poll_interval_s", 2.5),
         ({"SIMULATE_RATE": "50000"}, "simulate_rate", 50000.0),
         ({"MEMBERSHIP": "static"}, "membership", Membership.STATIC),
@@ -66,10 +70,11 @@ def test_invalid(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
 
 @pytest.mark.parametrize("provider", ["finnhub_quote", "finnhub_trades"])
 def test_live_providers_need_a_key_and_a_universe(provider: str) -> None:
-    with pytest.raises(ValueError, match="FINNHUB_API_KEY"):
-        make_provider(IngestSettings(provider=provider))
-    with pytest.raises(ValueError, match="SYMBOLS"):
-        resolve_universe(IngestSettings(provider=provider, finnhub_api_key="k"))
+    """Refused when the settings are read (one line at start-up, stockstream/cli.py)."""
+    with pytest.raises(ValidationError, match="needs FINNHUB_API_KEY"):
+        IngestSettings(provider=provider, symbols="AAPL")
+    with pytest.raises(ValidationError, match="needs SYMBOLS or SYMBOLS_FILE"):
+        IngestSettings(provider=provider, finnhub_api_key="k", symbols=" ")
     settings = IngestSettings(provider=provider, finnhub_api_key="k", symbols="AAPL, MSFT,AAPL")
     assert make_provider(settings).name == provider
     assert resolve_universe(settings) == ["AAPL", "MSFT"]
@@ -88,6 +93,18 @@ def test_universe_sources(tmp_path: Path) -> None:
     assert len(set(simulated_universe(10_000))) == 10_000
     with pytest.raises(ValueError, match="bad symbol"):
         parse_universe("AAPL,bad symbol", separator=",")
+
+
+def test_kubernetes_membership_needs_the_pod_and_statefulset_names(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("HOSTNAME", raising=False)
+    with pytest.raises(ValidationError, match="needs POD_NAME and STATEFULSET_NAME"):
+        IngestSettings(membership="kubernetes", pod_name="ingest-0")
+    with pytest.raises(ValidationError, match="needs POD_NAME and STATEFULSET_NAME"):
+        IngestSettings(membership="kubernetes", statefulset_name="ingest")
+    assert IngestSettings(membership="kubernetes", pod_name="ingest-0",
+                          statefulset_name="ingest").pod_name == "ingest-0"
 
 
 def test_membership_choice(monkeypatch: pytest.MonkeyPatch) -> None:
