@@ -25,6 +25,17 @@
 #                         generated one (e.g. outside Kubernetes)
 set -eu
 
+# --help answers before anything is derived (outside a pod there is no ordinal):
+# `dataflow-entrypoint --help` is the dataflow's own, `dataflow-entrypoint CMD... --help` CMD's.
+for arg in "$@"; do
+    case "$arg" in
+        -h | --help)
+            case "$1" in -h | --help) exec python -m dataflows.leaders "$@" ;; esac
+            exec "$@"
+            ;;
+    esac
+done
+
 log() {
     # One ECS JSON line on stderr, the shape stockstream/logs.py (ecs-logging) writes:
     # @timestamp (UTC, ms), log.level (lower case), message, log.logger, service.name.

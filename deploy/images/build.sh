@@ -3,8 +3,10 @@
 # Central jars (never Docker Hub) with buildah, and push them to the local registry:
 #   kafka       Apache Kafka 3.9.1 in KRaft mode (Debian's Java 17 JRE + scripts/kafka/pom.xml)
 #   redis       Debian's redis-server
-#   prometheus  Debian's prometheus
-# Usage: deploy/images/build.sh [name...]   (default: all three); prints one image per line.
+#   prometheus  Prometheus built from the Go module proxy with Kubernetes discovery
+#               (scripts/install-prometheus.sh), the release users pull
+#   alertmanager  Debian's prometheus-alertmanager
+# Usage: deploy/images/build.sh [name...]   (default: all four); prints one image per line.
 #
 # Idempotent: an image whose recipe (its directory, the base image, the jars) is unchanged and
 # still in the registry is not rebuilt. The names and tags are the ones
@@ -20,7 +22,7 @@ REGISTRY="${STOCKSTREAM_REGISTRY:-localhost:5000}"
 BASE_IMAGE="${STOCKSTREAM_BASE_IMAGE:-$REGISTRY/stockstream/debian:bookworm}"
 CACHE="${STOCKSTREAM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/stockstream}"
 WORK="$CACHE/deploy-images"
-declare -A TAGS=([kafka]=3.9.1 [redis]=7.0 [prometheus]=2.42)
+declare -A TAGS=([kafka]=3.9.1 [redis]=7.0 [prometheus]=3.16.0 [alertmanager]=0.25)
 
 log() { printf '[deploy/images] %s\n' "$*" >&2; }
 die() { printf '[deploy/images] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -46,7 +48,16 @@ context() {
         mvn -q -f "$ROOT/scripts/kafka/pom.xml" dependency:copy-dependencies \
             -DoutputDirectory="$ctx/libs" >&2 || die "fetching the Kafka jars with Maven failed"
     fi
+    if [[ $name == prometheus ]]; then
+        mkdir -p "$ctx/bin"
+        cp "$(prometheus_dir)/prometheus" "$(prometheus_dir)/promtool" "$ctx/bin/"
+    fi
     echo "$ctx"
+}
+
+# The directory of the Prometheus binaries (built once, cached: scripts/install-prometheus.sh).
+prometheus_dir() {
+    "$ROOT/scripts/install-prometheus.sh" | tail -n 1
 }
 
 build_one() {
@@ -55,7 +66,9 @@ build_one() {
     mkdir -p "$WORK/$name"
     local recipe
     recipe="$( { (cd "$HERE/$name" && find . -type f | sort | xargs sha256sum);
-                 echo "$BASE_IMAGE"; cat "$ROOT/scripts/kafka/pom.xml"; } | sha256sum | cut -c1-16)"
+                 echo "$BASE_IMAGE"; cat "$ROOT/scripts/kafka/pom.xml";
+                 if [[ $name == prometheus ]]; then sha256sum "$ROOT/scripts/install-prometheus.sh"; fi
+               } | sha256sum | cut -c1-16)"
     local have
     have="$(registry_digest "$repo" "$tag")"
     if [[ -n $have && -f $stamp && "$(cat "$stamp")" == "$recipe $have" ]]; then
@@ -80,11 +93,11 @@ build_one() {
 }
 
 names=("$@")
-((${#names[@]})) || names=(kafka redis prometheus)
+((${#names[@]})) || names=(kafka redis prometheus alertmanager)
 mkdir -p "$WORK"
 exec 9>"$WORK/.lock"
 flock 9
 for name in "${names[@]}"; do
-    [[ -n ${TAGS[$name]:-} ]] || die "unknown image '$name' (kafka, redis, prometheus)"
+    [[ -n ${TAGS[$name]:-} ]] || die "unknown image '$name' (kafka, redis, prometheus, alertmanager)"
     build_one "$name"
 done

@@ -9,6 +9,7 @@ from services.operator.model import StockStreamSpec
 from services.operator.objects import (
     METRICS_PORT,
     POD_SECURITY,
+    SCRAPE_ANNOTATIONS,
     Obj,
     digest,
     hardened,
@@ -65,7 +66,8 @@ def _pod(instance: str, spec: StockStreamSpec, component: str, *, command: list[
         container["volumeMounts"].extend(extra_mounts)
         pod["volumes"].extend(extra.pop("volumes", []))
         pod.update(extra)
-    return {"metadata": {"labels": labels(instance, component)}, "spec": pod}
+    return {"metadata": {"labels": labels(instance, component),
+                         "annotations": dict(SCRAPE_ANNOTATIONS)}, "spec": pod}
 
 
 def replay_objects(instance: str, spec: StockStreamSpec) -> list[Obj]:

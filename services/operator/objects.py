@@ -24,6 +24,17 @@ METRICS_PORT = 9100
 RECOVERY_DIR = "/var/lib/stockstream/recovery"
 
 
+# Pod annotations of Prometheus' annotation-based discovery (observability/prometheus/
+# prometheus.yml keeps annotated pods): every pod the operator creates serves /metrics on
+# METRICS_PORT, and the pods carry app.kubernetes.io/instance, which Prometheus keeps as the
+# `stockstream` label so that two StockStreams in one namespace stay apart.
+SCRAPE_ANNOTATIONS = {
+    "prometheus.io/scrape": "true",
+    "prometheus.io/port": str(METRICS_PORT),
+    "prometheus.io/path": "/metrics",
+}
+
+
 def labels(instance: str, component: str) -> dict[str, str]:
     return {
         "app.kubernetes.io/name": component,
@@ -173,7 +184,8 @@ def pod_template(instance: str, spec: StockStreamSpec, processes: int) -> Obj:
                          {"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108 - emptyDir
     })
     return {
-        "metadata": {"labels": labels(instance, "dataflow")},
+        "metadata": {"labels": labels(instance, "dataflow"),
+                     "annotations": dict(SCRAPE_ANNOTATIONS)},
         "spec": {
             "automountServiceAccountToken": False,
             "enableServiceLinks": False,
@@ -204,7 +216,7 @@ def statefulset(instance: str, spec: StockStreamSpec, replicas: int) -> Obj:
         claim["storageClassName"] = rec.storage_class_name
     template = pod_template(instance, spec, spec.dataflow.processes)
     chash = digest(template)
-    template["metadata"]["annotations"] = {HASH_ANNOTATION: chash}
+    template["metadata"]["annotations"][HASH_ANNOTATION] = chash
     return {
         "apiVersion": "apps/v1", "kind": "StatefulSet",
         "metadata": {"name": n["statefulset"], "labels": labels(instance, "dataflow"),
@@ -242,11 +254,11 @@ def headless_service(instance: str) -> Obj:
 
 
 def metrics_service(instance: str, component: str, name: str) -> Obj:
+    """A Service in front of the component's /metrics (for people and port-forwards;
+    Prometheus scrapes the pods themselves, see SCRAPE_ANNOTATIONS)."""
     return {
         "apiVersion": "v1", "kind": "Service",
-        "metadata": {"name": name, "labels": labels(instance, component),
-                     "annotations": {"prometheus.io/scrape": "true",
-                                     "prometheus.io/port": str(METRICS_PORT)}},
+        "metadata": {"name": name, "labels": labels(instance, component)},
         "spec": {"type": "ClusterIP", "selector": selector(instance, component),
                  "ports": [{"name": "metrics", "port": METRICS_PORT, "targetPort": "metrics"}]},
     }

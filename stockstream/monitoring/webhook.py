@@ -1,4 +1,6 @@
-"""An Alertmanager webhook receiver on loopback that keeps every notification it gets.
+"""An Alertmanager webhook receiver that keeps every notification it gets: on loopback in
+tests, and in the cluster as the development receiver of the monitoring component
+(`python -m stockstream.monitoring.alert_receiver`). `GET /alerts` lists what it kept.
 
 Each POST body is Alertmanager's webhook payload (version 4):
     {"receiver": "pager", "status": "firing", "alerts": [
@@ -11,7 +13,8 @@ from __future__ import annotations
 import json
 import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
@@ -33,6 +36,9 @@ class Notified:
 class WebhookReceiver:
     """`with WebhookReceiver() as hook:` ... `hook.url` ... `hook.wait_for(...)`."""
 
+    host: str = LOOPBACK
+    port: int = 0  # 0: any free port
+    on_alert: Callable[[Notified], None] | None = None  # called for each alert received
     alerts: list[Notified] = field(default_factory=list)
     _lock: threading.Condition = field(default_factory=threading.Condition)
     _server: ThreadingHTTPServer | None = None
@@ -40,7 +46,12 @@ class WebhookReceiver:
     @property
     def url(self) -> str:
         assert self._server is not None, "not started"
-        return f"http://{LOOPBACK}:{self._server.server_address[1]}/alerts"
+        return f"http://{self.host}:{self._server.server_address[1]}/alerts"
+
+    def listed(self) -> bytes:
+        """Every alert kept so far, as the JSON list `GET /alerts` answers."""
+        with self._lock:
+            return json.dumps([asdict(a) for a in self.alerts]).encode()
 
     def start(self) -> Self:
         receiver = self
@@ -53,21 +64,32 @@ class WebhookReceiver:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
+            def do_GET(self) -> None:  # name fixed by BaseHTTPRequestHandler
+                body = receiver.listed() if self.path == "/alerts" else b""
+                self.send_response(200 if self.path in ("/alerts", "/healthz") else 404)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
             def log_message(self, format: str, *args: object) -> None:  # noqa: A002
                 return
 
-        self._server = ThreadingHTTPServer((LOOPBACK, 0), Handler)
+        self._server = ThreadingHTTPServer((self.host, self.port), Handler)
         threading.Thread(target=self._server.serve_forever, name="webhook", daemon=True).start()
         return self
 
     def record(self, payload: dict[str, Any]) -> None:
         now = time.monotonic()
+        received = [Notified(payload.get("receiver", ""), alert["status"],
+                             alert.get("labels", {}), alert.get("annotations", {}), now)
+                    for alert in payload.get("alerts", [])]
         with self._lock:
-            for alert in payload.get("alerts", []):
-                self.alerts.append(Notified(payload.get("receiver", ""), alert["status"],
-                                            alert.get("labels", {}),
-                                            alert.get("annotations", {}), now))
+            self.alerts.extend(received)
             self._lock.notify_all()
+        if self.on_alert is not None:
+            for alert in received:
+                self.on_alert(alert)
 
     def seen(self, alertname: str, status: str, since_s: float = 0.0) -> list[Notified]:
         """Alerts named `alertname` with `status` received at or after `since_s`."""

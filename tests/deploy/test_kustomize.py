@@ -264,8 +264,9 @@ def test_stockstream_image_runs_the_python_components(render) -> None:
     objs = render("overlays/dev")
     own = {o["metadata"]["name"] for o in workloads(objs)
            if any(c["image"] == "stockstream" for c in pod_spec(o)["containers"])}
-    # the topics Job too: `python -m stockstream.create_topics` works against any Kafka broker
-    assert own == {"dataflow", "replay", "redpanda-topics"}
+    # the topics Job too: `python -m stockstream.create_topics` works against any Kafka broker;
+    # and the development alert receiver of the monitoring component
+    assert own == {"dataflow", "replay", "redpanda-topics", "alert-receiver"}
 
 
 def test_redis_url_uses_the_secret_password(target: str, render) -> None:

@@ -28,7 +28,11 @@ PROVIDER = Endpoint("provider", ip="203.0.113.7")  # a market-data API on the in
 ELASTICSEARCH = Endpoint("elasticsearch", "stockstream-logging",
                          {"app.kubernetes.io/name": "elasticsearch"},
                          {"kubernetes.io/metadata.name": "stockstream-logging"})
-EXTRA = {e.name: e for e in (KUBE_DNS, API_SERVER, PROVIDER, ELASTICSEARCH)}
+OPERATOR = Endpoint("stockstream-operator", "stockstream-system",  # its own metrics
+                    {"app.kubernetes.io/name": "stockstream-operator"},
+                    {"kubernetes.io/metadata.name": "stockstream-system"})
+EXTRA = {e.name: e for e in (KUBE_DNS, API_SERVER, PROVIDER, ELASTICSEARCH, OPERATOR)}
+EXTRA_POD_PORTS = {ELASTICSEARCH.name: (9200, "TCP"), OPERATOR.name: (9100, "TCP")}
 
 # Every flow a component needs: (source, destination, port, protocol). Sources and
 # destinations are workload names (app.kubernetes.io/name) or the endpoints above.
@@ -50,6 +54,9 @@ REQUIRED: list[tuple[str, str, int, str]] = [
     ("prometheus", "broker", 9644, "TCP"),
     ("prometheus", "apiserver", 6443, "TCP"),  # pod discovery
     ("prometheus", "apiserver", 443, "TCP"),
+    ("prometheus", "stockstream-operator", 9100, "TCP"),
+    ("prometheus", "alertmanager", 9093, "TCP"),
+    ("alertmanager", "alert-receiver", 9095, "TCP"),
     ("grafana", "prometheus", 9090, "TCP"),
     ("grafana", "elasticsearch", 9200, "TCP"),
     ("fluent-bit", "elasticsearch", 9200, "TCP"),
@@ -162,7 +169,8 @@ def test_every_other_flow_is_denied(rendered: tuple[str, list[Manifest]]) -> Non
                 continue  # DNS is open to every pod (test_required_flows_are_allowed)
             ports = declared
             if dst.name in EXTRA:
-                ports = [(443, "TCP"), (6443, "TCP")] if not dst.is_pod else [(9200, "TCP")]
+                ports = ([(443, "TCP"), (6443, "TCP")] if not dst.is_pod
+                         else [EXTRA_POD_PORTS[dst.name]])
             for port, protocol in ports:
                 if (src.name, dst.name, port, protocol) in required:
                     continue

@@ -59,7 +59,8 @@ def test_overlays_exist_and_profiles_do_not_patch_by_index(profile: str | None) 
         assert (REPO / path / "kustomization.yaml").is_file(), path
         # overlays/, or the operator's compositions (issue 9: dev is the default)
         assert any((REPO / path).resolve().is_relative_to(KUSTOMIZE_ROOT / d)
-                   for d in ("overlays", "operator/dev", "operator/local-cluster"))
+                   for d in ("overlays", "operator/dev", "operator/dev-local-images",
+                             "operator/local-cluster"))
     if profile:
         for patch in PROFILES[profile].get("patches", []):
             assert not re.search(r"/\d+(/|$)", patch["path"]), (

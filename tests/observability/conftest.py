@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.observability.promql import OBSERVABILITY
+from tests.observability.promql import OBSERVABILITY, REPO
 
 PROMETHEUS = OBSERVABILITY / "prometheus"
 RULE_FILES = sorted((PROMETHEUS / "rules").glob("*.yaml"))
@@ -36,6 +37,18 @@ def promtool() -> str:
     if path is None:
         pytest.fail("promtool not found on PATH; run scripts/bootstrap.sh (apt package prometheus)")
     return path
+
+
+@pytest.fixture(scope="session")
+def promtool_of_the_cluster() -> Path:
+    """promtool of the release the in-cluster Prometheus runs, with Kubernetes discovery
+    (scripts/install-prometheus.sh builds it once from the Go module proxy; Debian's promtool
+    knows neither kubernetes_sd_configs nor scrape_config_files)."""
+    proc = subprocess.run([str(REPO / "scripts" / "install-prometheus.sh")], capture_output=True,
+                          text=True, timeout=1800, check=False)
+    if proc.returncode != 0:
+        pytest.fail(f"scripts/install-prometheus.sh failed:\n{proc.stderr[-3000:]}")
+    return Path(proc.stdout.strip().splitlines()[-1]) / "promtool"
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -27,6 +27,7 @@ COUNTERS = {
     "stockstream_ingest_poll_skipped_total",
     "stockstream_ingest_disconnects_total",
     "stockstream_ingest_reshards_total",
+    "stockstream_kafka_consumer_errors_total",
 }
 GAUGES = {
     "stockstream_watermark_lag_seconds",
@@ -35,6 +36,7 @@ GAUGES = {
     "stockstream_ingest_shard_count",
     "stockstream_ingest_shard_index",
     "stockstream_ingest_shard_symbols",
+    "stockstream_operator_lifecycle",
 }
 HISTOGRAMS = {
     "stockstream_window_emit_latency_seconds",
@@ -119,6 +121,7 @@ LIVE_GRAFANA_VARS = {
     "$__interval": "5s",
     "$__range": "1h",
     "$namespace": ".*",
+    "$stockstream": ".*",
 }
 
 

@@ -22,6 +22,7 @@ GRAFANA_VARS = {
     "$__interval": "1m",
     "$__range": "1h",
     "$namespace": ".*",
+    "$stockstream": ".*",
 }
 
 
@@ -88,8 +89,9 @@ def test_every_panel_queries_known_metrics(path: Path) -> None:
         if variable["type"] == "query":
             query = variable["query"]
             query = query["query"] if isinstance(query, dict) else query
-            match = re.fullmatch(r"label_values\((\w+), *(\w+)\)", query)
-            assert match, f"variable {variable['name']}: expected label_values(metric, label)"
+            match = re.fullmatch(r"label_values\((\w+)(?:\{[^{}]*\})?, *(\w+)\)", query)
+            assert match, (f"variable {variable['name']}: expected "
+                           "label_values(metric[{matchers}], label)")
             assert match.group(1) in KNOWN_METRICS
 
 

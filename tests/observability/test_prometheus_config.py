@@ -23,26 +23,31 @@ def test_local_config_is_valid_and_loads_every_rule_file(promtool: str) -> None:
     assert f"SUCCESS: {len(RULE_FILES)} rule files found" in proc.stdout + proc.stderr
 
 
-def test_incluster_config_is_valid(promtool: str, tmp_path: Path) -> None:
-    """Checked as is when promtool has Kubernetes service discovery; Debian's promtool is built
-    without it, so there the kubernetes_sd_configs are swapped for a static target and
-    everything else (relabel regexes, globals, rule loading) is still checked."""
-    original = PROMETHEUS / "prometheus.yml"
-    proc = check_config(promtool, original)
-    output = proc.stdout + proc.stderr
-    if "kubernetes_sd_configs not found" not in output:
-        assert proc.returncode == 0, output
-        return
-    config = read_yaml(original)
-    for job in config["scrape_configs"]:
-        if job.pop("kubernetes_sd_configs", None) is not None:
-            job["static_configs"] = [{"targets": ["10.0.0.1:9100"]}]
+def test_incluster_config_is_valid(promtool_of_the_cluster: Path, tmp_path: Path) -> None:
+    """Checked as the in-cluster Prometheus loads it: the ConfigMap's files side by side
+    (prometheus.yml and the operator's scrape-operator.yml, which it reads through
+    scrape_config_files), with promtool of the same release (Kubernetes discovery included)."""
+    config = read_yaml(PROMETHEUS / "prometheus.yml")
+    assert config["scrape_config_files"] == ["/etc/prometheus/config/scrape-*.yml"]
+    config["scrape_config_files"] = [str(tmp_path / "scrape-*.yml")]
     config["rule_files"] = [str(PROMETHEUS / "rules" / "*.yaml")]
-    patched = tmp_path / "prometheus.yml"
-    patched.write_text(yaml.safe_dump(config, sort_keys=False))
-    proc = check_config(promtool, patched)
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config, sort_keys=False))
+    operator_job = PROMETHEUS / "operator" / "scrape-operator.yml"
+    (tmp_path / operator_job.name).write_text(operator_job.read_text())
+    proc = check_config(str(promtool_of_the_cluster), tmp_path / "prometheus.yml")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"SUCCESS: {len(RULE_FILES)} rule files found" in proc.stdout + proc.stderr
+
+
+def test_incluster_config_keeps_the_stockstream_and_sends_alerts() -> None:
+    """Targets keep the StockStream they belong to (two in one namespace stay apart), and
+    alerts go to the component's Alertmanager."""
+    config = read_yaml(PROMETHEUS / "prometheus.yml")
+    (job,) = [j for j in config["scrape_configs"] if "kubernetes_sd_configs" in j]
+    kept = {r.get("target_label"): r.get("source_labels") for r in job["relabel_configs"]}
+    assert kept["stockstream"] == ["__meta_kubernetes_pod_label_app_kubernetes_io_instance"]
+    (manager,) = config["alerting"]["alertmanagers"]
+    assert manager["static_configs"] == [{"targets": ["alertmanager:9093"]}]
 
 
 def test_incluster_config_discovers_annotated_pods_of_its_namespace() -> None:

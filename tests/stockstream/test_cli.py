@@ -39,6 +39,7 @@ from stockstream.cli import (
     type_text,
 )
 from stockstream.create_topics import TopicsSettings
+from stockstream.monitoring.alert_receiver import AlertReceiverSettings
 
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
@@ -92,6 +93,9 @@ ENTRY_POINTS = {
                                module("dataflows.leaders.clear_window"), RedisClientSettings,
                                {"REDIS_URL": f"unix:/u:{SECRET}@/tmp/redis.sock"},
                                required_args=("1m", "--yes")),
+    "alert-receiver": EntryPoint("stockstream alert-receiver",
+                                 module("stockstream.monitoring.alert_receiver"),
+                                 AlertReceiverSettings, {"LISTEN_PORT": "0"}),
     "crd": EntryPoint("stockstream crd", module("services.operator.crd"), None),
     "redis-acl": EntryPoint("stockstream redis-acl", module("stockstream.redis_acl"), None),
     "grafana": EntryPoint("stockstream grafana", module("stockstream.monitoring.grafana"), None),
@@ -134,11 +138,14 @@ def test_help_lists_the_settings_and_starts_nothing(name: str) -> None:
     assert SECRET not in proc.stdout  # the help shows defaults, never the values set
 
 
-def test_the_dataflow_wrapper_passes_help_through() -> None:
-    """deploy/docker/dataflow-entrypoint.sh execs the command it is given with its arguments;
-    the command's --help answers without joining a cluster."""
-    proc = run(("sh", str(ENTRYPOINT), *module("dataflows.leaders"), "--help"),
-               {"POD_NAME": "dataflow-0", "DATAFLOW_ADDRESSES": "127.0.0.1:1"})
+@pytest.mark.parametrize("argv", [(*module("dataflows.leaders"), "--help"), ("--help",)],
+                         ids=["command", "bare"])
+def test_the_dataflow_wrapper_passes_help_through(argv: tuple[str, ...]) -> None:
+    """deploy/docker/dataflow-entrypoint.sh execs the command it is given with its arguments
+    (and `dataflow-entrypoint --help` is the dataflow's own); --help answers without
+    joining a cluster, also where no pod name gives a process id."""
+    path = f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"  # `python` is the image's
+    proc = run(("sh", str(ENTRYPOINT), *argv), {"POD_NAME": "not-a-pod", "PATH": path})
     assert proc.returncode == 0, proc.stderr
     assert "WINDOW_LENGTHS_S" in proc.stdout
 

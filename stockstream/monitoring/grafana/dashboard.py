@@ -1,7 +1,10 @@
 """The "Stockstream / Leaderboard pipeline" dashboard, from a table of panels.
 
-Every query selects `namespace=~"$namespace"` and reads the data source of the `datasource`
-variable (default: the provisioned Prometheus, uid `prometheus`).
+Every query selects `namespace=~"$namespace", stockstream=~"$stockstream"` (the StockStream a
+pod belongs to, kept by Prometheus from its app.kubernetes.io/instance label: two pipelines in
+one namespace stay apart; pods of the plain manifests have none, which `.*` matches) and reads
+the data source of the `datasource` variable (default: the provisioned Prometheus, uid
+`prometheus`).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from grafana_foundation_sdk.models import dashboard as dbm
 PROMETHEUS_UID = "prometheus"  # provisioning/datasources/datasources.yaml
 PROMETHEUS_NAME = "Prometheus"
 DS = dbm.DataSourceRef(type_val="prometheus", uid="${datasource}")
-NS = 'namespace=~"$namespace"'
+NS = 'namespace=~"$namespace", stockstream=~"$stockstream"'
 RATE = "[$__rate_interval]"
 
 
@@ -241,6 +244,13 @@ def build() -> dict[str, Any]:
                                                    value=PROMETHEUS_UID)))
         .with_variable(db.QueryVariable("namespace").label("Namespace").datasource(DS)
                        .query("label_values(stockstream_ticks_decoded_total, namespace)")
+                       .include_all(True).all_value(".*").refresh(
+                           dbm.VariableRefresh.ON_TIME_RANGE_CHANGED).sort(
+                           dbm.VariableSort.ALPHABETICAL_ASC)
+                       .current(dbm.VariableOption(selected=True, text="All", value="$__all")))
+        .with_variable(db.QueryVariable("stockstream").label("StockStream").datasource(DS)
+                       .query('label_values(stockstream_ticks_decoded_total'
+                              '{namespace=~"$namespace"}, stockstream)')
                        .include_all(True).all_value(".*").refresh(
                            dbm.VariableRefresh.ON_TIME_RANGE_CHANGED).sort(
                            dbm.VariableSort.ALPHABETICAL_ASC)
