@@ -75,11 +75,13 @@ class Kube:
                         check=False).stdout
 
     @contextmanager
-    def port_forward(self, target: str, remote_port: int) -> Iterator[int]:
-        """`kubectl port-forward <target> <local>:<remote>` on a free loopback port; yields
-        the local port once it accepts connections; stopped by its PID."""
+    def port_forward(self, target: str, remote_port: int,
+                     local_port: int | None = None) -> Iterator[int]:
+        """`kubectl port-forward <target> <local>:<remote>` on a free loopback port (or
+        `local_port`, as skaffold's port-forwards do); yields the local port once it accepts
+        connections; stopped by its PID."""
         with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
+            probe.bind(("127.0.0.1", local_port or 0))
             local = probe.getsockname()[1]
         proc = subprocess.Popen(
             self.argv("port-forward", "--address", "127.0.0.1", target,

@@ -45,6 +45,37 @@ def test_default_deploys_the_operated_path_and_plain_stays_reachable() -> None:
     assert overlay_paths("local-cluster") == ["deploy/kustomize/overlays/local-cluster"]
 
 
+def deploy_of(profile: str | None) -> dict:
+    """The deploy section in effect: a profile's replaces the top-level one whole (checked
+    with `skaffold diagnose --yaml-only` on skaffold 2.16)."""
+    if profile and "deploy" in PROFILES[profile]:
+        return PROFILES[profile]["deploy"]
+    return SKAFFOLD["deploy"]
+
+
+@pytest.mark.parametrize("profile", [None, "local-images"])
+def test_operated_deploys_install_the_crd_first_and_never_force(profile: str | None) -> None:
+    """Issue 23: a fresh cluster answers "no matches for kind" to a StockStream applied with
+    its CRD, so a hook applies the CRD and waits until it is established; and no `--force`,
+    which would delete and recreate a StockStream whose edit a CEL rule refuses."""
+    kubectl = deploy_of(profile)["kubectl"]
+    assert "--force" not in kubectl.get("flags", {}).get("apply", [])
+    (hook,) = kubectl["hooks"]["before"]
+    command = " ".join(hook["host"]["command"])
+    assert "deploy/kustomize/operator/install/crd.yaml" in command
+    assert "condition=Established" in command
+    assert command.index("apply") < command.index("wait")
+
+
+@pytest.mark.parametrize("profile", ["plain", "logging", "prod", "local-cluster"])
+def test_plain_deploys_keep_force_for_the_topics_job(profile: str) -> None:
+    """The plain manifests run the topics Job (an immutable pod template with our image);
+    they install no CRD (the plain profile is for clusters where none can be installed)."""
+    kubectl = deploy_of(profile)["kubectl"]
+    assert kubectl["flags"]["apply"] == ["--force"]
+    assert "hooks" not in kubectl
+
+
 def test_skaffold_sets_the_stockstream_image() -> None:
     """skaffold rewrites the image only of kinds it knows or is told about: the example
     StockStream's spec.image must become the image skaffold built."""

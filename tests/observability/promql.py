@@ -3,6 +3,7 @@ PromQL scanner that finds which metric names an expression selects."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -129,3 +130,30 @@ def substitute(expr: str, variables: dict[str, str]) -> str:
     for var, value in variables.items():
         expr = expr.replace(var, value)
     return expr
+
+
+def dashboard_queries() -> dict[str, str]:
+    """expr -> where (dashboard / panel) of every panel target."""
+    out = {}
+    for path in sorted((OBSERVABILITY / "grafana/dashboards").glob("*.json")):
+        dashboard = json.loads(path.read_text())
+        stack = list(dashboard["panels"])
+        while stack:
+            panel = stack.pop()
+            stack.extend(panel.get("panels", []))
+            for target in panel.get("targets", []):
+                out[target["expr"]] = f"{path.name}: {panel['title']}"
+    return out
+
+
+def grafana_rule_queries() -> dict[str, str]:
+    """expr -> rule title of every Prometheus query of the Grafana-managed alert rules."""
+    out = {}
+    for path in sorted((OBSERVABILITY / "grafana/provisioning/alerting").glob("*.json")):
+        for group in json.loads(path.read_text())["groups"]:
+            for rule in group["rules"]:
+                for query in rule["data"]:
+                    expr = query["model"].get("expr")
+                    if expr:
+                        out[expr] = f"{path.name}: {rule['title']}"
+    return out

@@ -11,7 +11,6 @@ Run: ./scripts/test.sh tests/observability/alerting -q
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Iterator
@@ -33,8 +32,9 @@ from tests.alerting_support import (
 )
 from tests.observability.promql import (
     LIVE_GRAFANA_VARS,
-    OBSERVABILITY,
     REPO,
+    dashboard_queries,
+    grafana_rule_queries,
     selectors,
     substitute,
 )
@@ -75,33 +75,6 @@ def _ranges(expr: str) -> list[str]:
 
 RULES = scaled_rules()
 STARTED_S = time.monotonic()
-
-
-def dashboard_queries() -> dict[str, str]:
-    """expr -> where (dashboard / panel) of every panel target."""
-    out = {}
-    for path in sorted((OBSERVABILITY / "grafana/dashboards").glob("*.json")):
-        dashboard = json.loads(path.read_text())
-        stack = list(dashboard["panels"])
-        while stack:
-            panel = stack.pop()
-            stack.extend(panel.get("panels", []))
-            for target in panel.get("targets", []):
-                out[target["expr"]] = f"{path.name}: {panel['title']}"
-    return out
-
-
-def grafana_rule_queries() -> dict[str, str]:
-    """expr -> rule title of every Prometheus query of the Grafana-managed alert rules."""
-    out = {}
-    for path in sorted((OBSERVABILITY / "grafana/provisioning/alerting").glob("*.json")):
-        for group in json.loads(path.read_text())["groups"]:
-            for rule in group["rules"]:
-                for query in rule["data"]:
-                    expr = query["model"].get("expr")
-                    if expr:
-                        out[expr] = f"{path.name}: {rule['title']}"
-    return out
 
 
 def rule_selectors() -> dict[str, str]:
