@@ -1,9 +1,8 @@
-"""Issue 7, test 6: the in-cluster Prometheus (components/monitoring, Debian's prometheus)
-scrapes every stockstream pod that asks for it (all targets up) and loads every rule group of
-observability/prometheus/rules/, each rule evaluating without error.
-
-Targets are matched to pods by address: Debian's prometheus has no Kubernetes discovery, so
-overlays/local-cluster finds the pods through their headless Services (DNS)."""
+"""Issue 7, test 6: the in-cluster Prometheus (components/monitoring, with the users'
+observability/prometheus/prometheus.yml: Kubernetes pod discovery) scrapes every stockstream
+pod that asks for it (all targets up) and loads every rule group of
+observability/prometheus/rules/, each rule evaluating without error. Targets are matched to
+pods by address."""
 
 from __future__ import annotations
 
