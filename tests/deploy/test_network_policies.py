@@ -58,6 +58,7 @@ REQUIRED: list[tuple[str, str, int, str]] = [
     ("prometheus", "alertmanager", 9093, "TCP"),
     ("alertmanager", "alert-receiver", 9095, "TCP"),
     ("grafana", "prometheus", 9090, "TCP"),
+    ("grafana", "alertmanager", 9093, "TCP"),  # its contact point
     ("grafana", "elasticsearch", 9200, "TCP"),
     ("fluent-bit", "elasticsearch", 9200, "TCP"),
     ("fluent-bit", "apiserver", 6443, "TCP"),

@@ -202,3 +202,25 @@ def test_dashboard_provider_path_is_where_the_dashboards_are_mounted() -> None:
     assert mounts["grafana-alerting"] == "/etc/grafana/provisioning/alerting"
     assert generated["grafana-alerting"] == ["provisioning/alerting/stockstream-alerts.json"]
     assert sorted(generated["grafana-dashboards"]) == [f"dashboards/{p.name}" for p in DASHBOARDS]
+
+
+def test_grafana_alerts_are_delivered_through_the_alertmanager() -> None:
+    """Issue 23: Grafana had no contact point. Its alerts now go to the monitoring component's
+    Alertmanager (the one Prometheus sends to), grouped per StockStream."""
+    alerting = load(GRAFANA / "provisioning/alerting/stockstream-alerts.json")
+    (contact,) = alerting["contactPoints"]
+    (receiver,) = contact["receivers"]
+    assert receiver["type"] == "prometheus-alertmanager"
+    assert receiver["settings"]["url"] == "${ALERTMANAGER_URL}"
+    assert receiver["disableResolveMessage"] is False
+    (policy,) = alerting["policies"]
+    assert policy["receiver"] == contact["name"]
+    assert {"namespace", "stockstream"} <= set(policy["group_by"])
+    deployments = [d for d in yaml.safe_load_all((MONITORING / "grafana.yaml").read_text())
+                   if d and d["kind"] == "Deployment"]
+    env = {e["name"]: e.get("value") for e in deployments[0]["spec"]["template"]["spec"][
+        "containers"][0]["env"]}
+    (service,) = [d for d in yaml.safe_load_all((MONITORING / "alertmanager.yaml").read_text())
+                  if d and d["kind"] == "Service"]
+    port = service["spec"]["ports"][0]["port"]
+    assert env["ALERTMANAGER_URL"] == f"http://{service['metadata']['name']}:{port}"

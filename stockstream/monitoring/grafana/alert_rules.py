@@ -6,6 +6,10 @@ so every series it returns is an alert instance, as in Prometheus); B, A reduced
 value; C, the condition, true for every series B holds. No series means OK (`noDataState`),
 an evaluation error shows as Error. Annotations keep the Prometheus templates, with
 `$value` read from B (`$values.B.Value`), which Grafana's template language provides.
+
+Grafana's alerts go where Prometheus' go: one contact point, the Alertmanager of the
+monitoring component (`${ALERTMANAGER_URL}`, set in Grafana's environment), which routes
+and delivers both; the notification policy groups them per StockStream like alertmanager.yml.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ EXPRESSION_UID = "__expr__"  # Grafana's server-side expressions
 INTERVAL = "1m"
 LOOKBACK_S = 600
 CONDITION = "is_number($B) || is_nan($B) || is_inf($B)"
+CONTACT_POINT = "stockstream-alertmanager"
+GROUP_BY = ["grafana_folder", "alertname", "namespace", "stockstream"]
 
 
 def uid(alert: str) -> str:
@@ -73,12 +79,31 @@ def _provisioned(built: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def contact_point() -> dict[str, Any]:
+    """The Alertmanager of the monitoring component, as a provisioned contact point."""
+    receiver = to_json(alerting.ContactPoint().uid(CONTACT_POINT).name(CONTACT_POINT)
+                       .type("prometheus-alertmanager")
+                       .settings({"url": "${ALERTMANAGER_URL}"})
+                       .disable_resolve_message(False).build())
+    receiver.pop("name", None)
+    return {"orgId": 1, "name": CONTACT_POINT, "receivers": [receiver]}
+
+
+def notification_policy() -> dict[str, Any]:
+    """Every Grafana-managed alert to that contact point, grouped per StockStream."""
+    policy = to_json(alerting.NotificationPolicy().receiver(CONTACT_POINT)
+                     .group_by(GROUP_BY).build())
+    return {"orgId": 1, **policy}
+
+
 def build(rule_files: list[Path]) -> dict[str, Any]:
-    """The provisioning document of every alerting rule of `rule_files`."""
+    """The provisioning document of every alerting rule of `rule_files`, with the contact
+    point and notification policy they are delivered through."""
     groups = []
     for path in rule_files:
         for group in yaml.safe_load(path.read_text())["groups"]:
             rules = [to_json(rule(r).build()) for r in group["rules"] if "alert" in r]
             groups.append({"orgId": 1, "name": group["name"], "folder": FOLDER,
                            "interval": INTERVAL, "rules": [_provisioned(r) for r in rules]})
-    return {"apiVersion": 1, "groups": groups}
+    return {"apiVersion": 1, "groups": groups, "contactPoints": [contact_point()],
+            "policies": [notification_policy()]}
