@@ -12,6 +12,7 @@ import signal
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 import redis
@@ -125,3 +126,28 @@ def kafka_topic_factory(kafka_bootstrap: str) -> Callable[..., str]:
         return name
 
     return make
+
+
+# Where a run's time goes, by tier (issue 24): every test's setup, call and teardown added up
+# per directory under tests/ (a session fixture's setup, such as the cluster's, counts for the
+# first test that needs it), printed at the end of every run, longest first.
+_SECONDS_BY_TIER: dict[str, float] = {}
+
+
+def _tier(nodeid: str) -> str:
+    parts = nodeid.split("::", 1)[0].split("/")
+    return "/".join(parts[:3]) if parts[1:2] == ["dataflows"] else "/".join(parts[:2])
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    tier = _tier(report.nodeid)
+    _SECONDS_BY_TIER[tier] = _SECONDS_BY_TIER.get(tier, 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not _SECONDS_BY_TIER:
+        return
+    total = sum(_SECONDS_BY_TIER.values())
+    terminalreporter.section("time by tier (setup + call + teardown)")
+    for tier, seconds in sorted(_SECONDS_BY_TIER.items(), key=lambda item: -item[1]):
+        terminalreporter.write_line(f"{seconds:8.1f} s {100 * seconds / total:5.1f} %  {tier}")
