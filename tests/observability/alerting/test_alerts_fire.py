@@ -128,6 +128,11 @@ NOT_PRODUCIBLE = {
     "stockstream_ingest_provider_errors_total": "only the Finnhub providers report errors "
     "(they need the live API); the replay provider has none",
     "stockstream_ingest_disconnects_total": "only the Finnhub websocket provider disconnects",
+    "stockstream_operator_lifecycle": "only the operator exports it, and it runs on "
+    "Kubernetes: tests/userpath scrapes it and suspends a StockStream there",
+    "stockstream_kafka_consumer_errors_total": "no fault of this tier stops the broker: "
+    "tests/userpath stops it on the cluster and sees StockstreamBrokerUnreachable delivered "
+    "and resolved",
     "stockstream_ingest_poll_skipped_total": "only polling providers (Finnhub quotes, the "
     "simulator) skip beats",
 }
