@@ -69,7 +69,13 @@ PANEL_VARS = {**LIVE_GRAFANA_VARS, "$__rate_interval": "1m"}
 def _drop_everything(kube: Kube, wait: bool) -> None:
     """No StockStream, CRD or namespace of the default deploy left (also those of the other
     cluster tests' operated deploy): a cluster as fresh as the user's, as far as we go.
-    Finalizers are removed first so that nothing waits for an operator."""
+
+    The operator goes first and for good, then the StockStreams' finalizers: removed while
+    an operator still ran, a finalizer came back (kopf adds it to every live StockStream) and,
+    its operator gone, held the StockStream, its namespace and the CRD in deletion for good
+    (seen: the next run's `skaffold run` waited on the CRD and failed)."""
+    kube.run("delete", "namespace", OPERATOR_NAMESPACE, "--ignore-not-found", "--wait=true",
+             namespaced=False, timeout_s=600)
     listed = kube.run("get", "stockstreams", "-A", "-o", "json", namespaced=False, check=False)
     if listed.returncode == 0:
         for item in json.loads(listed.stdout)["items"]:
@@ -79,7 +85,7 @@ def _drop_everything(kube: Kube, wait: bool) -> None:
                      check=False)
     kube.run("delete", "crd", CRD, "--ignore-not-found", f"--wait={str(wait).lower()}",
              namespaced=False, timeout_s=300)
-    for namespace in (NAMESPACE, OPERATOR_NAMESPACE, "stockstream-operated"):
+    for namespace in (NAMESPACE, "stockstream-operated"):
         kube.run("delete", "namespace", namespace, "--ignore-not-found",
                  f"--wait={str(wait).lower()}", namespaced=False, timeout_s=600)
 
