@@ -10,8 +10,10 @@ from tests.deploy.conftest import Deployed
 from tests.deploy_support import poll, ready, wait_ready
 
 # What overlays/local-cluster runs before the tests scale anything (replay and ingestion
-# start at 0 replicas): workload name -> pods.
-EXPECTED = {"dataflow": 2, "kafka": 1, "redis": 1, "prometheus": 1}
+# start at 0 replicas): workload name -> pods. Alertmanager and the development alert
+# receiver come with the monitoring component (issue 23).
+EXPECTED = {"dataflow": 2, "kafka": 1, "redis": 1, "prometheus": 1, "alertmanager": 1,
+            "alert-receiver": 1}
 
 
 def running_pods(deployed: Deployed) -> list[dict[str, Any]]:
