@@ -34,6 +34,7 @@ INTERVAL = "1m"
 LOOKBACK_S = 600
 CONDITION = "is_number($B) || is_nan($B) || is_inf($B)"
 CONTACT_POINT = "stockstream-alertmanager"
+ALERTMANAGER_INTEGRATION = "prometheus-alertmanager"
 GROUP_BY = ["grafana_folder", "alertname", "namespace", "stockstream"]
 
 
@@ -82,10 +83,13 @@ def _provisioned(built: dict[str, Any]) -> dict[str, Any]:
 def contact_point() -> dict[str, Any]:
     """The Alertmanager of the monitoring component, as a provisioned contact point."""
     receiver = to_json(alerting.ContactPoint().uid(CONTACT_POINT).name(CONTACT_POINT)
-                       .type("prometheus-alertmanager")
-                       .settings({"url": "${ALERTMANAGER_URL}"})
+                       .type("alertmanager").settings({"url": "${ALERTMANAGER_URL}"})
                        .disable_resolve_message(False).build())
     receiver.pop("name", None)
+    # The SDK's type list comes from Grafana's OpenAPI document, which calls this integration
+    # "alertmanager"; Grafana registers it as "prometheus-alertmanager", the name its
+    # provisioning files take.
+    receiver["type"] = ALERTMANAGER_INTEGRATION
     return {"orgId": 1, "name": CONTACT_POINT, "receivers": [receiver]}
 
 
