@@ -181,3 +181,12 @@ def kube_for(cluster: KubeCluster) -> Kube:
     """A `Kube` for the `kube_cluster` fixture's cluster (tests/cluster_support.py)."""
     return Kube(kubeconfig=str(cluster.kubeconfig), context=cluster.context,
                 kubectl_bin=str(cluster.kubectl_path))
+
+
+def kustomize_binary() -> str:
+    """Path of kustomize, installed into .cache/ by scripts/install-kustomize.sh if needed."""
+    proc = subprocess.run([str(REPO / "scripts" / "install-kustomize.sh")], capture_output=True,
+                          text=True, timeout=900, env=os.environ.copy(), check=False)
+    if proc.returncode != 0 or not proc.stdout.strip():
+        raise AssertionError(f"scripts/install-kustomize.sh failed:\n{proc.stderr}")
+    return proc.stdout.strip().splitlines()[-1]

@@ -145,9 +145,10 @@ def pods_of(objs: list[Manifest], namespace_labels: Mapping[str, Mapping[str, st
     """One pod per workload of rendered manifests, with its declared container ports."""
     out = []
     for obj in objs:
-        if obj["kind"] not in ("Deployment", "StatefulSet", "DaemonSet", "Job"):
+        if obj["kind"] not in ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob"):
             continue
-        template = obj["spec"]["template"]
+        spec = obj["spec"]["jobTemplate"]["spec"] if obj["kind"] == "CronJob" else obj["spec"]
+        template = spec["template"]
         namespace = obj["metadata"].get("namespace", "default")
         ports = [(p["containerPort"], p.get("protocol", "TCP"))
                  for c in template["spec"]["containers"] for p in c.get("ports", [])]

@@ -6,7 +6,10 @@
 #   prometheus  Prometheus built from the Go module proxy with Kubernetes discovery
 #               (scripts/install-prometheus.sh), the release users pull
 #   alertmanager  Debian's prometheus-alertmanager
-# Usage: deploy/images/build.sh [name...]   (default: all four); prints one image per line.
+#   opensearch  OpenSearch 2.19.6 (Debian's Java 17 JRE + the Maven Central zip,
+#               scripts/install-opensearch.sh)
+#   filebeat    Filebeat OSS 7.12.1 built from the Go module proxy (scripts/install-filebeat.sh)
+# Usage: deploy/images/build.sh [name...]   (default: all); prints one image per line.
 #
 # Idempotent: an image whose recipe (its directory, the base image, the jars) is unchanged and
 # still in the registry is not rebuilt. The names and tags are the ones
@@ -22,7 +25,11 @@ REGISTRY="${STOCKSTREAM_REGISTRY:-localhost:5000}"
 BASE_IMAGE="${STOCKSTREAM_BASE_IMAGE:-$REGISTRY/stockstream/debian:bookworm}"
 CACHE="${STOCKSTREAM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/stockstream}"
 WORK="$CACHE/deploy-images"
-declare -A TAGS=([kafka]=3.9.1 [redis]=7.0 [prometheus]=3.16.0 [alertmanager]=0.25)
+declare -A TAGS=([kafka]=3.9.1 [redis]=7.0 [prometheus]=3.16.0 [alertmanager]=0.25
+                 [opensearch]=2.19.6 [filebeat]=7.12.1)
+# The script that makes what build_context copies into an image, by image.
+declare -A INSTALLERS=([prometheus]=install-prometheus.sh [opensearch]=install-opensearch.sh
+                       [filebeat]=install-filebeat.sh)
 
 log() { printf '[deploy/images] %s\n' "$*" >&2; }
 die() { printf '[deploy/images] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -49,15 +56,26 @@ context() {
             -DoutputDirectory="$ctx/libs" >&2 || die "fetching the Kafka jars with Maven failed"
     fi
     if [[ $name == prometheus ]]; then
+        local dir
+        dir="$(installed prometheus)"
         mkdir -p "$ctx/bin"
-        cp "$(prometheus_dir)/prometheus" "$(prometheus_dir)/promtool" "$ctx/bin/"
+        cp "$dir/prometheus" "$dir/promtool" "$ctx/bin/"
+    fi
+    if [[ $name == opensearch ]]; then
+        local home
+        home="$(installed opensearch | cut -d' ' -f1)"
+        cp -a "$home" "$ctx/opensearch"
+    fi
+    if [[ $name == filebeat ]]; then
+        mkdir -p "$ctx/bin"
+        cp "$(installed filebeat)" "$ctx/bin/filebeat"
     fi
     echo "$ctx"
 }
 
-# The directory of the Prometheus binaries (built once, cached: scripts/install-prometheus.sh).
-prometheus_dir() {
-    "$ROOT/scripts/install-prometheus.sh" | tail -n 1
+# What an image's install script made (built once, cached): its last line on stdout.
+installed() {
+    "$ROOT/scripts/${INSTALLERS[$1]}" | tail -n 1
 }
 
 build_one() {
@@ -67,7 +85,7 @@ build_one() {
     local recipe
     recipe="$( { (cd "$HERE/$name" && find . -type f | sort | xargs sha256sum);
                  echo "$BASE_IMAGE"; cat "$ROOT/scripts/kafka/pom.xml";
-                 if [[ $name == prometheus ]]; then sha256sum "$ROOT/scripts/install-prometheus.sh"; fi
+                 if [[ -n ${INSTALLERS[$name]:-} ]]; then sha256sum "$ROOT/scripts/${INSTALLERS[$name]}"; fi
                } | sha256sum | cut -c1-16)"
     local have
     have="$(registry_digest "$repo" "$tag")"
@@ -93,11 +111,11 @@ build_one() {
 }
 
 names=("$@")
-((${#names[@]})) || names=(kafka redis prometheus alertmanager)
+((${#names[@]})) || names=(kafka redis prometheus alertmanager opensearch filebeat)
 mkdir -p "$WORK"
 exec 9>"$WORK/.lock"
 flock 9
 for name in "${names[@]}"; do
-    [[ -n ${TAGS[$name]:-} ]] || die "unknown image '$name' (kafka, redis, prometheus, alertmanager)"
+    [[ -n ${TAGS[$name]:-} ]] || die "unknown image '$name' (${!TAGS[*]})"
     build_one "$name"
 done

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from tests.deploy_feed_support import Feed
-from tests.deploy_support import NAMESPACE, Kube, kube_for, skaffold_run
+from tests.deploy_support import NAMESPACE, Kube, kube_for, kustomize_binary, skaffold_run
 
 REPO = Path(__file__).resolve().parents[2]
 KUSTOMIZE_ROOT = REPO / "deploy" / "kustomize"
@@ -55,13 +55,7 @@ def build(kustomize: str, path: Path) -> list[Manifest]:
 @pytest.fixture(scope="session")
 def kustomize() -> str:
     """Path of kustomize, installed into .cache/ by scripts/install-kustomize.sh if needed."""
-    proc = subprocess.run(
-        [str(REPO / "scripts" / "install-kustomize.sh")],
-        capture_output=True, text=True, timeout=900, env=os.environ.copy(), check=False,
-    )
-    if proc.returncode != 0 or not proc.stdout.strip():
-        pytest.fail(f"scripts/install-kustomize.sh failed:\n{proc.stderr}")
-    return proc.stdout.strip().splitlines()[-1]
+    return kustomize_binary()
 
 
 def _component_kustomization(tmp: Path, components: list[str]) -> Path:

@@ -14,9 +14,14 @@ from tests.deploy.conftest import find, pod_spec, workloads
 # Workloads allowed to run as uid 0, with why. Everything else about them is still checked,
 # and they must live in a namespace that does not enforce baseline/restricted.
 ROOT_ALLOWED = {
-    ("DaemonSet", "fluent-bit"): "reads root-owned 0640 container logs from the node (hostPath)",
+    ("DaemonSet", "filebeat"): "reads root-owned 0640 container logs from the node (hostPath)",
 }
-HOSTPATH_ALLOWED = {("DaemonSet", "fluent-bit")}
+HOSTPATH_ALLOWED = {("DaemonSet", "filebeat")}
+# Containers allowed a writable root filesystem, with why.
+WRITABLE_ROOT_ALLOWED = {
+    ("StatefulSet", "opensearch"): "writes its keystore into the image's config directory at "
+                                   "the first start (components/opensearch, development only)",
+}
 LONG_RUNNING = {"Deployment", "StatefulSet", "DaemonSet"}
 PSS_RESTRICTED_VOLUMES = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral",
                           "persistentVolumeClaim", "projected", "secret", "name"}
@@ -62,7 +67,8 @@ def hardening_violations(  # noqa: PLR0912 - a flat checklist, one `if` per hard
             uid = _effective(pod_sc, sc, "runAsUser")
             if not isinstance(uid, int) or uid == 0:
                 problems.append(f"{where}: needs a numeric non-zero runAsUser")
-        if sc.get("readOnlyRootFilesystem") is not True:
+        if sc.get("readOnlyRootFilesystem") is not True and (
+                (kind, name) not in WRITABLE_ROOT_ALLOWED):
             problems.append(f"{where}: readOnlyRootFilesystem is not true")
         if sc.get("allowPrivilegeEscalation") is not False:
             problems.append(f"{where}: allowPrivilegeEscalation is not false")

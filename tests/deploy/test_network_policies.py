@@ -25,8 +25,8 @@ KUBE_DNS = Endpoint("kube-dns", "kube-system", {"k8s-app": "kube-dns"},
                     {"kubernetes.io/metadata.name": "kube-system"})
 API_SERVER = Endpoint("apiserver", ip="172.18.0.2")  # the `kubernetes` endpoint, after DNAT
 PROVIDER = Endpoint("provider", ip="203.0.113.7")  # a market-data API on the internet
-ELASTICSEARCH = Endpoint("elasticsearch", "stockstream-logging",
-                         {"app.kubernetes.io/name": "elasticsearch"},
+ELASTICSEARCH = Endpoint("opensearch", "stockstream-logging",  # components/opensearch
+                         {"app.kubernetes.io/name": "opensearch"},
                          {"kubernetes.io/metadata.name": "stockstream-logging"})
 OPERATOR = Endpoint("stockstream-operator", "stockstream-system",  # its own metrics
                     {"app.kubernetes.io/name": "stockstream-operator"},
@@ -59,11 +59,12 @@ REQUIRED: list[tuple[str, str, int, str]] = [
     ("alertmanager", "alert-receiver", 9095, "TCP"),
     ("grafana", "prometheus", 9090, "TCP"),
     ("grafana", "alertmanager", 9093, "TCP"),  # its contact point
-    ("grafana", "elasticsearch", 9200, "TCP"),
-    ("fluent-bit", "elasticsearch", 9200, "TCP"),
-    ("fluent-bit", "apiserver", 6443, "TCP"),
-    ("fluent-bit", "apiserver", 443, "TCP"),
-    ("elasticsearch-index-template", "elasticsearch", 9200, "TCP"),
+    ("grafana", "opensearch", 9200, "TCP"),
+    ("filebeat", "opensearch", 9200, "TCP"),
+    ("filebeat", "apiserver", 6443, "TCP"),
+    ("filebeat", "apiserver", 443, "TCP"),
+    ("log-index-template", "opensearch", 9200, "TCP"),
+    ("log-retention", "opensearch", 9200, "TCP"),
     ("operator", "apiserver", 6443, "TCP"),
     ("operator", "apiserver", 443, "TCP"),
     ("operator", "broker", 9092, "TCP"),  # topics

@@ -11,11 +11,15 @@ installed here; both shippers share the template and the field names.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +92,16 @@ def count(node: OpenSearchServer) -> int:
         raise
 
 
+def log_index(action: str, node: OpenSearchServer, **env: str) -> None:
+    """`python -m stockstream.log_index <action>` against `node`, as the Job and CronJob run it."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "stockstream.log_index", action],
+        env={"PATH": os.environ["PATH"], "ES_URL": node.url,
+             "LOG_INDEX_TEMPLATE_FILE": str(TEMPLATE), "LOG_INDEX_WAIT_S": "60", **env},
+        capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+
+
 @pytest.fixture(scope="module")
 def shipped(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shipped]:
     """Run the pipeline (while OpenSearch starts), then ship every line and wait for all."""
@@ -105,10 +119,10 @@ def shipped(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> I
         # Filebeat 7.12 checks the version of `GET /`: OpenSearch answers 7.10.2 with this.
         node.request("PUT", "/_cluster/settings", {
             "persistent": {"compatibility.override_main_response_version": True}})
-        node.request("PUT", "/_index_template/stockstream-logs",
-                     json.loads(TEMPLATE.read_text()))
+        log_index("install", node)  # as the logging component's Job does
         beat = stack.enter_context(Filebeat(filebeat_binary, {
             "ES_URL": node.url, "STOCKSTREAM_NAMESPACE": logs.namespace,
+            "STOCKSTREAM_OPERATOR_NAMESPACE": "stockstream-system",
             "STOCKSTREAM_CONTAINER_LOGS": str(logs.containers),
         }))
         lines = [line for proc in run.processes for line in reassembled(proc.path)]
@@ -191,3 +205,17 @@ def test_the_replay_feed_lines(shipped: Shipped) -> None:
                               term("message.keyword", "replay finished"))
     assert len(finished) == 2  # phase 1 and phase 2
     assert all(hit["stockstream"]["failed"] == 0 for hit in finished)
+
+
+def test_the_retention_deletes_only_expired_daily_indices(shipped: Shipped) -> None:
+    """`log_index prune` (the logging component's CronJob) with 2 days: yesterday stays."""
+    today = datetime.now(UTC).date()
+    day = {n: f"stockstream-logs-{today - timedelta(days=n):%Y.%m.%d}" for n in (1, 2, 30)}
+    for index in (*day.values(), "stockstream-logs-archive"):
+        shipped.node.request("PUT", f"/{index}")
+    log_index("prune", shipped.node, LOG_RETENTION_DAYS="2")
+    left = {row["index"] for row in shipped.node.request(
+        "GET", "/_cat/indices/stockstream-logs-*", format="json")}
+    assert day[1] in left and "stockstream-logs-archive" in left, left
+    assert not {day[2], day[30]} & left, left
+    assert any(index.endswith(f"{today:%Y.%m.%d}") for index in left), "today's lines deleted"

@@ -1,14 +1,14 @@
-"""Fluent Bit pipeline and Elasticsearch index template for the JSON logs."""
+"""The Filebeat pipeline, the index template and the Grafana data source of the JSON logs."""
 
 from __future__ import annotations
 
 import json
 import logging
 import re
-from datetime import datetime
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.observability.conftest import read_yaml
 from tests.observability.promql import OBSERVABILITY, REPO
@@ -19,27 +19,13 @@ COMPONENT = REPO / "deploy/kustomize/components/logging"
 SCHEMA_FIELDS = ("@timestamp", "log.level", "log.logger", "message", "service.name")
 
 
-def sections(path: Path) -> list[tuple[str, dict[str, str]]]:
-    """Fluent Bit classic-format sections as (NAME, {key: value}), keys lower-cased."""
-    out: list[tuple[str, dict[str, str]]] = []
-    for raw in path.read_text().splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        header = re.fullmatch(r"\[([A-Z]+)\]", line)
-        if header:
-            out.append((header.group(1), {}))
-            continue
-        assert out, f"{path.name}: entry outside a section: {raw!r}"
-        assert raw.startswith("    "), f"{path.name}: entries are indented 4 spaces: {raw!r}"
-        key, _, value = line.partition(" ")
-        out[-1][1][key.lower()] = value.strip()
-    return out
+def read_yaml_all(path: Path) -> list[dict]:
+    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
 
 
 @pytest.fixture(scope="module")
-def fluent_bit() -> list[tuple[str, dict[str, str]]]:
-    return sections(LOGGING / "fluent-bit.conf")
+def filebeat() -> dict:
+    return read_yaml(LOGGING / "filebeat.yml")
 
 
 @pytest.fixture(scope="module")
@@ -60,12 +46,6 @@ def log_line(capsys: pytest.CaptureFixture[str]) -> dict:
     finally:
         root.handlers[:], root.level = saved
     return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-
-
-def one(sections_: list[tuple[str, dict[str, str]]], kind: str, name: str) -> dict[str, str]:
-    found = [s for k, s in sections_ if k == kind and s.get("name") == name]
-    assert len(found) == 1, f"expected one [{kind}] {name}"
-    return found[0]
 
 
 def get_path(record: dict, path: str) -> object:
@@ -116,64 +96,52 @@ def test_every_extra_the_code_logs_has_a_compatible_mapping(template: dict) -> N
     assert mapped <= logged, f"mapped but never logged: {mapped - logged}"
 
 
-def test_fluent_bit_parses_the_ecs_timestamp_as_event_time(fluent_bit, log_line: dict) -> None:
-    parsers = sections(LOGGING / "parsers.conf")
-    parser = one(fluent_bit, "FILTER", "parser")
-    definition = one(parsers, "PARSER", parser["parser"])
-    assert definition["format"] == "json"
-    assert definition["time_key"] == "@timestamp"
-    # The es output writes the record time as @timestamp: keeping the key would duplicate it.
-    assert definition["time_keep"].lower() == "off"
-    # Fluent Bit's %L is the fraction of a second; the rest are the C conversions.
-    datetime.strptime(log_line["@timestamp"], definition["time_format"].replace("%L", "%f"))
-    service = dict(fluent_bit)["SERVICE"]
-    assert service["parsers_file"] == "/fluent-bit/etc/stockstream/parsers.conf"
+def test_filebeat_ships_the_two_namespaces_to_the_templated_index(filebeat: dict,
+                                                                  template: dict) -> None:
+    (container,) = filebeat["filebeat.inputs"]
+    assert container["type"] == "container" and container["format"] == "cri"
+    assert container["paths"] == [
+        "${STOCKSTREAM_CONTAINER_LOGS}/*_${STOCKSTREAM_NAMESPACE}_*.log",
+        "${STOCKSTREAM_CONTAINER_LOGS}/*_${STOCKSTREAM_OPERATOR_NAMESPACE}_*.log",
+    ]
+    output = filebeat["output.elasticsearch"]
+    assert output["index"].startswith("stockstream-logs-")
+    assert output["index"].replace("%{+yyyy.MM.dd}", "*") in template["index_patterns"]
+    # The template and the lifecycle are stockstream.log_index's, never Filebeat's own.
+    assert filebeat["setup.template.enabled"] is False
+    assert filebeat["setup.ilm.enabled"] is False
 
 
-def test_fluent_bit_ships_to_the_templated_index(fluent_bit, template: dict) -> None:
-    output = one(fluent_bit, "OUTPUT", "es")
-    assert output["match"] == "kube.*"
-    assert output["logstash_format"] == "On"
-    assert f"{output['logstash_prefix']}-*" in template["index_patterns"]
-    assert output["time_key"] == "@timestamp"
-    tail = one(fluent_bit, "INPUT", "tail")
-    assert tail["path"] == "/var/log/containers/*_${STOCKSTREAM_NAMESPACE}_*.log"
-    assert "cri" in tail["multiline.parser"]
-    assert tail["db"].startswith("/var/fluent-bit/state/")
-    assert dict(fluent_bit)["SERVICE"]["storage.path"].startswith("/var/fluent-bit/state/")
+def test_filebeat_adds_the_pods_metadata_by_container_log_path(filebeat: dict) -> None:
+    (metadata,) = [p["add_kubernetes_metadata"] for p in filebeat["processors"]
+                   if "add_kubernetes_metadata" in p]
+    (matcher,) = metadata["matchers"]
+    # Filebeat's logs_path matcher takes the container id from the file name only under
+    # /var/log/containers/, with the trailing slash.
+    assert matcher["logs_path"]["logs_path"] == "${STOCKSTREAM_CONTAINER_LOGS}/"
+    assert metadata["host"] == "${NODE_NAME:}"
 
 
-def test_lua_filter_is_shipped_and_defines_its_function(fluent_bit) -> None:
-    lua = one(fluent_bit, "FILTER", "lua")
-    script = Path(lua["script"])
-    assert script.parent == Path("/fluent-bit/etc/stockstream")
-    text = (LOGGING / script.name).read_text()
-    assert re.search(rf"^function {lua['call']}\(tag, timestamp, record\)$", text, re.M)
-
-
-def test_every_config_variable_is_provided_by_the_component() -> None:
-    used = set(re.findall(r"\$\{(\w+)\}", (LOGGING / "fluent-bit.conf").read_text()))
+def test_every_config_variable_is_provided_by_the_daemonset() -> None:
+    used = set(re.findall(r"\$\{(\w+)[:}]", (LOGGING / "filebeat.yml").read_text()))
     kustomization = read_yaml(COMPONENT / "kustomization.yaml")
     (settings,) = [
         g for g in kustomization["configMapGenerator"] if g["name"] == "logging-settings"
     ]
     provided = {literal.split("=", 1)[0] for literal in settings["literals"]}
-    assert used, "fluent-bit.conf reads no variables?"
-    assert used <= provided, f"not in logging-settings: {used - provided}"
+    daemonset = next(d for d in read_yaml_all(COMPONENT / "filebeat.yaml")
+                     if d["kind"] == "DaemonSet")
+    (container,) = daemonset["spec"]["template"]["spec"]["containers"]
+    provided |= {env["name"] for env in container["env"]}
+    assert used, "filebeat.yml reads no variables?"
+    assert used <= provided, f"not set for the DaemonSet: {used - provided}"
 
 
 def test_logging_configmaps_contain_every_file() -> None:
     kustomization = read_yaml(LOGGING / "kustomization.yaml")
     generated = {g["name"]: sorted(g["files"]) for g in kustomization["configMapGenerator"]}
-    assert generated["fluent-bit-config"] == ["fluent-bit.conf", "parsers.conf", "stockstream.lua"]
-    assert generated["elasticsearch-index-template"] == ["index-template.json"]
-
-
-def test_sections_parser_rejects_broken_config(tmp_path: Path) -> None:
-    broken = tmp_path / "broken.conf"
-    broken.write_text("Name tail\n[INPUT]\n    Name tail\n")
-    with pytest.raises(AssertionError):
-        sections(broken)
+    assert generated == {"filebeat-config": ["filebeat.yml"],
+                         "log-index-template": ["index-template.json"]}
 
 
 def test_grafana_log_data_source_reads_the_template_fields(template: dict) -> None:

@@ -39,6 +39,7 @@ from stockstream.cli import (
     type_text,
 )
 from stockstream.create_topics import TopicsSettings
+from stockstream.log_index import LogIndexSettings
 from stockstream.monitoring.alert_receiver import AlertReceiverSettings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -96,6 +97,10 @@ ENTRY_POINTS = {
     "alert-receiver": EntryPoint("stockstream alert-receiver",
                                  module("stockstream.monitoring.alert_receiver"),
                                  AlertReceiverSettings, {"LISTEN_PORT": "0"}),
+    "log-index": EntryPoint("stockstream log-index", module("stockstream.log_index"),
+                            LogIndexSettings, {"LOG_RETENTION_DAYS": "0",
+                                               "ES_URL": f"http://u:{SECRET}@127.0.0.1:x"},
+                            required_args=("prune",)),
     "crd": EntryPoint("stockstream crd", module("services.operator.crd"), None),
     "redis-acl": EntryPoint("stockstream redis-acl", module("stockstream.redis_acl"), None),
     "grafana": EntryPoint("stockstream grafana", module("stockstream.monitoring.grafana"), None),

@@ -20,6 +20,11 @@ One test, in the order a user meets things:
 4. Alerts delivered: the broker stopped fires StockstreamBrokerUnreachable, which Alertmanager
    delivers to the in-cluster receiver, and resolves once the broker is back; suspending the
    StockStream fires nothing critical.
+5. Logs searched: Filebeat (a DaemonSet) ships the ECS lines of the dataflow, replay, alert
+   receiver and operator pods into the in-cluster OpenSearch, where they are found by
+   `service.name` and by the StockStream's name (`app.kubernetes.io/instance`); the index
+   template is installed, the retention CronJob deletes an expired daily index and nothing
+   else, and Grafana's log data source is the address Filebeat ships to.
 """
 
 from __future__ import annotations
@@ -37,7 +42,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+import yaml
 
 from dataflows.leaders.specs import DEFAULT_SPECS
 from services.replay.producer import replay_ticks
@@ -47,7 +54,7 @@ from tests.dataflows.leaders.compare import assert_same_leaders
 from tests.dataflows.leaders.oracle import oracle_windows
 from tests.dataflows.leaders.pipeline import SSE_FILE
 from tests.deploy_operator_support import OPERATOR_NAMESPACE, patch_spec, wait_lifecycle
-from tests.deploy_support import REPO, Kube, kube_for, poll, ready, skaffold_run
+from tests.deploy_support import REPO, Kube, kube_for, kustomize_binary, poll, ready, skaffold_run
 from tests.observability.promql import (
     LIVE_GRAFANA_VARS,
     dashboard_queries,
@@ -56,6 +63,7 @@ from tests.observability.promql import (
 )
 
 NAMESPACE = "stockstream"  # overlays/dev, under deploy/kustomize/operator/dev
+LOGGING_NAMESPACE = "stockstream-logging"  # deploy/kustomize/logging
 NAME = "leaders"  # deploy/kustomize/operator/example/stockstream.yaml
 PROFILES = "local-cluster,local-images"  # skaffold.yaml
 CRD = "stockstreams.stockstream.io"
@@ -85,7 +93,7 @@ def _drop_everything(kube: Kube, wait: bool) -> None:
                      check=False)
     kube.run("delete", "crd", CRD, "--ignore-not-found", f"--wait={str(wait).lower()}",
              namespaced=False, timeout_s=300)
-    for namespace in (NAMESPACE, "stockstream-operated"):
+    for namespace in (NAMESPACE, LOGGING_NAMESPACE, "stockstream-operated"):
         kube.run("delete", "namespace", namespace, "--ignore-not-found",
                  f"--wait={str(wait).lower()}", namespaced=False, timeout_s=600)
 
@@ -183,6 +191,10 @@ def check_deploy(kube: Kube, log: Path) -> None:
         poll(f"{deployment} available", partial(available, namespace, deployment), 300, 3)
     for pod in ("redis-0", "redpanda-0"):
         poll(f"{pod} ready", partial(ready_pod, kube, pod), 300, 3)
+    logging_kube = replace(kube, namespace=LOGGING_NAMESPACE)
+    poll("opensearch-0 ready", partial(ready_pod, logging_kube, "opensearch-0"), 400, 5)
+    poll("filebeat ready on the node", lambda: logging_kube.json(
+        "get", "daemonset", "filebeat")["status"].get("numberReady") == 1, 300, 3)
 
     # An edit of an immutable field is refused with the CEL rule's message; the StockStream
     # stays the same object (no delete and recreate).
@@ -272,8 +284,80 @@ def check_suspended_is_quiet(kube: Kube, prometheus_port: int) -> None:
     assert not critical, [a["metric"] for a in critical]
 
 
+def search(port: int, *terms: tuple[str, str], size: int = 1) -> list[dict[str, Any]]:
+    """The newest log documents matching every (field, value) term."""
+    body = {"size": size, "sort": [{"@timestamp": "desc"}],
+            "query": {"bool": {"filter": [{"term": {f: v}} for f, v in terms]}}}
+    reply = httpx.post(f"http://127.0.0.1:{port}/stockstream-logs-*/_search", json=body,
+                       timeout=30)
+    if reply.status_code == 404:  # no index yet
+        return []
+    reply.raise_for_status()
+    return list(reply.json()["hits"]["hits"])
+
+
+def check_logs(kube: Kube) -> None:
+    logging_kube = replace(kube, namespace=LOGGING_NAMESPACE)
+    instance = ("kubernetes.labels.app_kubernetes_io/instance", NAME)
+    wanted = {
+        "dataflow": [("service.name", "leaders"), ("kubernetes.namespace", NAMESPACE), instance],
+        "replay": [("service.name", "replay"), instance],
+        "operator": [("service.name", "operator"),
+                     ("kubernetes.namespace", OPERATOR_NAMESPACE)],
+        "alert receiver": [("service.name", "alert-receiver"), ("log.level", "warning")],
+    }
+    with logging_kube.port_forward("svc/opensearch", 9200) as port:
+        def missing() -> list[str]:
+            return [what for what, terms in wanted.items() if not search(port, *terms)]
+
+        poll("the pods' log lines searchable", lambda: not missing(), 300, 10)
+        (line,) = search(port, *wanted["alert receiver"])
+        assert line["_source"]["message"].startswith("alert "), line
+        (line,) = search(port, *wanted["dataflow"])
+        today = line["_index"]
+        assert line["_source"]["kubernetes"]["pod"]["name"].startswith(f"{NAME}-"), line
+
+        template = httpx.get(f"http://127.0.0.1:{port}/_index_template/stockstream-logs",
+                             timeout=30).json()
+        assert template["index_templates"][0]["name"] == "stockstream-logs", template
+        mapping = httpx.get(f"http://127.0.0.1:{port}/{today}/_mapping", timeout=30).json()
+        fields = mapping[today]["mappings"]["properties"]
+        assert fields["service"]["properties"]["name"]["type"] == "keyword", fields["service"]
+        assert fields["@timestamp"]["type"] == "date"
+
+        # The lifecycle: an expired daily index goes, today's and a non-daily one stay.
+        for index in ("stockstream-logs-2000.01.01", "stockstream-logs-archive"):
+            httpx.put(f"http://127.0.0.1:{port}/{index}", timeout=30).raise_for_status()
+        logging_kube.run("create", "job", "--from=cronjob/log-retention", "log-retention-now")
+        logging_kube.run("wait", "--for=condition=complete", "job/log-retention-now",
+                         "--timeout=300s", timeout_s=320)
+        indices = {row["index"] for row in httpx.get(
+            f"http://127.0.0.1:{port}/_cat/indices/stockstream-logs-*",
+            params={"format": "json"}, timeout=30).json()}
+        assert "stockstream-logs-2000.01.01" not in indices, indices
+        assert {today, "stockstream-logs-archive"} <= indices, indices
+
+    settings = logging_kube.json("get", "configmap", "-l",
+                                 "app.kubernetes.io/component=logging")["items"]
+    (es_url,) = {c["data"]["ES_URL"] for c in settings if "ES_URL" in c.get("data", {})}
+    assert es_url == f"http://opensearch.{LOGGING_NAMESPACE}.svc:9200", es_url
+    assert grafana_log_url() == es_url
+
+
+def grafana_log_url() -> str:
+    """ELASTICSEARCH_URL of Grafana in the default deploy (not run here: AGPL, no image)."""
+    out = subprocess.run([kustomize_binary(), "build", str(REPO / "deploy/kustomize/operator/dev")],
+                         capture_output=True, text=True, check=True).stdout
+    for doc in yaml.safe_load_all(out):
+        if doc and doc["kind"] == "Deployment" and doc["metadata"]["name"] == "grafana":
+            (container,) = doc["spec"]["template"]["spec"]["containers"]
+            env = {e["name"]: e.get("value") for e in container["env"]}
+            return str(env["ELASTICSEARCH_URL"])
+    raise AssertionError("no grafana Deployment in the default deploy")
+
+
 @pytest.mark.timeout(2400)
-def test_the_users_path_from_skaffold_to_alerts(user_path: tuple[Kube, Path]) -> None:
+def test_the_users_path_from_skaffold_to_alerts_and_logs(user_path: tuple[Kube, Path]) -> None:
     kube, log = user_path
     check_deploy(kube, log)
     check_leaders(kube)
@@ -281,3 +365,4 @@ def test_the_users_path_from_skaffold_to_alerts(user_path: tuple[Kube, Path]) ->
         check_metrics(kube, prometheus_port)
         check_broker_alert(kube)
         check_suspended_is_quiet(kube, prometheus_port)
+    check_logs(kube)
