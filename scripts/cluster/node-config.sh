@@ -83,7 +83,9 @@ clusterDomain: cluster.local
 readOnlyPort: 0
 healthzBindAddress: 127.0.0.1
 healthzPort: 10248
-podLogsDir: $DATA/pod-logs
+# The kubelet's default: /var/log/containers/*.log link here, and node log shippers (the
+# logging component's Filebeat) mount /var/log to follow those links.
+podLogsDir: /var/log/pods
 serializeImagePulls: false
 # a shared, loaded machine: evict only when really out of resources, keep our images
 evictionHard: {memory.available: 100Mi, nodefs.available: 2%, imagefs.available: 2%, nodefs.inodesFree: 2%}

@@ -69,7 +69,7 @@ ADDR="$(uplink_addr)"
 [[ -f $CLUSTER_DIR/ip_forward.orig ]] || cat /proc/sys/net/ipv4/ip_forward >"$CLUSTER_DIR/ip_forward.orig"
 sysctl -q -w net.ipv4.ip_forward=1 net.bridge.bridge-nf-call-iptables=1 net.bridge.bridge-nf-call-ip6tables=1
 
-mkdir -p "$DATA"/{etcd,kubelet,pod-logs,local-path,cni/networks} "$RUNTIME" "$CLUSTER_DIR/cni/net.d"
+mkdir -p "$DATA"/{etcd,kubelet,local-path,cni/networks} "$RUNTIME" "$CLUSTER_DIR/cni/net.d" /var/log/pods
 chmod 0700 "$DATA/etcd"
 
 # --- 3. control plane -------------------------------------------------------------------
