@@ -69,7 +69,18 @@ ADDR="$(uplink_addr)"
 [[ -f $CLUSTER_DIR/ip_forward.orig ]] || cat /proc/sys/net/ipv4/ip_forward >"$CLUSTER_DIR/ip_forward.orig"
 sysctl -q -w net.ipv4.ip_forward=1 net.bridge.bridge-nf-call-iptables=1 net.bridge.bridge-nf-call-ip6tables=1
 
+# The cluster's state (etcd's objects, the kubelet's pods, the volumes) belongs to one CA and
+# one Kubernetes version: state made under others (a cache folder removed, so a new CA, while
+# $DATA stayed) would fail TLS everywhere ("certificate signed by unknown authority"). Then
+# stop what runs and start from empty state; images and the registry stay.
+identity="ca $(sha256sum "$PKI/ca.crt" | cut -c1-16) kubernetes $KUBERNETES_VERSION"
+if [[ -n "$(ls -A "$DATA/etcd" 2>/dev/null)" && "$(cat "$DATA/.identity" 2>/dev/null)" != "$identity" ]]; then
+    log "state in $DATA is not from this CA and version ($identity): starting from empty state"
+    STOCKSTREAM_CLUSTER_LOCKED=1 "$CLUSTER_SCRIPTS/down.sh" --keep-registry
+    rm -rf "$DATA/etcd" "$DATA/kubelet" "$DATA/local-path"
+fi
 mkdir -p "$DATA"/{etcd,kubelet,local-path,cni/networks} "$RUNTIME" "$CLUSTER_DIR/cni/net.d" /var/log/pods
+echo "$identity" >"$DATA/.identity"
 chmod 0700 "$DATA/etcd"
 
 # --- 3. control plane -------------------------------------------------------------------
