@@ -23,9 +23,20 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from stockstream.log_throttle import ThrottleFilter
 from stockstream.metrics import PRODUCER_DELIVERY_ERRORS
 
 log = logging.getLogger(__name__)
+
+
+def librdkafka_logger() -> logging.Logger:
+    """Where the project's Kafka clients send librdkafka's own log lines (`logger` in their
+    configuration): ECS lines like every other, throttled per message (a broker down repeats
+    "Connect to ... failed" every few milliseconds per client)."""
+    logger = logging.getLogger("librdkafka")
+    if not any(isinstance(f, ThrottleFilter) for f in logger.filters):
+        logger.addFilter(ThrottleFilter())
+    return logger
 
 #: Settings every producer starts from; `extra` (e.g. SASL) is applied on top.
 PRODUCER_DEFAULTS: Mapping[str, Any] = {
@@ -48,6 +59,7 @@ def producer_config(
         **PRODUCER_DEFAULTS,
         "bootstrap.servers": bootstrap,
         "client.id": client_id,
+        "logger": librdkafka_logger(),
         **(extra or {}),
     }
 

@@ -18,9 +18,14 @@ from bytewax.connectors.kafka import KafkaSourceMessage
 from confluent_kafka import Consumer, Message, TopicPartition
 from confluent_kafka import KafkaError as ConfluentKafkaError
 
+from stockstream.kafka import librdkafka_logger
+from stockstream.log_throttle import LogThrottle
 from stockstream.metrics import KAFKA_CONSUMER_ERRORS
 
 log = logging.getLogger(__name__)
+# A broker down is reported by every consumer every few milliseconds: one line per error
+# code now, then one per 30 s with the count suppressed (the metric counts every one).
+_errors_log = LogThrottle(log)
 
 RawMessage = KafkaSourceMessage[bytes | None, bytes | None]  # picklable; snapshots hold these
 Received = Message | RawMessage  # what the windows source decodes
@@ -40,10 +45,11 @@ def as_raw(msg: Received) -> RawMessage:
 
 def count_consumer_error(err: ConfluentKafkaError) -> None:
     """librdkafka's `error_cb`, and any error message a batch holds: a broker down, a
-    transport failure... (librdkafka reconnects on its own); counted and logged so that an
-    outage is visible."""
+    transport failure... (librdkafka reconnects on its own); counted and logged (throttled per
+    error code) so that an outage is visible."""
     KAFKA_CONSUMER_ERRORS.labels(err.name()).inc()
-    log.warning("kafka consumer error", extra={"error": err.str()})
+    _errors_log.log(logging.WARNING, "kafka consumer error", key=err.name(),
+                    extra={"error": err.str()})
 
 
 def consumer_config(
@@ -58,6 +64,7 @@ def consumer_config(
         "bootstrap.servers": ",".join(brokers),
         "enable.partition.eof": "false" if tail else "true",
         "error_cb": count_consumer_error,
+        "logger": librdkafka_logger(),
         **add_config,
     }
 
