@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,35 @@ from tests.deploy_support import Kube, poll, ready
 NAMESPACE = "stockstream-operated"  # deploy/kustomize/operator/local-cluster/infra
 OPERATOR_NAMESPACE = "stockstream-system"  # deploy/kustomize/operator/install
 PROFILES = "local-cluster,operator-local-cluster"  # skaffold.yaml
+
+
+CRD = "stockstreams.stockstream.io"
+
+
+def drop_operated(kube: Kube, namespaces: Sequence[str], *, wait: bool,
+                  delete_crd: bool = False) -> None:
+    """Delete the operator, then `namespaces` with their StockStreams (and the CRD).
+
+    The operator goes first and for good, then the StockStreams' finalizers, then the rest:
+    removed while an operator still ran, a finalizer came back (kopf adds it to every live
+    StockStream) and, its operator gone, held the StockStream, its namespace and the CRD in
+    deletion for good (seen: the next run's `skaffold run` waited on the CRD and failed)."""
+    kube.run("delete", "namespace", OPERATOR_NAMESPACE, "--ignore-not-found", "--wait=true",
+             namespaced=False, timeout_s=600)
+    listed = kube.run("get", "stockstreams", "-A", "-o", "json", namespaced=False, check=False)
+    if listed.returncode == 0:
+        for item in json.loads(listed.stdout)["items"]:
+            meta = item["metadata"]
+            if delete_crd or meta["namespace"] in namespaces:
+                kube.run("patch", "stockstream", meta["name"], "-n", meta["namespace"],
+                         "--type", "merge", "-p", '{"metadata":{"finalizers":[]}}',
+                         namespaced=False, check=False)
+    if delete_crd:
+        kube.run("delete", "crd", CRD, "--ignore-not-found", f"--wait={str(wait).lower()}",
+                 namespaced=False, timeout_s=300)
+    for namespace in namespaces:
+        kube.run("delete", "namespace", namespace, "--ignore-not-found",
+                 f"--wait={str(wait).lower()}", namespaced=False, timeout_s=600)
 
 
 def dataflow_selector(name: str) -> str:

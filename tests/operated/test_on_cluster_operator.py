@@ -33,6 +33,7 @@ from tests.deploy_operator_support import (
     LifecycleWatch,
     assert_no_restarts,
     dataflow_selector,
+    drop_operated,
     feed_replay,
     lifecycle_events,
     patch_spec,
@@ -54,17 +55,6 @@ LIFECYCLE = ["Deploying", "Running", "Rescaling", "Running", "Rescaling", "Runni
              "Suspended", "Deploying", "Running"]
 
 
-def _drop_namespace(kube: Kube, wait: bool) -> None:
-    """Delete the test namespace; StockStreams' finalizers are removed first so that the
-    deletion never waits for an operator (the owned objects go with the namespace)."""
-    listed = kube.run("get", "stockstreams", "-o", "name", check=False)
-    for obj in listed.stdout.split() if listed.returncode == 0 else []:
-        kube.run("patch", obj, "--type", "merge", "-p", '{"metadata":{"finalizers":[]}}',
-                 check=False)
-    kube.run("delete", "namespace", NAMESPACE, "--ignore-not-found", f"--wait={str(wait).lower()}",
-             namespaced=False, timeout_s=600)
-
-
 @pytest.fixture(scope="module")
 def operated(kube_cluster: KubeCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kube]:
     """A fresh stockstream-operated namespace (Kafka, Redis, Prometheus) and the operator
@@ -73,12 +63,10 @@ def operated(kube_cluster: KubeCluster, tmp_path_factory: pytest.TempPathFactory
     one from a run 79 minutes earlier) would load every later test and benchmark. The CRD and
     cluster roles stay; the next `skaffold run` applies them again."""
     kube = replace(kube_for(kube_cluster), namespace=NAMESPACE)
-    _drop_namespace(kube, wait=True)
+    drop_operated(kube, [NAMESPACE], wait=True)
     skaffold_run(kube, tmp_path_factory.mktemp("skaffold") / "skaffold-run.log", PROFILES)
     yield kube
-    _drop_namespace(kube, wait=False)
-    kube.run("delete", "namespace", OPERATOR_NAMESPACE, "--ignore-not-found", "--wait=false",
-             namespaced=False, timeout_s=120)
+    drop_operated(kube, [NAMESPACE], wait=False)
 
 
 def _operator_image(kube: Kube) -> str:

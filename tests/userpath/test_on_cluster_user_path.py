@@ -53,7 +53,13 @@ from tests.cluster_support import KubeCluster
 from tests.dataflows.leaders.compare import assert_same_leaders
 from tests.dataflows.leaders.oracle import oracle_windows
 from tests.dataflows.leaders.pipeline import SSE_FILE
-from tests.deploy_operator_support import OPERATOR_NAMESPACE, patch_spec, wait_lifecycle
+from tests.deploy_operator_support import (
+    CRD,
+    OPERATOR_NAMESPACE,
+    drop_operated,
+    patch_spec,
+    wait_lifecycle,
+)
 from tests.deploy_support import REPO, Kube, kube_for, kustomize_binary, poll, ready, skaffold_run
 from tests.observability.promql import (
     LIVE_GRAFANA_VARS,
@@ -64,38 +70,16 @@ from tests.observability.promql import (
 
 NAMESPACE = "stockstream"  # overlays/dev, under deploy/kustomize/operator/dev
 LOGGING_NAMESPACE = "stockstream-logging"  # deploy/kustomize/logging
+# Deleted before and after, with the operator's and the CRD (and the namespace of the other
+# cluster tests' operated deploy): a cluster as fresh as the user's, as far as we go.
+DEPLOYED_NAMESPACES = (NAMESPACE, LOGGING_NAMESPACE, "stockstream-operated")
 NAME = "leaders"  # deploy/kustomize/operator/example/stockstream.yaml
 PROFILES = "local-cluster,local-images"  # skaffold.yaml
-CRD = "stockstreams.stockstream.io"
 # Components of the default deploy that are not there: no ingestion pods (the example's feed
 # is the replay), so the ingestion panels have nothing to show.
 ABSENT_JOBS = ("ingest",)
 # Panels read rates over a window of at least two scrapes (scrape interval 15 s).
 PANEL_VARS = {**LIVE_GRAFANA_VARS, "$__rate_interval": "1m"}
-
-
-def _drop_everything(kube: Kube, wait: bool) -> None:
-    """No StockStream, CRD or namespace of the default deploy left (also those of the other
-    cluster tests' operated deploy): a cluster as fresh as the user's, as far as we go.
-
-    The operator goes first and for good, then the StockStreams' finalizers: removed while
-    an operator still ran, a finalizer came back (kopf adds it to every live StockStream) and,
-    its operator gone, held the StockStream, its namespace and the CRD in deletion for good
-    (seen: the next run's `skaffold run` waited on the CRD and failed)."""
-    kube.run("delete", "namespace", OPERATOR_NAMESPACE, "--ignore-not-found", "--wait=true",
-             namespaced=False, timeout_s=600)
-    listed = kube.run("get", "stockstreams", "-A", "-o", "json", namespaced=False, check=False)
-    if listed.returncode == 0:
-        for item in json.loads(listed.stdout)["items"]:
-            meta = item["metadata"]
-            kube.run("patch", "stockstream", meta["name"], "-n", meta["namespace"], "--type",
-                     "merge", "-p", '{"metadata":{"finalizers":[]}}', namespaced=False,
-                     check=False)
-    kube.run("delete", "crd", CRD, "--ignore-not-found", f"--wait={str(wait).lower()}",
-             namespaced=False, timeout_s=300)
-    for namespace in (NAMESPACE, LOGGING_NAMESPACE, "stockstream-operated"):
-        kube.run("delete", "namespace", namespace, "--ignore-not-found",
-                 f"--wait={str(wait).lower()}", namespaced=False, timeout_s=600)
 
 
 @pytest.fixture(scope="module")
@@ -104,11 +88,11 @@ def user_path(kube_cluster: KubeCluster,
     """The default deploy, by skaffold, on a cluster without any of it; removed afterwards
     (the test cluster persists across runs)."""
     kube = replace(kube_for(kube_cluster), namespace=NAMESPACE)
-    _drop_everything(kube, wait=True)
+    drop_operated(kube, DEPLOYED_NAMESPACES, wait=True, delete_crd=True)
     log = tmp_path_factory.mktemp("skaffold") / "skaffold-run.log"
     skaffold_run(kube, log, PROFILES)
     yield kube, log
-    _drop_everything(kube, wait=False)
+    drop_operated(kube, DEPLOYED_NAMESPACES, wait=False, delete_crd=True)
 
 
 def prometheus_api(port: int, path: str, **params: str) -> Any:
