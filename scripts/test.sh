@@ -70,8 +70,8 @@ stop_all() {
     done
 }
 trap stop_all TERM INT
-run_group cluster "${CLUSTER_TIERS[@]}"
-run_group local tests "${ignores[@]}"
+run_group cluster "${CLUSTER_TIERS[@]}" --durations=12
+run_group local tests "${ignores[@]}" --durations=12
 for pid in "${pids[@]}"; do wait_for "$pid" || true; done
 trap - TERM INT
 
