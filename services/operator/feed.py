@@ -37,11 +37,11 @@ def _common_env(spec: StockStreamSpec) -> list[Obj]:
 
 def _replay_env(spec: StockStreamSpec) -> list[Obj]:
     f = spec.feed
-    env = [{"name": "REPLAY_FILE", "value": f.replay_file},
-           {"name": "REPLAY_SPEED", "value": str(f.replay_speed)},
-           {"name": "REPLAY_LOOP", "value": "true" if f.replay_loop else "false"}]
-    if f.replay_from:
-        env.append({"name": "REPLAY_FROM", "value": f.replay_from})
+    env = [{"name": "REPLAY_FILE", "value": f.replay.file},
+           {"name": "REPLAY_SPEED", "value": str(f.replay.speed)},
+           {"name": "REPLAY_LOOP", "value": "true" if f.replay.loop else "false"}]
+    if f.replay.from_:
+        env.append({"name": "REPLAY_FROM", "value": f.replay.from_})
     return env
 
 
@@ -75,13 +75,13 @@ def replay_objects(instance: str, spec: StockStreamSpec) -> list[Obj]:
     its content (a Job's template is immutable) that publishes the slice once."""
     f = spec.feed
     env = _common_env(spec) + _replay_env(spec)
-    if f.replay_limit is not None:
-        env.append({"name": "REPLAY_LIMIT", "value": str(f.replay_limit)})
+    if f.replay.limit is not None:
+        env.append({"name": "REPLAY_LIMIT", "value": str(f.replay.limit)})
     if f.symbols:
         env.append({"name": "REPLAY_SYMBOLS", "value": ",".join(f.symbols)})
     pod = _pod(instance, spec, "replay", command=["python", "-m", "services.replay"], env=env)
     service = metrics_service(instance, "replay", f"{instance}-replay")
-    if f.replay_loop:
+    if f.replay.loop:
         pod["spec"]["containers"][0]["readinessProbe"] = {
             "httpGet": {"path": "/readyz", "port": "metrics"}, "periodSeconds": 10}
         pod["spec"]["containers"][0]["livenessProbe"] = {
@@ -132,8 +132,8 @@ def ingest_objects(instance: str, spec: StockStreamSpec) -> list[Obj]:
         {"name": "STATEFULSET_NAME", "value": name},
         {"name": "PROVIDER", "value": "replay" if f.provider == "ingest-replay" else f.provider},
         *_replay_env(spec),
-        {"name": "SIMULATE_RATE", "value": str(f.simulate_rate)},
-        {"name": "SIMULATE_SYMBOLS", "value": str(f.simulate_symbols)},
+        {"name": "SIMULATE_RATE", "value": str(f.simulate.rate)},
+        {"name": "SIMULATE_SYMBOLS", "value": str(f.simulate.symbols)},
     ]
     extra: dict[str, Any] = {"serviceAccountName": name, "automountServiceAccountToken": True}
     symbols_cm = f.symbols_config_map

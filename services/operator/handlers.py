@@ -14,7 +14,7 @@ import kopf
 from services.operator import objects
 from services.operator.kube import Kube
 from services.operator.lifecycle import Lifecycle
-from services.operator.model import GROUP, PLURAL, VERSION, parse_spec
+from services.operator.model import GROUP, PLURAL, VERSION, InvalidSpecError, parse_spec
 from services.operator.reconcile import PRUNED_KINDS, Reconciler
 from services.operator.settings import OperatorSettings
 from stockstream.metrics import OPERATOR_LIFECYCLE, OPERATOR_RECONCILES
@@ -88,8 +88,12 @@ def delete(body: kopf.Body, name: str, namespace: str | None, **_: Any) -> None:
         for obj in kube.list(api_version, kind, namespace, sel):
             if any(o.get("uid") == uid for o in obj["metadata"].get("ownerReferences") or []):
                 kube.delete(api_version, kind, obj["metadata"]["name"], namespace)
-    spec = parse_spec(body.get("spec") or {})
-    if spec.dataflow.recovery.delete_volumes_on_delete:
+    try:
+        spec = parse_spec(body.get("spec") or {})
+        delete_volumes = spec.dataflow.recovery.delete_volumes_on_delete
+    except InvalidSpecError:  # only without the CRD's schema or CEL rules: keep the volumes
+        delete_volumes = False
+    if delete_volumes:
         for pvc in kube.list("v1", "PersistentVolumeClaim", namespace,
                              objects.selector_text(name, "dataflow")):
             kube.delete("v1", "PersistentVolumeClaim", pvc["metadata"]["name"], namespace)
@@ -98,7 +102,7 @@ def delete(body: kopf.Body, name: str, namespace: str | None, **_: Any) -> None:
         if (namespace, name, str(state)) in present:
             OPERATOR_LIFECYCLE.remove(namespace, name, str(state))
     log.info("deleted", extra={"object": name, "namespace": namespace,
-                               "volumes_kept": not spec.dataflow.recovery.delete_volumes_on_delete})
+                               "volumes_kept": not delete_volumes})
 
 
 def _label_sets() -> set[tuple[str, ...]]:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from services.operator.model import API_VERSION, KIND, StockStreamSpec
+from services.operator.model import API_VERSION, KIND, SecretKeyRef, StockStreamSpec
 
 Obj = dict[str, Any]
 
@@ -120,7 +120,7 @@ def config_map(instance: str, spec: StockStreamSpec) -> Obj:
 def secret_env(spec: StockStreamSpec) -> list[Obj]:
     env: list[Obj] = []
     if spec.broker.config_secret:
-        ref = spec.broker.config_secret
+        ref: SecretKeyRef = spec.broker.config_secret
         env.append({"name": "KAFKA_EXTRA_CONFIG", "valueFrom": {"secretKeyRef": {
             "name": ref.name, "key": ref.key}}})
     if spec.redis.password_secret:

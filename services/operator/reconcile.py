@@ -17,10 +17,10 @@ import redis
 from confluent_kafka import KafkaException
 
 from services.operator import feed, freshness, objects
-from services.operator.checks import reference_problems, spec_problems
+from services.operator.checks import reference_problems
 from services.operator.kube import Kube, Obj
 from services.operator.lifecycle import Action, Decision, Lifecycle, Observed, decide
-from services.operator.model import StockStreamSpec, parse_spec
+from services.operator.model import InvalidSpecError, StockStreamSpec, parse_spec
 from services.operator.status import Verdict, build, ready_since
 from services.operator.topics import Admin, TopicAction, decide_topic
 
@@ -140,17 +140,20 @@ class Reconciler:
               now: datetime) -> Pass:
         meta = body["metadata"]
         name, ns, gen = meta["name"], meta["namespace"], int(meta.get("generation", 0))
-        spec = parse_spec(body.get("spec") or {})
         sel = objects.selector_text(name, "dataflow")
         sts_name = objects.names(name)["statefulset"]
         sts = self.kube.get("apps/v1", "StatefulSet", sts_name, ns)
         pods = self.kube.list("v1", "Pod", ns, sel)
         ready = sum(1 for p in pods if pod_ready(p))
         base = Verdict(generation=gen, lifecycle=Lifecycle.DEPLOYING, step="", ready=ready,
-                       desired=0 if spec.suspend else spec.dataflow.processes, alive=len(pods),
-                       selector=sel)
+                       desired=0, alive=len(pods), selector=sel)
+        try:
+            spec = parse_spec(body.get("spec") or {})
+        except InvalidSpecError as e:  # only without the CRD's schema or CEL rules
+            return self._failed(base, "InvalidSpec", str(e))
+        base = replace(base, desired=0 if spec.suspend else spec.dataflow.processes)
 
-        problems = spec_problems(spec) + reference_problems(
+        problems = reference_problems(
             spec, lambda kind, ref: self.kube.ref_value(ns, kind, ref) is not None)
         if problems:
             return self._failed(base, "InvalidSpec", "; ".join(problems))

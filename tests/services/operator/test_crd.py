@@ -1,4 +1,5 @@
-"""The CRD file is generated from services/operator/crd.py and has what the API promises."""
+"""The CRD file is generated from services/operator/crd.py (spec schema from spec.py) and has what
+the API promises."""
 
 from __future__ import annotations
 

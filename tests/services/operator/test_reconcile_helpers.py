@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import Any, cast
+
 import pytest
 
-from services.operator.reconcile import pod_ready, qualify, qualify_url, waiting_reasons
+from services.operator.kube import Kube
+from services.operator.reconcile import (
+    Reconciler,
+    pod_ready,
+    qualify,
+    qualify_url,
+    waiting_reasons,
+)
 
 QUALIFY = [
     ("redpanda:9092", "ns", "redpanda.ns.svc:9092"),
@@ -57,3 +67,34 @@ WAITING = [
 def test_waiting_reasons_name_unschedulable_and_stuck_pods(
         pods: list[dict], stuck_only: bool, expected: str) -> None:
     assert waiting_reasons(pods, stuck_only=stuck_only) == expected
+
+
+class _NothingThere:
+    """A Kube stand-in: no objects; refuses writes other than the status and Events."""
+
+    def __init__(self) -> None:
+        self.status: dict[str, Any] = {}
+        self.events: list[tuple[str, str, str]] = []
+
+    def get(self, *_: object) -> None:
+        return None
+
+    def list(self, *_: object) -> list[dict[str, Any]]:
+        return []
+
+    def patch_status(self, _name: str, _ns: str, status: dict[str, Any]) -> None:
+        self.status = status
+
+    def event(self, _body: object, type_: str, reason: str, message: str) -> None:
+        self.events.append((type_, reason, message))
+
+
+def test_spec_breaking_a_rule_fails_with_the_cel_message() -> None:
+    """A CRD installed without CEL: the operator refuses the spec with the rule's message."""
+    kube = _NothingThere()
+    body = {"metadata": {"name": "x", "namespace": "ns", "generation": 1},
+            "spec": {"image": "i", "redis": {"url": "http://redis"}}}
+    status = Reconciler(cast(Kube, kube)).reconcile(body, {}, datetime.now(UTC))
+    assert status["lifecycle"] == "Failed"
+    assert status["message"] == "redis.url must start with redis://"
+    assert ("Warning", "InvalidSpec", "redis.url must start with redis://") in kube.events
