@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +47,31 @@ def drop_operated(kube: Kube, namespaces: Sequence[str], *, wait: bool,
     for namespace in namespaces:
         kube.run("delete", "namespace", namespace, "--ignore-not-found",
                  f"--wait={str(wait).lower()}", namespaced=False, timeout_s=600)
+
+
+def undocumented_fields(crd: dict[str, Any], explain: Callable[[str], str]) -> list[str]:
+    """The spec fields of the StockStream CRD whose description `kubectl explain` does not
+    show: `explain(path)` is `kubectl explain <path>`'s output, called once per object of the
+    spec (each lists its fields with their descriptions, wrapped)."""
+    (version,) = crd["spec"]["versions"]
+    missing: list[str] = []
+
+    def words(text: str) -> str:
+        return " ".join(text.split())
+
+    def walk(path: str, node: dict[str, Any]) -> None:
+        fields = node.get("properties") or {}
+        if not fields:
+            return
+        shown = words(explain(path))
+        for name, field_schema in fields.items():
+            description = words(field_schema.get("description", ""))
+            if not description or description[:60] not in shown:
+                missing.append(f"{path}.{name}")
+            walk(f"{path}.{name}", field_schema)
+
+    walk("stockstream.spec", version["schema"]["openAPIV3Schema"]["properties"]["spec"])
+    return missing
 
 
 def dataflow_selector(name: str) -> str:

@@ -58,6 +58,7 @@ from tests.deploy_operator_support import (
     OPERATOR_NAMESPACE,
     drop_operated,
     patch_spec,
+    undocumented_fields,
     wait_lifecycle,
 )
 from tests.deploy_support import REPO, Kube, kube_for, kustomize_binary, poll, ready, skaffold_run
@@ -180,6 +181,8 @@ def check_deploy(kube: Kube, log: Path) -> None:
     poll("filebeat ready on the node", lambda: logging_kube.json(
         "get", "daemonset", "filebeat")["status"].get("numberReady") == 1, 300, 3)
 
+    check_explain(kube, crd)
+
     # An edit of an immutable field is refused with the CEL rule's message; the StockStream
     # stays the same object (no delete and recreate).
     edited = kube.json("get", "stockstream", NAME)
@@ -190,6 +193,12 @@ def check_deploy(kube: Kube, log: Path) -> None:
     assert refused.returncode != 0, refused.stdout
     assert "broker.topic is immutable" in refused.stderr, refused.stderr
     assert kube.json("get", "stockstream", NAME)["metadata"]["uid"] == sst["metadata"]["uid"]
+
+
+def check_explain(kube: Kube, crd: dict[str, Any]) -> None:
+    """`kubectl explain` documents every field of the spec, as the API server serves the CRD
+    (issue 25: the descriptions come from the spec model)."""
+    assert not undocumented_fields(crd, lambda path: kube.out("explain", path))
 
 
 def check_leaders(kube: Kube) -> None:
