@@ -1,7 +1,8 @@
 """/readyz and /healthz of a real dataflow process (one `python -m dataflows.leaders` on the
 embedded Kafka and Redis): ready once it polls its partitions with the broker reachable, 503
-with the reason while its broker is stopped, ready again once the broker is back; /healthz
-stays 200 throughout, the loop beating while it waits.
+with the reason while its broker is stopped, ready again once the broker is back, and again
+after a restart that resumes from the snapshot; /healthz stays 200 throughout, the loop
+beating while it waits.
 
 A stalled loop (/healthz 503) is decided by `liveness` (tests/dataflows/leaders/
 test_health.py): a process blocked for real (SIGSTOP) cannot answer its own probe, and the
@@ -90,5 +91,11 @@ def test_readiness_follows_the_broker_and_liveness_stays_up(
         back = wait_for(port, "/readyz", lambda a: a[0] == 200, 180, cluster)
         assert back[-1] == (200, "ready")
         assert probe(port, "/healthz") == (200, "ok")
+
+        cluster.stop()  # a restart resumes both partitions from the snapshot, then is ready
+        cluster.start_with_env([{"METRICS_PORT": str(port)}])
+        again = wait_for(port, "/readyz", lambda a: a[0] == 200, 120, cluster)
+        assert again[-1] == (200, "ready")
+        assert "stockstream_partitions_resumed_total 2.0" in probe(port, "/metrics")[1]
     finally:
         cluster.stop()
