@@ -13,6 +13,9 @@ Bytewax workers write it, the metrics server's thread reads it):
   (messages consumed, librdkafka's statistics listing a broker `UP`; `_ALL_BROKERS_DOWN`, or
   statistics listing none up).
 
+One heartbeat per process: with `WORKERS_PER_PROCESS` > 1, one worker stuck while another
+still beats is not seen as a stall.
+
 `readiness` and `liveness` are pure functions of a `HealthView` (a copy of the state) and the
 time: /readyz and /healthz answer their `Verdict`.
 """
