@@ -65,6 +65,15 @@ PARTITIONS_RESUMED = Counter(
     "stockstream_partitions_resumed",
     "Source partitions this process resumed from a recovery snapshot (a restart).",
 )
+DATAFLOW_READY = Gauge(
+    "stockstream_dataflow_ready",
+    "1 while the process answers /readyz 200 (partitions restored and polled, broker "
+    "reachable), else 0 (dataflows/leaders/health.py).",
+)
+DATAFLOW_PROGRESS_AGE = Gauge(
+    "stockstream_dataflow_progress_age_seconds",
+    "Seconds since the dataflow loop last advanced; /healthz fails past LIVENESS_STALL_S.",
+)
 REDIS_ERRORS = Counter("stockstream_redis_errors", "Failed Redis writes (each is retried).")
 WATERMARK_LAG = Gauge(
     "stockstream_watermark_lag_seconds",
@@ -110,17 +119,34 @@ PRODUCER_DELIVERY_ERRORS = Counter(
 )
 
 
+# A probe's check: True/False, or (ok, reason) to say why in the body (dataflows/leaders/health).
+Check = Callable[[], "bool | tuple[bool, str]"]
+
+
+def _always() -> bool:
+    return True
+
+
+def probe_answer(result: bool | tuple[bool, str], ok_body: str, failed_body: str) -> tuple[
+    int, bytes
+]:
+    """The status and body of a probe: 200 or 503, the check's reason when it gives one."""
+    ok, reason = result if isinstance(result, tuple) else (result, "")
+    body = reason or (ok_body if ok else failed_body)
+    return (200 if ok else 503), f"{body}\n".encode()
+
+
 class _Handler(BaseHTTPRequestHandler):
-    ready: Callable[[], bool] = staticmethod(lambda: True)
+    ready: Check = staticmethod(_always)
+    live: Check = staticmethod(_always)
 
     def do_GET(self) -> None:  # name fixed by BaseHTTPRequestHandler
         if self.path.startswith("/metrics"):
             self._reply(200, generate_latest(), CONTENT_TYPE_LATEST)
         elif self.path == "/healthz":
-            self._reply(200, b"ok\n", "text/plain")
+            self._reply(*probe_answer(self.live(), "ok", "not live"), "text/plain")
         elif self.path == "/readyz":
-            ok = self.ready()
-            self._reply(200 if ok else 503, b"ready\n" if ok else b"not ready\n", "text/plain")
+            self._reply(*probe_answer(self.ready(), "ready", "not ready"), "text/plain")
         else:
             self._reply(404, b"not found\n", "text/plain")
 
@@ -136,13 +162,16 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def serve_metrics(
-    port: int, ready: Callable[[], bool] = lambda: True, host: str = "0.0.0.0"  # noqa: S104
+    port: int, ready: Check = _always, host: str = "0.0.0.0",  # noqa: S104
+    live: Check = _always,
 ) -> ThreadingHTTPServer | None:
-    """Serve /metrics, /healthz and /readyz on `host`:`port` in a daemon thread (0 disables);
-    every interface by default (scraped in-cluster)."""
+    """Serve /metrics, /healthz (`live`) and /readyz (`ready`) on `host`:`port` in a daemon
+    thread (0 disables); every interface by default (scraped in-cluster). Each check answers
+    200 or 503, with its reason as the body when it returns (ok, reason)."""
     if port == 0:
         return None
-    handler = type("Handler", (_Handler,), {"ready": staticmethod(ready)})
+    handler = type("Handler", (_Handler,), {"ready": staticmethod(ready),
+                                            "live": staticmethod(live)})
     try:
         server = ThreadingHTTPServer((host, port), handler)
     except OSError as exc:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import gc
 import logging
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,11 +19,16 @@ from bytewax.run import cli_main
 from prometheus_client import REGISTRY
 
 from dataflows.leaders.flow import build_flow
+from dataflows.leaders.health import HEALTH, HealthBounds, liveness, progress_age, readiness
 from dataflows.leaders.settings import DataflowSettings
 from stockstream.cli import load_settings
 from stockstream.gc_pauses import observe_gc_pauses
 from stockstream.logs import configure_logging
-from stockstream.metrics import serve_metrics
+from stockstream.metrics import (
+    DATAFLOW_PROGRESS_AGE,
+    DATAFLOW_READY,
+    serve_metrics,
+)
 
 log = logging.getLogger("dataflows.leaders")
 
@@ -42,6 +48,20 @@ def prepare_recovery(settings: DataflowSettings) -> RecoveryConfig | None:
                 init_db_dir(directory, settings.recovery_partitions)
                 log.info("recovery partitions created", extra={"dir": str(directory)})
     return RecoveryConfig(str(directory), timedelta(seconds=settings.backup_interval_s))
+
+
+def serve_probes(port: int, bounds: HealthBounds) -> None:
+    """/metrics, and /readyz and /healthz answering from the process's `HEALTH` (with the
+    reason in the body); the two gauges computed from it at each scrape."""
+    def ready() -> tuple[bool, str]:
+        return readiness(HEALTH.view(), time.monotonic(), bounds)
+
+    def live() -> tuple[bool, str]:
+        return liveness(HEALTH.view(), time.monotonic(), bounds)
+
+    DATAFLOW_READY.set_function(lambda: float(ready()[0]))
+    DATAFLOW_PROGRESS_AGE.set_function(lambda: progress_age(HEALTH.view(), time.monotonic()))
+    serve_metrics(port, ready=ready, live=live)
 
 
 def tune_gc() -> None:
@@ -71,7 +91,7 @@ GC_GEN0_THRESHOLD = 200_000
 def main() -> None:
     settings = load_settings(DataflowSettings, "stockstream leaders", __doc__)
     configure_logging("leaders", settings.log_level)
-    serve_metrics(settings.metrics_port)
+    serve_probes(settings.metrics_port, settings.health_bounds)
     recovery = prepare_recovery(settings)
     flow = build_flow(settings)
     tune_gc()

@@ -15,6 +15,7 @@ from typing import Any
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from confluent_kafka import KafkaError, Message, Producer
 
+from dataflows.leaders.health import HEALTH
 from dataflows.leaders.inputs import DeadLetter
 from stockstream.kafka import create_producer, produce
 from stockstream.metrics import DLQ_PUBLISHED, PRODUCER_DELIVERY_ERRORS, TICKS_REJECTED
@@ -82,6 +83,7 @@ class _DeadLetterPartition(StatelessSinkPartition[DeadLetter]):
         while (left := self.producer.flush(10)) > 0:
             log.warning("dead letters still in flight", extra={"messages": left})
             time.sleep(1)
+            HEALTH.beat()  # waiting for the broker: a restart would not bring it back
 
     def close(self) -> None:
         self._flush()

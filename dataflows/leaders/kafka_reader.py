@@ -18,6 +18,7 @@ from bytewax.connectors.kafka import KafkaSourceMessage
 from confluent_kafka import Consumer, Message, TopicPartition
 from confluent_kafka import KafkaError as ConfluentKafkaError
 
+from dataflows.leaders.health import HEALTH, on_kafka_stats
 from stockstream.kafka import librdkafka_logger
 from stockstream.log_throttle import LogThrottle
 from stockstream.metrics import KAFKA_CONSUMER_ERRORS
@@ -48,6 +49,8 @@ def count_consumer_error(err: ConfluentKafkaError) -> None:
     transport failure... (librdkafka reconnects on its own); counted and logged (throttled per
     error code) so that an outage is visible."""
     KAFKA_CONSUMER_ERRORS.labels(err.name()).inc()
+    if err.code() == ConfluentKafkaError._ALL_BROKERS_DOWN:
+        HEALTH.broker_down()
     _errors_log.log(logging.WARNING, "kafka consumer error", key=err.name(),
                     extra={"error": err.str()})
 
@@ -64,9 +67,16 @@ def consumer_config(
         "bootstrap.servers": ",".join(brokers),
         "enable.partition.eof": "false" if tail else "true",
         "error_cb": count_consumer_error,
+        # The readiness probe's view of the broker (dataflows/leaders/health.py): served by
+        # the consume calls, one small JSON document a second per partition.
+        "stats_cb": on_kafka_stats,
+        "statistics.interval.ms": STATS_INTERVAL_MS,
         "logger": librdkafka_logger(),
         **add_config,
     }
+
+
+STATS_INTERVAL_MS = 1000
 
 
 def _next_offset(msg: Message) -> int:
@@ -98,6 +108,7 @@ class PartitionReader:
         messages: list[Message] = self.consumer.consume(self.batch_size, 0.001)
         if not messages:
             return messages
+        HEALTH.broker_up()
         for index, msg in enumerate(messages):
             if msg.error() is not None:  # rare: drop the error messages from the batch
                 return self._without_errors(messages, index)

@@ -34,6 +34,7 @@ import redis
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
 from dataflows.leaders.future_guard import refuse_future_window
+from dataflows.leaders.health import HEALTH
 from dataflows.leaders.ranking import RankedWindow
 from dataflows.leaders.specs import Score
 from stockstream.metrics import (
@@ -476,6 +477,7 @@ class LeaderboardWriter:
                             extra={"window": window.spec, "end_ms": window.end_ms,
                                    "error": str(exc), "retry_in_s": round(delay_s, 3)})
                 time.sleep(delay_s * random.uniform(0.5, 1.0))  # jitter
+                HEALTH.beat()  # waiting for Redis: a restart would not bring it back
                 delay_s = min(delay_s * 2, self.retry_max_s)
 
 

@@ -7,6 +7,7 @@ from enum import StrEnum
 from pydantic import Field, model_validator
 
 from dataflows.leaders.future_guard import GuardConfig
+from dataflows.leaders.health import HealthBounds
 from dataflows.leaders.specs import WindowSpec, build_specs
 from stockstream.settings import CommonSettings, RedisUrl
 
@@ -65,6 +66,13 @@ class DataflowSettings(CommonSettings):
         10, gt=0, description="Held ticks that confirm a jump (or passed ticks that refute it)."
     )
     future_max_held: int = Field(1000, gt=0, description="Most ticks held per partition.")
+    # The probes (dataflows/leaders/health.py, README "Probes").
+    liveness_stall_s: float = Field(
+        60.0, gt=0, description="/healthz fails when the running loop stands still this long."
+    )
+    readiness_broker_down_s: float = Field(
+        10.0, ge=0, description="/readyz fails when the broker is unreachable this long."
+    )
 
     @model_validator(mode="after")
     def _check_windows(self) -> DataflowSettings:
@@ -88,6 +96,11 @@ class DataflowSettings(CommonSettings):
             confirm_ticks=self.future_confirm_ticks,
             max_held=self.future_max_held,
         )
+
+    @property
+    def health_bounds(self) -> HealthBounds:
+        return HealthBounds(stall_s=self.liveness_stall_s,
+                            broker_down_s=self.readiness_broker_down_s)
 
     @property
     def lateness_ms(self) -> int:

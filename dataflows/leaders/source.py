@@ -20,6 +20,7 @@ from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
 from dataflows.leaders.engine import PartitionEngine, PartitionReport
 from dataflows.leaders.future_guard import FutureGuard, GuardConfig, Released
+from dataflows.leaders.health import HEALTH
 from dataflows.leaders.inputs import DeadLetter, Received, dead_letter, decode_batch, letter_for
 from dataflows.leaders.kafka_reader import PartitionReader, as_raw, consumer_config
 from dataflows.leaders.specs import WindowSpec
@@ -92,6 +93,7 @@ class _WindowsPartition(StatefulSourcePartition[SourceItem, Snapshot]):
         self.pending: list[Received] = []  # messages of a cut batch, not yet decoded
 
     def next_batch(self) -> list[SourceItem]:
+        HEALTH.beat()  # Bytewax calls this over and over, data or not: the liveness heartbeat
         if self.ended:
             raise StopIteration
         messages: Sequence[Received]
@@ -211,4 +213,5 @@ class PartitionWindowsSource(FixedPartitionedSource[SourceItem, Snapshot]):
         part = _WindowsPartition(kafka, engine or self.config.new_engine(index), self.config,
                                  guard or self.config.new_guard(index))
         part.pending = pending
+        HEALTH.partition_built()
         return part

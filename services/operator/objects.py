@@ -149,6 +149,18 @@ POD_SECURITY: Obj = {
 
 
 def probes(startup_failures: int) -> Obj:
+    """The dataflow container's probes (their semantics: dataflows/leaders/health.py).
+
+    - startup, /healthz every 5 s: a process is live while it joins its cluster and restores
+      its snapshot (it has not beaten yet), so this passes once the metrics server answers;
+      `startup_failures` covers the interpreter's start.
+    - readiness, /readyz every 10 s (3 failures): out of the Service about 30 s after the
+      broker has been unreachable for READINESS_BROKER_DOWN_S (10 s); back at the first
+      success once a consumer sees the broker.
+    - liveness, /healthz every 15 s, 4 failures: restarted 45-60 s after the running loop has
+      stood still for LIVENESS_STALL_S (60 s), so about 2 minutes of a stuck loop, never
+      during a long snapshot restore. Waits for Redis or the broker are not stalls (they beat).
+    """
     http = {"httpGet": {"path": "/healthz", "port": "metrics"}}
     return {
         "startupProbe": {**http, "periodSeconds": 5, "failureThreshold": startup_failures},

@@ -65,10 +65,12 @@ STARTING_REASONS = frozenset({"ContainerCreating", "PodInitializing"})
 
 
 def waiting_reasons(pods: list[Obj], *, stuck_only: bool = False) -> str:
-    """e.g. `x-dataflow-1: CrashLoopBackOff` for pods whose container waits, and
+    """e.g. `x-dataflow-1: CrashLoopBackOff` for pods whose container waits,
+    `x-dataflow-0: running, not ready (...)` for a running one failing its readiness probe, and
     `x-dataflow-2: Unschedulable (0/1 nodes are available: 1 Insufficient cpu. ...)` for pods
     the scheduler cannot place (seen on the real cluster: a rescale to 3 processes on a full
-    node waited without a word). `stuck_only` leaves out containers that are merely starting."""
+    node waited without a word). `stuck_only` leaves out containers that are merely starting
+    (a running container not ready yet is one)."""
     out = []
     for pod in sorted(pods, key=lambda p: p["metadata"]["name"]):
         name = pod["metadata"]["name"]
@@ -78,10 +80,18 @@ def waiting_reasons(pods: list[Obj], *, stuck_only: bool = False) -> str:
                     and cond.get("reason") == "Unschedulable"):
                 out.append(f"{name}: Unschedulable ({cond.get('message', '')[:200]})")
         for cs in status.get("containerStatuses") or []:
-            reason = ((cs.get("state") or {}).get("waiting") or {}).get("reason")
+            state = cs.get("state") or {}
+            reason = (state.get("waiting") or {}).get("reason")
             if reason and not (stuck_only and reason in STARTING_REASONS):
                 out.append(f"{name}: {reason}")
+            elif "running" in state and cs.get("ready") is False and not stuck_only:
+                out.append(f"{name}: {RUNNING_NOT_READY}")
     return "; ".join(out)
+
+
+# A running process failing its readiness probe: the kubelet keeps the probe's body (the
+# reason, e.g. `broker unreachable since 12s`) to itself, so the pod's /readyz tells it.
+RUNNING_NOT_READY = "running, not ready (its /readyz says why)"
 
 
 def template_processes(sts: Mapping[str, Any]) -> int:

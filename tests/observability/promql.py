@@ -38,6 +38,8 @@ GAUGES = {
     "stockstream_ingest_shard_index",
     "stockstream_ingest_shard_symbols",
     "stockstream_operator_lifecycle",
+    "stockstream_dataflow_ready",
+    "stockstream_dataflow_progress_age_seconds",
 }
 HISTOGRAMS = {
     "stockstream_window_emit_latency_seconds",

@@ -48,6 +48,10 @@ UNSCHEDULABLE = {"metadata": {"name": "x-2"}, "status": {"phase": "Pending", "co
      "message": "0/1 nodes are available: 1 Insufficient cpu."}]}}
 CREATING = {"metadata": {"name": "x-3"}, "status": {"containerStatuses": [
     {"state": {"waiting": {"reason": "ContainerCreating"}}}]}}
+RUNNING_UNREADY = {"metadata": {"name": "x-5"}, "status": {"containerStatuses": [
+    {"ready": False, "state": {"running": {"startedAt": "2026-12-07T17:00:00Z"}}}]}}
+RUNNING_READY = {"metadata": {"name": "x-6"}, "status": {"containerStatuses": [
+    {"ready": True, "state": {"running": {"startedAt": "2026-12-07T17:00:00Z"}}}]}}
 PULL_FAILING = {"metadata": {"name": "x-4"}, "status": {"containerStatuses": [
     {"state": {"waiting": {"reason": "ImagePullBackOff"}}}]}}
 
@@ -60,6 +64,9 @@ WAITING = [
     ([CREATING], False, "x-3: ContainerCreating"),
     ([CREATING], True, ""),
     ([CREATING, PULL_FAILING], True, "x-4: ImagePullBackOff"),
+    # a process failing its readiness probe (broker lost...): named, not stuck
+    ([RUNNING_UNREADY, RUNNING_READY], False, "x-5: running, not ready (its /readyz says why)"),
+    ([RUNNING_UNREADY], True, ""),
 ]
 
 
