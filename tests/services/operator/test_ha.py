@@ -1,7 +1,8 @@
 """High availability on the fast tier: two real operator processes, one Lease. Exactly one
 holds it and acts; after a SIGKILL the standby takes over once the Lease has expired; a
-frozen (SIGSTOP) leader that wakes after a takeover exits before acting. Short timings
-(lease 6 s, renew deadline 4 s, retry 1 s); bounds are generous (a loaded 2-core machine)."""
+clean shutdown frees the Lease for the standby; a frozen (SIGSTOP) leader that wakes after
+a takeover exits before acting. Short timings (lease 6 s, renew deadline 4 s, retry 1 s);
+bounds are generous (a loaded 2-core machine)."""
 
 from __future__ import annotations
 
@@ -178,6 +179,18 @@ def test_one_replica_acts_and_the_standby_takes_over_after_a_kill(
     assert metrics(ops[standby])["stockstream_operator_leader"] == 1
     assert {e.get("reportingInstance") for e in cluster.events("ha1", namespace)[before:]} == {
         standby}
+
+    # the killed one comes back as a standby; a clean shutdown of the holder frees the Lease
+    ops[leader].restart()
+    wait_for("the restarted replica waits as a standby", lambda: (
+        m := scrape(ops[leader])) is not None and m.get("stockstream_operator_leader") == 0,
+        timeout_s=60, on_fail=pair.tails)
+    assert terminate(ops[standby].proc, timeout=60) == 0, pair.tails()
+    wait_for("the restarted replica holds the Lease", lambda: pair.holder() == leader,
+             timeout_s=60, on_fail=pair.tails)
+    assert '"lease released"' in ops[standby].log.read_text(), pair.tails()  # not expired
+    cluster.patch_ss("ha1", namespace, {"suspend": False})
+    lifecycle_is(cluster, "ha1", namespace, lambda s: s not in ("", "Suspended"), pair)
 
 
 def test_a_frozen_leader_wakes_up_after_a_takeover_and_exits_before_acting(
