@@ -85,13 +85,15 @@ class Elector:
         with self._lock:
             try:
                 record = self._read()
-                self._contact = start
+                # a version counts as seen when the answer is here (a candidate's expiry is
+                # late rather than early); the holder's deadline counts from `start` (early)
+                seen = self._contact = self._clock()
                 if record is not None and (self._observed is None
                                            or self._observed[0] != record.version):
-                    self._observed = (record.version, start)
+                    self._observed = (record.version, seen)
                 self._record = record
-                observed_at = self._observed[1] if self._observed else start
-                if decide(record, self.identity, observed_at, start) == Step.WAIT:
+                observed_at = self._observed[1] if self._observed else seen
+                if decide(record, self.identity, observed_at, seen) == Step.WAIT:
                     return False
                 new = claimed(record, self.identity, self.duration_s, datetime.now(UTC))
                 meta: dict[str, Any] = {"name": self.name, "namespace": self.namespace}
