@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import kopf
@@ -24,8 +25,11 @@ log = logging.getLogger(__name__)
 STATE: dict[str, Any] = {}  # "kube", "settings": set by configure() before kopf starts
 
 
-def configure(kube: Kube, settings: OperatorSettings) -> None:
+def configure(kube: Kube, settings: OperatorSettings,
+              guard: Callable[[], None] = lambda: None) -> None:
+    """`guard`: before every pass and delete (leader election: exits unless leading)."""
     STATE["kube"] = kube
+    STATE["guard"] = guard
     STATE["settings"] = settings
     STATE["reconciler"] = Reconciler(kube, check_freshness=settings.check_freshness)
 
@@ -62,6 +66,7 @@ async def run(stopped: kopf.DaemonStopped, body: kopf.Body, name: str, namespace
         if body.metadata.get("deletionTimestamp"):
             return  # the delete handler takes over; never re-create what it removes
         generation = body.metadata.get("generation")
+        STATE["guard"]()
         try:
             previous = await asyncio.to_thread(reconciler.reconcile, body, previous)
             OPERATOR_RECONCILES.labels(result="ok").inc()
@@ -82,6 +87,7 @@ def delete(body: kopf.Body, name: str, namespace: str | None, **_: Any) -> None:
     recovery PVCs only if `dataflow.recovery.deleteVolumesOnDelete`."""
     assert namespace is not None  # StockStream is namespaced
     kube: Kube = STATE["kube"]
+    STATE["guard"]()
     uid = body.metadata["uid"]
     sel = f"app.kubernetes.io/instance={name},app.kubernetes.io/managed-by={objects.MANAGED_BY}"
     for api_version, kind in PRUNED_KINDS:

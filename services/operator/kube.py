@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,8 +40,13 @@ def api_client(kubeconfig: str | None = None) -> client.ApiClient:
 class Kube:
     """Thin typed wrapper of the DynamicClient for one operator."""
 
-    def __init__(self, api: client.ApiClient) -> None:
+    def __init__(self, api: client.ApiClient, guard: Callable[[], None] = lambda: None,
+                 instance: str = FIELD_MANAGER) -> None:
+        """`guard` runs before every write (leader election: exits unless the Lease is held);
+        `instance`: the Events' reportingInstance (the replica's identity)."""
         self._dyn = DynamicClient(api)
+        self._guard = guard
+        self._instance = instance
 
     def _res(self, api_version: str, kind: str) -> Any:
         return self._dyn.resources.get(api_version=api_version, kind=kind)
@@ -50,6 +55,7 @@ class Kube:
         """Server-side apply `obj` (owned fields only; conflicts forced: the operator owns
         these objects)."""
         res = self._res(obj["apiVersion"], obj["kind"])
+        self._guard()
         before = self.get(obj["apiVersion"], obj["kind"], obj["metadata"]["name"], namespace)
         out = self._dyn.server_side_apply(res, body=obj, namespace=namespace,
                                           field_manager=FIELD_MANAGER, force_conflicts=True)
@@ -74,12 +80,15 @@ class Kube:
 
     def patch(self, api_version: str, kind: str, name: str, namespace: str, body: Obj) -> Obj:
         res = self._res(api_version, kind)
+        self._guard()
         out: Obj = res.patch(body=body, name=name, namespace=namespace, content_type=MERGE,
                              field_manager=FIELD_MANAGER).to_dict()
         OPERATOR_WRITES.labels(kind=kind).inc()
+        log.info("patched", extra={"kind": kind, "object": name, "namespace": namespace})
         return out
 
     def delete(self, api_version: str, kind: str, name: str, namespace: str) -> bool:
+        self._guard()
         try:
             self._res(api_version, kind).delete(
                 name=name, namespace=namespace, body={"propagationPolicy": "Background"})
@@ -91,9 +100,11 @@ class Kube:
 
     def patch_status(self, name: str, namespace: str, status: Obj) -> Obj:
         res = self._res(API_VERSION, KIND).subresources["status"]
+        self._guard()
         out: Obj = res.patch(body={"status": status}, name=name, namespace=namespace,
                              content_type=MERGE, field_manager=FIELD_MANAGER).to_dict()
         OPERATOR_WRITES.labels(kind=f"{KIND}/status").inc()
+        log.info("status written", extra={"object": name, "namespace": namespace})
         return out
 
     def ref_value(self, namespace: str, kind: str, ref: SecretKeyRef) -> str | None:
@@ -120,8 +131,9 @@ class Kube:
             "type": type_, "reason": reason, "message": message[:1024],
             "firstTimestamp": now, "lastTimestamp": now, "count": 1,
             "source": {"component": FIELD_MANAGER},
-            "reportingComponent": FIELD_MANAGER, "reportingInstance": FIELD_MANAGER,
+            "reportingComponent": FIELD_MANAGER, "reportingInstance": self._instance,
         }
+        self._guard()
         try:
             self._res("v1", "Event").create(body=body, namespace=meta["namespace"])
         except client.ApiException as exc:  # an Event is best effort, never fatal

@@ -217,7 +217,8 @@ def check_metrics(kube: Kube, port: int) -> None:
             if target["health"] != "up":
                 return None
             by_job.setdefault(target["labels"]["job"], []).append(target["labels"])
-        wanted = {"dataflow": 2, "replay": 1, "stockstream-operator": 1}
+        # two operator replicas (one active, one standby: both scraped)
+        wanted = {"dataflow": 2, "replay": 1, "stockstream-operator": 2}
         if any(len(by_job.get(job, [])) != n for job, n in wanted.items()):
             return None
         return by_job
@@ -227,6 +228,8 @@ def check_metrics(kube: Kube, port: int) -> None:
         assert {t.get("stockstream") for t in jobs[job]} == {NAME}, jobs[job]
     lifecycle = query(port, f'stockstream_operator_lifecycle{{name="{NAME}"}} == 1')
     assert [s["metric"]["lifecycle"] for s in lifecycle] == ["Running"], lifecycle
+    leaders = query(port, "stockstream_operator_leader == 1")  # exactly one replica active
+    assert len(leaders) == 1, leaders
 
     panels = {substitute(expr, PANEL_VARS): where for expr, where in dashboard_queries().items()
               if not any(f'job="{job}"' in expr for job in ABSENT_JOBS)}

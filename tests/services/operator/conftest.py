@@ -27,6 +27,7 @@ from tests.control_plane_support import ROOT, ControlPlane, control_plane
 T = TypeVar("T")
 REDIS_PASSWORD = "op-test-redis-pass"
 INTERVAL_S = 1.0
+LEASE_NAMESPACE = "stockstream-system"
 
 
 @pytest.fixture(scope="session")
@@ -45,10 +46,19 @@ def plane() -> Iterator[ControlPlane]:
                                        .read_text()))
         role = next(d for d in docs if d["kind"] == "ClusterRole")
         binding = next(d for d in docs if d["kind"] == "ClusterRoleBinding")
-        binding["subjects"] = [{"kind": "User", "name": "operator",
-                                "apiGroup": "rbac.authorization.k8s.io"}]
+        user = [{"kind": "User", "name": "operator", "apiGroup": "rbac.authorization.k8s.io"}]
+        binding["subjects"] = user
+        # and its Role for the Lease, in the namespace the kustomization puts it in
+        lease_role = next(d for d in docs if d["kind"] == "Role")
+        lease_binding = next(d for d in docs if d["kind"] == "RoleBinding")
+        lease_binding["subjects"] = user
+        for doc in (lease_role, lease_binding):
+            doc["metadata"]["namespace"] = LEASE_NAMESPACE
+        namespace = {"apiVersion": "v1", "kind": "Namespace",
+                     "metadata": {"name": LEASE_NAMESPACE}}
         path = cp.workdir / "rbac.yaml"
-        path.write_text(yaml.safe_dump_all([role, binding]))
+        path.write_text(yaml.safe_dump_all([namespace, role, binding, lease_role,
+                                            lease_binding]))
         cp.kubectl_run("apply", "-f", str(path))
         yield cp
 
@@ -75,20 +85,26 @@ class OperatorProcess:
         self.proc = spawn([sys.executable, "-m", "services.operator"], self.log, ROOT, self.env)
 
 
-@pytest.fixture(scope="session")
-def operator(plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory,
-             kafka_bootstrap: str, op_redis: RedisServer) -> Iterator[OperatorProcess]:
-    """`python -m services.operator` with the `operator` user's token (its RBAC only);
-    stopped before the broker and Redis it talks to."""
+def start_operator(plane: ControlPlane, log: Path, **settings: str) -> OperatorProcess:
+    """`python -m services.operator` with the `operator` user's token (its RBAC only), its
+    metrics and health on free loopback ports; `settings`: more environment variables."""
     kubeconfig = plane.kubeconfig(plane.operator_token, plane.workdir / "operator.kubeconfig")
     metrics_port = free_port()
     env = {**os.environ, "KUBECONFIG": str(kubeconfig), "RECONCILE_INTERVAL_S": str(INTERVAL_S),
            "METRICS_PORT": str(metrics_port), "HEALTH_PORT": str(free_port()),
-           "LOG_LEVEL": "INFO", "LISTEN_HOST": "127.0.0.1"}
+           "LOG_LEVEL": "INFO", "LISTEN_HOST": "127.0.0.1", **settings}
     env.pop("KUBERNETES_SERVICE_HOST", None)
+    return OperatorProcess(spawn([sys.executable, "-m", "services.operator"], log, ROOT, env),
+                           log, metrics_port, env)
+
+
+@pytest.fixture(scope="session")
+def operator(plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory,
+             kafka_bootstrap: str, op_redis: RedisServer) -> Iterator[OperatorProcess]:
+    """The operator of the fast tier (it holds its Lease alone); stopped before the broker
+    and Redis it talks to."""
     log = tmp_path_factory.mktemp("operator") / "operator.log"  # kept by pytest
-    op = OperatorProcess(spawn([sys.executable, "-m", "services.operator"], log, ROOT, env),
-                         log, metrics_port, env)
+    op = start_operator(plane, log, POD_NAME="operator-session")
     try:
         yield op
     finally:
