@@ -67,7 +67,7 @@ class LogThrottle:
             fields = dict(extra or {})
             if suppressed:
                 fields.update(suppressed=suppressed, interval_s=self._gate.interval_s)
-            self._logger.log(level, message, extra=fields)
+            self._logger.log(level, message, extra=fields, stacklevel=2)  # the caller's origin
         return passed
 
 
