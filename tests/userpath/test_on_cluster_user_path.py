@@ -306,7 +306,15 @@ def check_logs(kube: Kube) -> None:
         def missing() -> list[str]:
             return [what for what, terms in wanted.items() if not search(port, *terms)]
 
-        poll("the pods' log lines searchable", lambda: not missing(), 300, 10)
+        def all_found() -> bool:
+            if absent := missing():  # named in the failure (the poll reports the last error)
+                raise AssertionError(f"no line yet of {absent}; shipper: {shipper_state()}")
+            return True
+
+        def shipper_state() -> str:
+            return logging_kube.out("logs", "daemonset/filebeat", "--tail=5")[-1500:]
+
+        poll("the pods' log lines searchable", all_found, 300, 10)
         (line,) = search(port, *wanted["alert receiver"])
         assert line["_source"]["message"].startswith("alert "), line
         (line,) = search(port, *wanted["dataflow"])
@@ -360,5 +368,5 @@ def test_the_users_path_from_skaffold_to_alerts_and_logs(user_path: tuple[Kube, 
     with kube.port_forward("svc/prometheus", 9090) as prometheus_port:
         check_metrics(kube, prometheus_port)
         check_broker_alert(kube)
+        check_logs(kube)  # while the pipeline's pods run (their metadata comes from them)
         check_suspended_is_quiet(kube, prometheus_port)
-    check_logs(kube)
