@@ -226,8 +226,15 @@ def check_metrics(kube: Kube, port: int) -> None:
     jobs = poll("the dataflow, replay and operator pods up in Prometheus", scraped, 300, 5)
     for job in ("dataflow", "replay"):
         assert {t.get("stockstream") for t in jobs[job]} == {NAME}, jobs[job]
-    lifecycle = query(port, f'stockstream_operator_lifecycle{{name="{NAME}"}} == 1')
-    assert [s["metric"]["lifecycle"] for s in lifecycle] == ["Running"], lifecycle
+    # Prometheus scrapes every 15 s: the operator's last sample may predate `Running`
+    # (a clean-clone CI run read `Deploying` right after the status said `Running`).
+    def running() -> bool:
+        series = query(port, f'stockstream_operator_lifecycle{{name="{NAME}"}} == 1')
+        lifecycles = [s["metric"]["lifecycle"] for s in series]
+        assert lifecycles == ["Running"], series  # reported by poll if it never holds
+        return True
+
+    poll("the operator's lifecycle gauge at Running", running, 90, 5)
     leaders = query(port, "stockstream_operator_leader == 1")  # exactly one replica active
     assert len(leaders) == 1, leaders
 
