@@ -259,6 +259,11 @@ OPERATOR_LIFECYCLE = Gauge(
     "1 for the lifecycle state each StockStream is in.",
     ["namespace", "name", "lifecycle"],
 )
+OPERATOR_ROLLBACKS = Counter(
+    "stockstream_operator_rollbacks",
+    "Automatic rollbacks to the last stable spec (services/operator/rollback.py).",
+    ["namespace", "name"],
+)
 OPERATOR_LEADER = Gauge(
     "stockstream_operator_leader",
     "1 while this operator replica holds the Lease and runs the handlers; 0 on a standby.",

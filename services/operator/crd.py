@@ -29,8 +29,9 @@ def _t(type_: str, doc: str, **more: Any) -> Schema:
     return {"type": type_, "description": doc, **more}
 
 
-_CONDITION = _t("object", "A condition (Ready, Progressing or Degraded).", properties={
-    "type": _t("string", "Ready, Progressing or Degraded."),
+_CONDITION = _t("object", "A condition (Ready, Progressing, Degraded or RolledBack).",
+                properties={
+    "type": _t("string", "Ready, Progressing, Degraded or RolledBack."),
     "status": _t("string", "True, False or Unknown."),
     "reason": _t("string", "CamelCase reason: the step (Progressing) or what is wrong "
                  "(Degraded)."),
@@ -46,7 +47,8 @@ _WINDOW = _t("object", "One leaderboard window.", properties={
 
 STATUS = _t("object", "Observed state, written by the operator.", properties={
     "observedGeneration": _t("integer", "metadata.generation of the last reconciled spec."),
-    "lifecycle": _t("string", "Deploying, Running, Rescaling, Upgrading, Suspended or Failed."),
+    "lifecycle": _t("string", "Deploying, Running, Rescaling, Upgrading, Suspended, Failed or "
+                    "RolledBack (running the last stable spec, see rollback)."),
     "message": _t("string", "The current step, or what is wrong."),
     "replicas": _t("integer", "Dataflow pods that exist (the scale subresource)."),
     "readyProcesses": _t("integer", "Dataflow processes that are ready."),
@@ -56,7 +58,26 @@ STATUS = _t("object", "Observed state, written by the operator.", properties={
     "selector": _t("string", "Label selector of the dataflow pods (the scale subresource)."),
     "clusterHash": _t("string", "Hash of the running cluster spec (the dataflow pod "
                       "template)."),
-    "conditions": _t("array", "Ready, Progressing and Degraded.", items=_CONDITION),
+    "conditions": _t("array", "Ready, Progressing, Degraded and RolledBack.",
+                     items=_CONDITION),
+    "stable": _t("object", "The last stable spec: a fresh 1m window landed under it (or, "
+                 "when no window was expected, every process became ready). What a rollback "
+                 "returns to.", properties={
+        "generation": _t("integer", "metadata.generation of that spec."),
+        "spec": _t("string", "The spec, as JSON."),
+        "since": _t("string", "When it was found stable (RFC 3339).")}),
+    "pending": _t("object", "The current spec, applied but not stable yet.", properties={
+        "generation": _t("integer", "Its metadata.generation."),
+        "since": _t("string", "When the operator first applied it (RFC 3339); "
+                    "spec.rollback.readinessTimeoutSeconds count from here."),
+        "expectWindow": _t("boolean", "Whether stability needs a fresh window (the "
+                           "leaderboards were advancing when it was applied).")}),
+    "rollback": _t("object", "Set while the last stable spec runs instead of the resource's "
+                   "spec; cleared by the next edit.", properties={
+        "generation": _t("integer", "The generation rolled back."),
+        "toGeneration": _t("integer", "The generation of the stable spec running instead."),
+        "at": _t("string", "When (RFC 3339)."),
+        "reason": _t("string", "Why, for a person.")}),
     "topic": _t("object", "The ticks topic as found on the broker.", properties={
         "name": _t("string", "Topic name."),
         "partitions": _t("integer", "Its partitions.")}),

@@ -5,6 +5,7 @@ what the operator created, keeping the recovery volumes unless the spec says oth
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -18,7 +19,7 @@ from services.operator.lifecycle import Lifecycle
 from services.operator.model import GROUP, PLURAL, VERSION, InvalidSpecError, parse_spec
 from services.operator.reconcile import PRUNED_KINDS, Reconciler
 from services.operator.settings import OperatorSettings
-from stockstream.metrics import OPERATOR_LIFECYCLE, OPERATOR_RECONCILES
+from stockstream.metrics import OPERATOR_LIFECYCLE, OPERATOR_RECONCILES, OPERATOR_ROLLBACKS
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
 
 
 def _export(namespace: str, name: str, lifecycle: str) -> None:
+    OPERATOR_ROLLBACKS.labels(namespace=namespace, name=name)  # 0 before the first
     for state in Lifecycle:
         OPERATOR_LIFECYCLE.labels(namespace=namespace, name=name, lifecycle=str(state)).set(
             1 if str(state) == lifecycle else 0)
@@ -107,6 +109,8 @@ def delete(body: kopf.Body, name: str, namespace: str | None, **_: Any) -> None:
     for state in Lifecycle:
         if (namespace, name, str(state)) in present:
             OPERATOR_LIFECYCLE.remove(namespace, name, str(state))
+    with contextlib.suppress(KeyError):  # never exported if no pass completed
+        OPERATOR_ROLLBACKS.remove(namespace, name)
     log.info("deleted", extra={"object": name, "namespace": namespace,
                                "volumes_kept": not delete_volumes})
 

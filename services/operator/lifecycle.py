@@ -9,11 +9,14 @@ States (`status.lifecycle`):
     Suspended  -- spec.suspend: no process runs, the recovery volumes keep the state
     Failed     -- the spec failed the operator's checks (or a topic change was refused);
                   nothing is created or changed until the spec is fixed
+    RolledBack -- Running, but the last stable spec, not the resource's: its generation did
+                  not land a fresh window in time (rollback.py); the next edit is tried
 
     (new) -> Deploying -> Running
     Running -> Rescaling | Upgrading -> (all stopped) -> (all started) -> Running
     any -> Suspended (stop all) -> Deploying (resume) -> Running
     any -> Failed (bad spec) -> the state the objects are in, once fixed
+    Upgrading | Rescaling | Deploying -> (timeout) -> Upgrading (back) -> RolledBack
 
 A coordinated restart never mixes cluster sizes or versions: the StatefulSet is scaled to 0
 with its old template, the operator waits until no dataflow pod exists any more (terminating
@@ -35,6 +38,7 @@ class Lifecycle(StrEnum):
     UPGRADING = "Upgrading"
     SUSPENDED = "Suspended"
     FAILED = "Failed"
+    ROLLED_BACK = "RolledBack"
 
 
 class Action(StrEnum):

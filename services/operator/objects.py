@@ -19,6 +19,8 @@ Obj = dict[str, Any]
 
 MANAGED_BY = "stockstream-operator"
 HASH_ANNOTATION = "stockstream.io/cluster-hash"
+# spec.restartNonce on the pod template: a new nonce is a new cluster hash (a restart).
+RESTART_NONCE_ANNOTATION = "stockstream.io/restart-nonce"
 TIMELY_PORT = 2101
 METRICS_PORT = 9100
 RECOVERY_DIR = "/var/lib/stockstream/recovery"
@@ -195,9 +197,11 @@ def pod_template(instance: str, spec: StockStreamSpec, processes: int) -> Obj:
         "volumeMounts": [{"name": "recovery", "mountPath": RECOVERY_DIR},
                          {"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108 - emptyDir
     })
+    annotations = dict(SCRAPE_ANNOTATIONS)
+    if spec.restart_nonce is not None:
+        annotations[RESTART_NONCE_ANNOTATION] = str(spec.restart_nonce)
     return {
-        "metadata": {"labels": labels(instance, "dataflow"),
-                     "annotations": dict(SCRAPE_ANNOTATIONS)},
+        "metadata": {"labels": labels(instance, "dataflow"), "annotations": annotations},
         "spec": {
             "automountServiceAccountToken": False,
             "enableServiceLinks": False,

@@ -7,6 +7,7 @@ that changes nothing writes nothing) and takes at most one lifecycle step.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -16,13 +17,14 @@ from typing import Any
 import redis
 from confluent_kafka import KafkaException
 
-from services.operator import feed, freshness, objects
+from services.operator import feed, freshness, objects, rollback
 from services.operator.checks import reference_problems
 from services.operator.kube import Kube, Obj
 from services.operator.lifecycle import Action, Decision, Lifecycle, Observed, decide
 from services.operator.model import InvalidSpecError, StockStreamSpec, parse_spec
-from services.operator.status import Verdict, build, ready_since
+from services.operator.status import RUNNING, Verdict, build, ready_since
 from services.operator.topics import Admin, TopicAction, decide_topic
+from stockstream.metrics import OPERATOR_ROLLBACKS
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +110,7 @@ class Pass:
 
     verdict: Verdict
     events: list[tuple[str, str, str]] = field(default_factory=list)  # (type, reason, message)
+    stability: rollback.Observation | None = None  # None: a Failed pass (nothing tracked)
 
 
 class Reconciler:
@@ -125,6 +128,7 @@ class Reconciler:
         now = now or datetime.now(UTC)
         result = self._pass(body, previous, now)
         status = build(previous, result.verdict, now)
+        self._track(body, previous, result, status, now)
         if result.verdict.lifecycle != previous.get("lifecycle"):
             kind = "Warning" if result.verdict.lifecycle == Lifecycle.FAILED else "Normal"
             result.events.insert(0, (kind, str(result.verdict.lifecycle),
@@ -139,7 +143,7 @@ class Reconciler:
         elif old_degraded.get("status") == "True" and new_degraded.get("status") != "True":
             result.events.append(("Normal", "Recovered", f"no longer {old_degraded['reason']}"))
         meta = body["metadata"]
-        if any(previous.get(k) != v for k, v in status.items()):
+        if any(previous.get(k) != v for k, v in status.items()):  # None removes a field
             self.kube.patch_status(meta["name"], meta["namespace"], status)
         for type_, reason, message in result.events:
             self.kube.event(body, type_, reason, message)
@@ -157,17 +161,26 @@ class Reconciler:
         ready = sum(1 for p in pods if pod_ready(p))
         base = Verdict(generation=gen, lifecycle=Lifecycle.DEPLOYING, step="", ready=ready,
                        desired=0, alive=len(pods), selector=sel)
+        raw = body.get("spec") or {}
         try:
-            spec = parse_spec(body.get("spec") or {})
+            spec = parse_spec(raw)
         except InvalidSpecError as e:  # only without the CRD's schema or CEL rules
             return self._failed(base, "InvalidSpec", str(e))
-        base = replace(base, desired=0 if spec.suspend else spec.dataflow.processes)
-
         problems = reference_problems(
             spec, lambda kind, ref: self.kube.ref_value(ns, kind, ref) is not None)
         if problems:
             return self._failed(base, "InvalidSpec", "; ".join(problems))
-        topic_status, topic_error, refused, events = self._topics(spec, ns)
+        user_spec, stable_spec = spec, _stable_spec(previous)
+        rolled_back = rollback.is_rolled_back(previous, gen) and stable_spec is not None
+        if rolled_back and stable_spec:
+            spec = stable_spec  # the objects of the last stable spec, not the resource's
+        base = replace(base, desired=0 if spec.suspend else spec.dataflow.processes)
+
+        events: list[tuple[str, str, str]] = []
+        if rolled_back:  # the stable spec's topics exist; partitions only ever grow
+            topic_status, topic_error, refused = previous.get("topic"), "", ""
+        else:
+            topic_status, topic_error, refused, events = self._topics(spec, ns)
         if refused:
             return self._failed(base, "TopicPartitionsRefused", refused, topic_status)
         if topic_error and sts is None:
@@ -186,7 +199,7 @@ class Reconciler:
             sts_replicas=int((sts or {}).get("spec", {}).get("replicas") or 0),
             sts_processes=template_processes(sts) if sts else 0,
             pods_alive=len(pods), pods_ready=ready,
-            previous=Lifecycle(prev_life) if prev_life in set(Lifecycle) else None))
+            previous=_previous_lifecycle(prev_life)))
         sts = self._act(decision, body=body, name=name, ns=ns, spec=spec, sts=sts) or sts
         if decision.action != Action.NONE:
             events.append(("Normal", decision.step,
@@ -194,11 +207,37 @@ class Reconciler:
                            f"{spec.dataflow.processes} processes, "
                            f"cluster {desired_hash}{' (suspended)' if spec.suspend else ''}"))
         self._prune(body, name, ns, spec, sts)
-        verdict = replace(base, lifecycle=decision.lifecycle, step=decision.step,
+        life = decision.lifecycle
+        if rolled_back and life == Lifecycle.RUNNING:
+            life = Lifecycle.ROLLED_BACK
+        verdict = replace(base, lifecycle=life, step=decision.step,
                           topic=topic_status, cluster_hash=desired_hash
                           if decision.action in (Action.CREATE, Action.START) else None)
+        stability = rollback.Observation(
+            instance=name, generation=gen, spec_raw=raw, spec=user_spec,
+            stable_spec=stable_spec, rolled_back=rolled_back, status={})
         return Pass(self._degraded(verdict, decision, pods=pods, topic_error=topic_error,
-                                   spec=spec, ns=ns, previous=previous, now=now), events)
+                                   spec=spec, ns=ns, previous=previous, now=now), events,
+                    stability)
+
+    def _track(self, body: Mapping[str, Any], previous: Mapping[str, Any], result: Pass,
+               status: dict[str, Any], now: datetime) -> None:
+        """Stable spec, pending change and rollback (rollback.py) into `status`; a rollback
+        decided now takes effect from the next pass."""
+        meta = body["metadata"]
+        if result.stability is None:  # a Failed pass changes nothing: keep what was known
+            status.update({k: previous[k] for k in rollback.FIELDS if k in previous})
+            return
+        outcome = rollback.track(previous, replace(result.stability, status=status), now)
+        status.update(outcome.fields)
+        status["conditions"].append(rollback.rolled_back_condition(
+            previous, outcome.fields, result.verdict.generation, now))
+        result.events.extend(outcome.events)
+        if outcome.rolled_back_now:
+            OPERATOR_ROLLBACKS.labels(namespace=meta["namespace"], name=meta["name"]).inc()
+            log.warning("rolled back", extra={"object": meta["name"],
+                                              "namespace": meta["namespace"],
+                                              "reason": outcome.fields["rollback"]["reason"]})
 
     def _failed(self, base: Verdict, reason: str, message: str,
                 topic: Mapping[str, Any] | None = None) -> Pass:
@@ -296,7 +335,7 @@ class Reconciler:
         elif topic_error:
             fields = {"degraded_reason": "BrokerUnreachable", "degraded_message": topic_error}
         if self.check_freshness:
-            running = ready_since(previous) if v.lifecycle == Lifecycle.RUNNING else None
+            running = ready_since(previous) if v.lifecycle in RUNNING else None
             try:
                 password = (self.kube.ref_value(ns, "Secret", spec.redis.password_secret)
                             if spec.redis.password_secret else None)
@@ -319,3 +358,22 @@ class Reconciler:
 
 def _condition(status: Mapping[str, Any], type_: str) -> dict[str, Any]:
     return next((dict(c) for c in status.get("conditions") or [] if c.get("type") == type_), {})
+
+
+def _previous_lifecycle(raw: Any) -> Lifecycle | None:
+    """status.lifecycle as the state machine sees it (RolledBack runs like Running)."""
+    if raw == Lifecycle.ROLLED_BACK:
+        return Lifecycle.RUNNING
+    return Lifecycle(raw) if raw in set(Lifecycle) else None
+
+
+def _stable_spec(previous: Mapping[str, Any]) -> StockStreamSpec | None:
+    """status.stable.spec parsed (None if absent, or if this operator's model refuses it)."""
+    raw = (previous.get("stable") or {}).get("spec")
+    if not raw:
+        return None
+    try:
+        return parse_spec(json.loads(raw))
+    except (InvalidSpecError, ValueError) as exc:
+        log.warning("stable spec unusable", extra={"error": str(exc)})
+        return None

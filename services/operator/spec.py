@@ -246,6 +246,19 @@ class Monitoring(SpecModel):
                                "Running.")
 
 
+class Rollback(SpecModel):
+    """Automatic rollback of a change that does not work (Flink's deployment rollback)."""
+
+    enabled: bool = Field(True, description="Roll back to the last stable spec (the last one "
+                          "under which a fresh 1m window landed) when a change does not land a "
+                          "fresh window within readinessTimeoutSeconds; the resource's spec "
+                          "is left as written, status.rollback says what was rolled back.")
+    readiness_timeout_s: int = Field(300, ge=10, le=86400, alias="readinessTimeoutSeconds",
+                                     description="Seconds a change has, from when the operator "
+                                     "first applies it, to land a fresh 1m window (covering a "
+                                     "coordinated restart and the first window's close).")
+
+
 class StockStreamSpec(SpecModel):
     """The desired pipeline: dataflow, windows, broker, Redis, feed and monitoring."""
 
@@ -274,3 +287,9 @@ class StockStreamSpec(SpecModel):
     feed: Feed = Field(Feed(), description="The tick feed publishing to broker.topic.")
     monitoring: Monitoring = Field(Monitoring(), description="Health checks behind the "
                                    "Degraded condition.")
+    rollback: Rollback = Field(Rollback(), description="Automatic rollback of a change that "
+                               "does not land a fresh window.")
+    restart_nonce: int | None = Field(None, ge=0, description="Change it (any new number) to "
+                                      "restart every dataflow process without another change: "
+                                      "a coordinated restart (Upgrading), like Flink's "
+                                      "restartNonce.")

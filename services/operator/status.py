@@ -13,6 +13,7 @@ from typing import Any
 from services.operator.lifecycle import Lifecycle
 
 _PROGRESSING = (Lifecycle.DEPLOYING, Lifecycle.RESCALING, Lifecycle.UPGRADING)
+RUNNING = (Lifecycle.RUNNING, Lifecycle.ROLLED_BACK)  # every process of the cluster runs
 
 
 @dataclass(frozen=True)
@@ -48,12 +49,13 @@ def condition(previous: list[Mapping[str, Any]], type_: str, value: bool, *, rea
 def build(previous: Mapping[str, Any], v: Verdict, now: datetime) -> dict[str, Any]:
     """The new status from the previous one and this pass's verdict."""
     conds = list(previous.get("conditions") or [])
-    running = v.lifecycle == Lifecycle.RUNNING and v.ready >= v.desired > 0
+    running = v.lifecycle in RUNNING and v.ready >= v.desired > 0
     ready_reason = "AllProcessesReady" if running else (
         "Failed" if v.lifecycle == Lifecycle.FAILED else v.step)
     progressing = v.lifecycle in _PROGRESSING
     prog_reason = v.step if progressing else (
-        {Lifecycle.SUSPENDED: "Suspended", Lifecycle.FAILED: "Failed"}.get(v.lifecycle, "Stable"))
+        {Lifecycle.SUSPENDED: "Suspended", Lifecycle.FAILED: "Failed",
+         Lifecycle.ROLLED_BACK: "RolledBack"}.get(v.lifecycle, "Stable"))
     degraded = bool(v.degraded_reason)
     status: dict[str, Any] = {
         "observedGeneration": v.generation,

@@ -23,11 +23,43 @@ def _schema(doc: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
-def test_crd_is_the_former_crd_plus_descriptions() -> None:
+def changed_since(before: Any, now: Any, path: str = "") -> list[str]:
+    """Where `now` breaks what `before` allowed: a value changed or a key removed. New
+    properties (fields added since) are not changes; everything else must be equal."""
+    if isinstance(before, dict) and isinstance(now, dict):
+        out = [f"{path}.{k}: removed" for k in before if k not in now]
+        for k in before:
+            if k in now:
+                out += changed_since(before[k], now[k], f"{path}.{k}")
+        extra = set(now) - set(before)
+        if extra and not path.endswith(".properties"):
+            out.append(f"{path}: new keys {sorted(extra)}")
+        return out
+    if isinstance(before, list) and isinstance(now, list) and len(before) == len(now):
+        return [d for i, (b, n) in enumerate(zip(before, now, strict=True))
+                for d in changed_since(b, n, f"{path}[{i}]")]
+    return [] if before == now else [f"{path}: {before!r} -> {now!r}"]
+
+
+def test_crd_keeps_every_field_of_the_former_crd() -> None:
     """Field names, types, defaults, bounds, enums, required fields, CEL rules, markers,
-    subresources and printer columns are unchanged; only descriptions were added."""
+    subresources and printer columns of the CRD as it was hand-written are unchanged (a
+    resource valid then is valid now, and means the same); fields were only added."""
     before = yaml.safe_load(BEFORE.read_text())
-    assert descriptionless(crd.crd()) == descriptionless(before)
+    assert changed_since(descriptionless(before), descriptionless(crd.crd())) == []
+
+
+@pytest.mark.parametrize(("before", "now", "expected"), [
+    ({"properties": {"a": 1}}, {"properties": {"a": 1, "b": 2}}, []),
+    ({"properties": {"a": 1}}, {"properties": {}}, [".properties.a: removed"]),
+    ({"minimum": 1}, {"minimum": 2}, [".minimum: 1 -> 2"]),
+    ({"type": "object"}, {"type": "object", "required": ["x"]}, [": new keys ['required']"]),
+    ({"enum": ["a", "b"]}, {"enum": ["a"]}, [".enum: ['a', 'b'] -> ['a']"]),
+    ({"items": [{"a": 1}]}, {"items": [{"a": 2}]}, [".items[0].a: 1 -> 2"]),
+])
+def test_changed_since_finds_what_breaks_old_resources(before: Any, now: Any,
+                                                       expected: list[str]) -> None:
+    assert changed_since(before, now) == expected
 
 
 def test_every_field_is_described() -> None:
