@@ -118,7 +118,14 @@ def test_create_reconciles_owned_objects_status_and_events(
     assert "2/2" in table and "Running" in table, table
     with urllib.request.urlopen(f"http://127.0.0.1:{operator.metrics_port}/metrics") as resp:
         metrics = resp.read().decode()
-    assert 'stockstream_operator_reconciles_total{result="ok"}' in metrics
+    assert (f'stockstream_operator_reconciles_total{{name="p1",namespace="{namespace}",'
+            'result="ok"}') in metrics
+    assert (f'stockstream_operator_reconciles_total{{name="p1",namespace="{namespace}",'
+            'result="error"}') in metrics  # exported before any failure
+    assert (f'stockstream_operator_rollbacks_total{{name="p1",namespace="{namespace}"}} '
+            '0.0') in metrics
+    assert (f'stockstream_operator_reconcile_duration_seconds_count{{name="p1",'
+            f'namespace="{namespace}"}}') in metrics
     assert (f'stockstream_operator_lifecycle{{lifecycle="Running",name="p1",'
             f'namespace="{namespace}"}} 1.0') in metrics
 
