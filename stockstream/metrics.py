@@ -255,19 +255,6 @@ OPERATOR_RECONCILES = Counter(
     "and the next pass retries).",
     ["namespace", "name", "result"],
 )
-OPERATOR_RECONCILE_DURATION = Histogram(
-    "stockstream_operator_reconcile_duration_seconds",
-    "Wall time of one reconcile pass of a StockStream (API reads and writes, the broker's "
-    "topic check, the leaderboards' freshness in Redis), failed passes included.",
-    ["namespace", "name"],
-    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
-)
-OPERATOR_ROLLBACKS = Counter(
-    "stockstream_operator_rollbacks",
-    "Times the operator rolled a StockStream back to its last working spec after a failed "
-    "upgrade.",
-    ["namespace", "name"],
-)
 OPERATOR_WRITES = Counter(
     "stockstream_operator_writes", "Writes the operator made to the API server, by kind.",
     ["kind"],
@@ -277,14 +264,26 @@ OPERATOR_LIFECYCLE = Gauge(
     "1 for the lifecycle state each StockStream is in.",
     ["namespace", "name", "lifecycle"],
 )
+OPERATOR_ROLLBACKS = Counter(
+    "stockstream_operator_rollbacks",
+    "Automatic rollbacks to the last stable spec (services/operator/rollback.py).",
+    ["namespace", "name"],
+)
+OPERATOR_LEADER = Gauge(
+    "stockstream_operator_leader",
+    "1 while this operator replica holds the Lease and runs the handlers; 0 on a standby.",
+)
+OPERATOR_RECONCILE_DURATION = Histogram(
+    "stockstream_operator_reconcile_duration_seconds",
+    "Wall time of one reconcile pass of a StockStream (API reads and writes, the broker's "
+    "topic check, the leaderboards' freshness in Redis), failed passes included.",
+    ["namespace", "name"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+)
 OPERATOR_LIFECYCLE_SINCE = Gauge(
     "stockstream_operator_lifecycle_since_timestamp_seconds",
     "Unix time at which each StockStream entered its current lifecycle state (after an "
     "operator restart: when it started progressing for Deploying/Rescaling/Upgrading, from "
     "the Progressing condition; the restart for the other states).",
     ["namespace", "name"],
-)
-OPERATOR_LEADER = Gauge(
-    "stockstream_operator_leader",
-    "1 while this operator replica holds the Lease and runs the handlers; 0 on a standby.",
 )
