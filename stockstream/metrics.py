@@ -246,9 +246,14 @@ def export_ingest_provider(provider: str) -> None:
     INGEST_BUFFER_DROPPED.labels(provider)
     INGEST_DELIVERY_ERRORS.labels(provider)
 
-# Operator (services.operator)
+# Operator (services.operator). The per-StockStream series (labels `namespace`, `name`)
+# exist from when the active replica starts reconciling the StockStream (counters at 0) until
+# it is deleted (services/operator/handlers.py); a standby exports none of them.
 OPERATOR_RECONCILES = Counter(
-    "stockstream_operator_reconciles", "Reconcile passes of StockStream resources.", ["result"]
+    "stockstream_operator_reconciles",
+    "Reconcile passes of each StockStream, by result (ok: the pass finished; error: it raised "
+    "and the next pass retries).",
+    ["namespace", "name", "result"],
 )
 OPERATOR_WRITES = Counter(
     "stockstream_operator_writes", "Writes the operator made to the API server, by kind.",
@@ -267,4 +272,18 @@ OPERATOR_ROLLBACKS = Counter(
 OPERATOR_LEADER = Gauge(
     "stockstream_operator_leader",
     "1 while this operator replica holds the Lease and runs the handlers; 0 on a standby.",
+)
+OPERATOR_RECONCILE_DURATION = Histogram(
+    "stockstream_operator_reconcile_duration_seconds",
+    "Wall time of one reconcile pass of a StockStream (API reads and writes, the broker's "
+    "topic check, the leaderboards' freshness in Redis), failed passes included.",
+    ["namespace", "name"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+)
+OPERATOR_LIFECYCLE_SINCE = Gauge(
+    "stockstream_operator_lifecycle_since_timestamp_seconds",
+    "Unix time at which each StockStream entered its current lifecycle state (after an "
+    "operator restart: when it started progressing for Deploying/Rescaling/Upgrading, from "
+    "the Progressing condition; the restart for the other states).",
+    ["namespace", "name"],
 )

@@ -29,6 +29,8 @@ COUNTERS = {
     "stockstream_ingest_disconnects_total",
     "stockstream_ingest_reshards_total",
     "stockstream_kafka_consumer_errors_total",
+    "stockstream_operator_reconciles_total",
+    "stockstream_operator_rollbacks_total",
 }
 GAUGES = {
     "stockstream_watermark_lag_seconds",
@@ -38,6 +40,8 @@ GAUGES = {
     "stockstream_ingest_shard_index",
     "stockstream_ingest_shard_symbols",
     "stockstream_operator_lifecycle",
+    "stockstream_operator_lifecycle_since_timestamp_seconds",
+    "stockstream_operator_leader",
     "stockstream_dataflow_ready",
     "stockstream_dataflow_progress_age_seconds",
 }
@@ -46,14 +50,16 @@ HISTOGRAMS = {
     "stockstream_ingest_poll_duration_seconds",
     "stockstream_window_phase_seconds",
     "stockstream_gc_pause_seconds",
+    "stockstream_operator_reconcile_duration_seconds",
 }
 KNOWN_METRICS = frozenset(
     COUNTERS
     | GAUGES
     | {f"{name}{suffix}" for name in HISTOGRAMS for suffix in ("_bucket", "_sum", "_count")}
 )
-# Scrape-health series Prometheus adds itself; alert rules may use them, dashboards do not.
-SYNTHETIC_METRICS = frozenset({"up"})
+# Series of Prometheus itself (scrape health; its own service discovery, scraped by its
+# `prometheus` job); alert rules may use them, dashboards do not.
+SYNTHETIC_METRICS = frozenset({"up", "prometheus_sd_discovered_targets"})
 
 _KEYWORDS = {
     "by", "without", "on", "ignoring", "group_left", "group_right",

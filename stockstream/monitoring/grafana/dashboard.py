@@ -1,4 +1,5 @@
-"""The "Stockstream / Leaderboard pipeline" dashboard, from a table of panels.
+"""The "Stockstream / Leaderboard pipeline" dashboard, from a table of panels (`panels.py`;
+the operator's row in `operator_row.py`).
 
 Every query selects `namespace=~"$namespace", stockstream=~"$stockstream"` (the StockStream a
 pod belongs to, kept by Prometheus from its app.kubernetes.io/instance label: two pipelines in
@@ -10,7 +11,6 @@ the data source of the `datasource` variable (default: the provisioned Prometheu
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
 from grafana_foundation_sdk.builders import common as cb
@@ -20,47 +20,16 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import common as cm
 from grafana_foundation_sdk.models import dashboard as dbm
 
+from stockstream.monitoring.grafana.operator_row import OPERATOR_ROW
+from stockstream.monitoring.grafana.panels import NS, PanelSpec, Query, quantile_by, rate
+
 PROMETHEUS_UID = "prometheus"  # provisioning/datasources/datasources.yaml
 PROMETHEUS_NAME = "Prometheus"
 DS = dbm.DataSourceRef(type_val="prometheus", uid="${datasource}")
-NS = 'namespace=~"$namespace", stockstream=~"$stockstream"'
-RATE = "[$__rate_interval]"
-
-
-@dataclass(frozen=True)
-class Query:
-    expr: str
-    legend: str
-
-
-@dataclass(frozen=True)
-class PanelSpec:
-    """A stat or time series panel: `width` of 24 columns, `unit` a Grafana unit id."""
-
-    kind: str  # "stat" | "timeseries"
-    title: str
-    description: str
-    queries: tuple[Query, ...]
-    unit: str = "short"
-    width: int = 12
-
-
-def rate(metric: str, by: str = "", extra: str = "", fn: str = "rate") -> str:
-    """`sum [by (...)] (rate(metric{namespace, extra}[$__rate_interval]))`."""
-    matchers = NS + (f", {extra}" if extra else "")
-    grouping = f" by ({by}) " if by else ""
-    return f"sum{grouping}({fn}({metric}{{{matchers}}}{RATE}))"
 
 
 def ingest(metric: str, agg: str = "max by (pod)") -> str:
     return f'{agg} ({metric}{{{NS}, job="ingest"}})'
-
-
-def quantile_by(metric: str, label: str, q: str) -> str:
-    """The `q` quantile of a histogram over all pods, per value of `label` (or none: "")."""
-    grouping = f"le, {label}" if label else "le"
-    return (f"histogram_quantile({q}, sum by ({grouping}) "
-            f"(rate({metric}_bucket{{{NS}}}{RATE})))")
 
 
 def latency(q: str) -> str:
@@ -186,6 +155,7 @@ ROWS: tuple[tuple[str, tuple[PanelSpec, ...]], ...] = (
                   (Query(rate("stockstream_redis_errors_total", by="pod"), "{{pod}}"),),
                   width=24),
     )),
+    OPERATOR_ROW,
 )
 
 
@@ -236,8 +206,9 @@ def build() -> dict[str, Any]:
         db.Dashboard("Stockstream / Leaderboard pipeline").uid("stockstream-pipeline")
         .description("Ticks in, windows out: ingestion rate, the ingest service (buffer, "
                      "provider errors, disconnects, sessions, shards), rejects, watermarks, "
-                     "window emission and the Redis sink.")
-        .tags(["stockstream", "bytewax", "kafka", "redis"]).timezone("utc").editable()
+                     "window emission, the Redis sink, and the operator (reconcile passes, "
+                     "lifecycle states, rollbacks, leader).")
+        .tags(["stockstream", "bytewax", "kafka", "redis", "operator"]).timezone("utc").editable()
         .tooltip(dbm.DashboardCursorSync.CROSSHAIR).refresh("10s").time("now-30m", "now")
         .with_variable(db.DatasourceVariable("datasource").label("Prometheus").type("prometheus")
                        .current(dbm.VariableOption(selected=True, text=PROMETHEUS_NAME,

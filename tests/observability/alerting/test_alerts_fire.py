@@ -128,8 +128,19 @@ NOT_PRODUCIBLE = {
     "stockstream_ingest_provider_errors_total": "only the Finnhub providers report errors "
     "(they need the live API); the replay provider has none",
     "stockstream_ingest_disconnects_total": "only the Finnhub websocket provider disconnects",
-    "stockstream_operator_lifecycle": "only the operator exports it, and it runs on "
-    "Kubernetes: tests/userpath scrapes it and suspends a StockStream there",
+    "stockstream_operator_lifecycle": "only the operator exports it (and its _since_ "
+    "timestamp), and it runs on Kubernetes: tests/userpath scrapes it and suspends a "
+    "StockStream there",
+    "stockstream_operator_reconciles_total": "the operator's passes: only on Kubernetes, "
+    "where tests/userpath sees every panel of the Operator row with data",
+    "stockstream_operator_reconcile_duration_seconds": "the operator's passes: only on "
+    "Kubernetes",
+    "stockstream_operator_rollbacks_total": "only the operator exports it (at 0, per "
+    "StockStream), on Kubernetes",
+    "stockstream_operator_leader": "selected on job=\"stockstream-operator\", which only "
+    "the cluster's Prometheus scrapes (every process here exports it at 0)",
+    "prometheus_sd_discovered_targets": "the operator alert reads it for the operator's scrape "
+    "job, which only the cluster's Prometheus has",
     "stockstream_kafka_consumer_errors_total": "no fault of this tier stops the broker: "
     "tests/userpath stops it on the cluster and sees StockstreamBrokerUnreachable delivered "
     "and resolved",

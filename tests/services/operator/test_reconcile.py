@@ -57,6 +57,11 @@ def topic_partitions(bootstrap: str, topic: str) -> int | None:
     return None if t is None or t.error is not None else len(t.partitions)
 
 
+def operator_metrics(operator: OperatorProcess) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{operator.metrics_port}/metrics") as resp:
+        return str(resp.read().decode())
+
+
 def start_running(cluster: Cluster, operator: OperatorProcess, ns: str, body: dict[str, Any]
                   ) -> dict[str, Any]:
     cluster.create(body, ns)
@@ -116,9 +121,15 @@ def test_create_reconciles_owned_objects_status_and_events(
     assert {"TopicCreated", "CreatingCluster", "Deploying", "Running"} <= set(reasons)
     table = cluster.plane.kubectl_run("get", "stockstream", "p1", "-n", namespace).stdout
     assert "2/2" in table and "Running" in table, table
-    with urllib.request.urlopen(f"http://127.0.0.1:{operator.metrics_port}/metrics") as resp:
-        metrics = resp.read().decode()
-    assert 'stockstream_operator_reconciles_total{result="ok"}' in metrics
+    metrics = operator_metrics(operator)
+    assert (f'stockstream_operator_reconciles_total{{name="p1",namespace="{namespace}",'
+            'result="ok"}') in metrics
+    assert (f'stockstream_operator_reconciles_total{{name="p1",namespace="{namespace}",'
+            'result="error"}') in metrics  # exported before any failure
+    assert (f'stockstream_operator_rollbacks_total{{name="p1",namespace="{namespace}"}} '
+            '0.0') in metrics
+    assert (f'stockstream_operator_reconcile_duration_seconds_count{{name="p1",'
+            f'namespace="{namespace}"}}') in metrics
     assert (f'stockstream_operator_lifecycle{{lifecycle="Running",name="p1",'
             f'namespace="{namespace}"}} 1.0') in metrics
 
@@ -346,6 +357,9 @@ def test_delete_while_rescaling_leaves_only_the_recovery_volumes(
     assert len(pvcs) == 2
     deleting = [bool(p["metadata"].get("deletionTimestamp")) for p in pvcs]
     assert deleting == [delete_volumes] * 2
+    # its metrics go with it (the daemon stops once the delete handler is done)
+    wait_for("p8's metrics removed", lambda: f'name="p8",namespace="{namespace}"' not in (
+        operator_metrics(operator)) or None, on_fail=operator.tail)
 
 
 def test_new_image_is_an_upgrade_that_replaces_every_process_at_once(
