@@ -18,7 +18,7 @@ from confluent_kafka import KafkaException
 
 from services.operator import feed, freshness, objects
 from services.operator.checks import reference_problems
-from services.operator.kube import Kube, Obj
+from services.operator.kube import Kube, Obj, RefusedError
 from services.operator.lifecycle import Action, Decision, Lifecycle, Observed, decide
 from services.operator.model import InvalidSpecError, StockStreamSpec, parse_spec
 from services.operator.status import Verdict, build, ready_since
@@ -174,8 +174,6 @@ class Reconciler:
             return Pass(replace(base, step="WaitingForBroker", degraded_reason="BrokerUnreachable",
                                 degraded_message=topic_error, topic=topic_status), events)
 
-        for obj in objects.dataflow_objects(name) + feed.feed_objects(name, spec):
-            self.kube.apply(objects.owned(obj, body), ns)
         desired_hash = objects.cluster_hash(name, spec)
         prev_life = previous.get("lifecycle")
         decision = decide(Observed(
@@ -187,7 +185,12 @@ class Reconciler:
             sts_processes=template_processes(sts) if sts else 0,
             pods_alive=len(pods), pods_ready=ready,
             previous=Lifecycle(prev_life) if prev_life in set(Lifecycle) else None))
-        sts = self._act(decision, body=body, name=name, ns=ns, spec=spec, sts=sts) or sts
+        try:  # the API server refuses what the CRD keeps as given (e.g. a malformed affinity)
+            for obj in objects.dataflow_objects(name) + feed.feed_objects(name, spec):
+                self.kube.apply(objects.owned(obj, body), ns)
+            sts = self._act(decision, body=body, name=name, ns=ns, spec=spec, sts=sts) or sts
+        except RefusedError as e:
+            return self._failed(base, "InvalidSpec", str(e), topic_status)
         if decision.action != Action.NONE:
             events.append(("Normal", decision.step,
                            f"{decision.action}: {decision.lifecycle}, "
@@ -252,7 +255,9 @@ class Reconciler:
             self.kube.apply(objects.owned(objects.config_map(name, spec), body), ns)
             return self.kube.apply(
                 objects.owned(objects.statefulset(name, spec, target), body), ns)
-        if decision.action == Action.STOP:
+        if decision.action == Action.STOP:  # not for a template the API server refuses
+            self.kube.apply(objects.owned(objects.statefulset(name, spec, target), body), ns,
+                            dry_run=True)
             return self.kube.patch("apps/v1", "StatefulSet", sts_name, ns,
                                    {"spec": {"replicas": 0}})
         if decision.action == Action.SCALE:
