@@ -4,7 +4,10 @@ from one `StockStream` in namespace stockstream-operated, whose feed replays sli
 SSE session. The leaderboards in Redis equal the brute-force oracle; `kubectl scale` to 3
 processes mid-stream and back to 2 (coordinated restarts), `suspend` and resume; after all
 that the whole history still equals the oracle, the status went through the documented
-lifecycle, and deleting the resource removes what it owns but keeps the recovery volumes."""
+lifecycle, and deleting the resource removes what it owns but keeps the recovery volumes.
+The StockStream carries a spec.podTemplate and a spec.dataflow.podTemplate from its creation
+(no extra restart): every pod has their label, annotation and toleration, the dataflow's
+pods also the test's PriorityClass, through the rescales."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ import itertools
 import json
 from collections.abc import Iterator
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -53,6 +57,22 @@ SLICE_C = Slice("op-c", "10:10", 4000)  # 10:10-10:16:40, published on resume
 # The lifecycle of services/operator/README.md through create, 2 -> 3, 3 -> 2, suspend, resume.
 LIFECYCLE = ["Deploying", "Running", "Rescaling", "Running", "Rescaling", "Running",
              "Suspended", "Deploying", "Running"]
+# Issue 25 item 5: pod templates. The PriorityClass is the test's own (the system-* ones are
+# for kube-system only) and never preempts (the node is shared with the other cluster tests).
+PRIORITY_CLASS_NAME, PRIORITY = "stockstream-operated-test", 1000
+PRIORITY_CLASS = {
+    "apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
+    "metadata": {"name": PRIORITY_CLASS_NAME,
+                 "labels": {"app.kubernetes.io/part-of": "stockstream"}},
+    "value": PRIORITY, "preemptionPolicy": "Never", "globalDefault": False,
+    "description": "tests/operated/test_on_cluster_operator.py: the dataflow's podTemplate",
+}
+TOLERATION = {"key": "example.com/dedicated", "operator": "Equal", "value": "stockstream",
+              "effect": "NoSchedule"}  # no node has this taint: tolerating it changes nothing
+POD_TEMPLATE = {"metadata": {"labels": {"example.com/suite": "operated"},
+                             "annotations": {"example.com/checked-by": "test-operated"}},
+                "spec": {"tolerations": [TOLERATION]}}
+DATAFLOW_POD_TEMPLATE = {"spec": {"priorityClassName": PRIORITY_CLASS_NAME}}
 
 
 @pytest.fixture(scope="module")
@@ -65,8 +85,11 @@ def operated(kube_cluster: KubeCluster, tmp_path_factory: pytest.TempPathFactory
     kube = replace(kube_for(kube_cluster), namespace=NAMESPACE)
     drop_operated(kube, [NAMESPACE], wait=True)
     skaffold_run(kube, tmp_path_factory.mktemp("skaffold") / "skaffold-run.log", PROFILES)
+    kube.run("apply", "-f", "-", stdin=json.dumps(PRIORITY_CLASS), namespaced=False)
     yield kube
     drop_operated(kube, [NAMESPACE], wait=False)
+    kube.run("delete", "priorityclass", PRIORITY_CLASS_NAME, "--ignore-not-found",
+             namespaced=False, check=False)
 
 
 def _operator_image(kube: Kube) -> str:
@@ -75,10 +98,30 @@ def _operator_image(kube: Kube) -> str:
     return str(deployment["spec"]["template"]["spec"]["containers"][0]["image"])
 
 
+def _assert_pod_templates(pods: list[dict[str, Any]], *, dataflow: bool) -> None:
+    """spec.podTemplate reached every pod, next to the operator's own labels and scrape
+    annotations; spec.dataflow.podTemplate's PriorityClass (resolved by admission into
+    spec.priority, so it exists) only the dataflow's."""
+    assert pods, "no pod to check"
+    for pod in pods:
+        meta, spec, where = pod["metadata"], pod["spec"], pod["metadata"]["name"]
+        assert meta["labels"]["example.com/suite"] == "operated", (where, meta["labels"])
+        assert meta["labels"]["app.kubernetes.io/instance"] == NAME, (where, meta["labels"])
+        assert meta["annotations"]["example.com/checked-by"] == "test-operated", where
+        assert meta["annotations"]["prometheus.io/scrape"] == "true", where
+        assert TOLERATION in spec.get("tolerations", []), (where, spec.get("tolerations"))
+        if dataflow:
+            assert spec.get("priorityClassName") == PRIORITY_CLASS_NAME, where
+            assert spec.get("priority") == PRIORITY, where
+        else:
+            assert spec.get("priorityClassName") != PRIORITY_CLASS_NAME, where
+
+
 def _scale(kube: Kube, replicas: int) -> None:
     kube.run("scale", f"stockstream/{NAME}", f"--replicas={replicas}")
     wait_lifecycle(kube, NAME, "Running", replicas)
     pods = assert_no_restarts(kube, NAME)
+    _assert_pod_templates(pods, dataflow=True)
     for pod in pods:  # every process of the cluster believes in the same size
         (container,) = pod["spec"]["containers"]
         env = {e["name"]: e.get("value") for e in container["env"]}
@@ -91,6 +134,8 @@ def test_operated_pipeline_through_rescale_suspend_and_resume(operated: Kube) ->
     feed = Feed()
     manifest = stockstream_manifest(kube, NAME, _operator_image(kube),
                                     feed_replay(SLICE_A))
+    manifest["spec"]["podTemplate"] = POD_TEMPLATE
+    manifest["spec"]["dataflow"]["podTemplate"] = DATAFLOW_POD_TEMPLATE
     kube.run("apply", "-f", "-", stdin=json.dumps(manifest))
     watch = LifecycleWatch(kube, NAME).start()
     try:
@@ -98,6 +143,9 @@ def test_operated_pipeline_through_rescale_suspend_and_resume(operated: Kube) ->
         feed.add(SLICE_A)
         wait_slice_published(kube, NAME, SLICE_A)
         wait_lifecycle(kube, NAME, "Running", 2)
+        _assert_pod_templates(kube.pods(dataflow_selector(NAME)), dataflow=True)
+        _assert_pod_templates(kube.pods(
+            f"app.kubernetes.io/name=replay,app.kubernetes.io/instance={NAME}"), dataflow=False)
         oracle = feed.oracle()
         with kube.port_forward("svc/redis", 6379) as port:
             client = redis_client(port)
