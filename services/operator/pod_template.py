@@ -28,7 +28,10 @@ MAPS = {"labels", "annotations", "node_selector"}
 
 
 def _over(base: Any, top: Any) -> Any:
-    """`top`'s fields over `base`'s (both of one SpecModel type, or None); maps merged."""
+    """`top`'s fields over `base`'s (both of one SpecModel type, or None); maps merged.
+
+    Not validated again: both parts were, and merged maps of valid keys and values are
+    valid, but may hold more entries than either part may (64 labels and 64 more)."""
     if base is None or top is None:
         return top if base is None else base
     fields = dict(base)
@@ -37,7 +40,8 @@ def _over(base: Any, top: Any) -> Any:
         if name in MAPS and value is not None and fields.get(name) is not None:
             value = {**fields[name], **value}
         fields[name] = value
-    return type(base).model_validate(fields)
+    return type(base).model_construct(_fields_set=base.model_fields_set | top.model_fields_set,
+                                      **fields)
 
 
 def overlay(common: PodTemplate | None, specific: PodTemplate | None) -> PodTemplate:

@@ -267,6 +267,16 @@ def test_the_dataflow_template_goes_over_the_common_one() -> None:
     assert "imagePullSecrets" not in pod["spec"]
 
 
+def test_merged_maps_may_exceed_what_one_template_may_hold() -> None:
+    """64 labels in each template: the dataflow's pods get all 128 (Kubernetes bounds only
+    the annotations' total size), and the merge does not fail the pass."""
+    common = {f"common-{i}": "x" for i in range(64)}
+    specific = {f"dataflow-{i}": "y" for i in range(64)}
+    pod = _dataflow_pod({**BASE, "podTemplate": {"metadata": {"labels": common}},
+                         "dataflow": {"podTemplate": {"metadata": {"labels": specific}}}})
+    assert len(pod["metadata"]["labels"]) == 128 + len(RESERVED_LABELS)
+
+
 def test_feed_pods_take_only_the_common_template() -> None:
     spec = {**BASE, "podTemplate": {"spec": {"priorityClassName": "normal"}},
             "dataflow": {"podTemplate": {"spec": {"priorityClassName": "high"}}}}
