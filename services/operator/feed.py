@@ -17,6 +17,7 @@ from services.operator.objects import (
     metrics_service,
     selector,
 )
+from services.operator.pod_template import merged_into
 
 SYMBOLS_DIR = "/etc/stockstream/symbols"
 
@@ -66,8 +67,9 @@ def _pod(instance: str, spec: StockStreamSpec, component: str, *, command: list[
         container["volumeMounts"].extend(extra_mounts)
         pod["volumes"].extend(extra.pop("volumes", []))
         pod.update(extra)
-    return {"metadata": {"labels": labels(instance, component),
-                         "annotations": dict(SCRAPE_ANNOTATIONS)}, "spec": pod}
+    return merged_into({"metadata": {"labels": labels(instance, component),
+                                     "annotations": dict(SCRAPE_ANNOTATIONS)}, "spec": pod},
+                       spec.pod_template)
 
 
 def replay_objects(instance: str, spec: StockStreamSpec) -> list[Obj]:

@@ -13,7 +13,7 @@ from typing import Any
 
 from kubernetes import client, config
 from kubernetes.dynamic import DynamicClient
-from kubernetes.dynamic.exceptions import NotFoundError
+from kubernetes.dynamic.exceptions import NotFoundError, UnprocessibleEntityError
 
 from services.operator.model import API_VERSION, KIND, SecretKeyRef
 from stockstream.metrics import OPERATOR_WRITES
@@ -24,6 +24,11 @@ FIELD_MANAGER = "stockstream-operator"
 MERGE = "application/merge-patch+json"
 
 Obj = dict[str, Any]
+
+
+class RefusedError(ValueError):
+    """The API server refused a generated object as invalid (422): says which and why, e.g.
+    a malformed affinity in spec.podTemplate, which the CRD keeps as given."""
 
 
 def api_client(kubeconfig: str | None = None) -> client.ApiClient:
@@ -51,15 +56,24 @@ class Kube:
     def _res(self, api_version: str, kind: str) -> Any:
         return self._dyn.resources.get(api_version=api_version, kind=kind)
 
-    def apply(self, obj: Obj, namespace: str) -> Obj:
+    def apply(self, obj: Obj, namespace: str, *, dry_run: bool = False) -> Obj:
         """Server-side apply `obj` (owned fields only; conflicts forced: the operator owns
-        these objects)."""
+        these objects). `dry_run`: validated and admitted by the API server, not stored.
+        Raises `RefusedError` when the API server finds `obj` invalid."""
         res = self._res(obj["apiVersion"], obj["kind"])
         self._guard()
-        before = self.get(obj["apiVersion"], obj["kind"], obj["metadata"]["name"], namespace)
-        out = self._dyn.server_side_apply(res, body=obj, namespace=namespace,
-                                          field_manager=FIELD_MANAGER, force_conflicts=True)
+        name = obj["metadata"]["name"]
+        before = None if dry_run else self.get(obj["apiVersion"], obj["kind"], name, namespace)
+        try:
+            out = self._dyn.server_side_apply(res, body=obj, namespace=namespace,
+                                              field_manager=FIELD_MANAGER, force_conflicts=True,
+                                              dry_run="All" if dry_run else None)
+        except UnprocessibleEntityError as exc:
+            raise RefusedError(f"the API server refused the {obj['kind']} {name}: "
+                               f"{exc.summary()}") from exc
         result: Obj = out.to_dict()
+        if dry_run:
+            return result
         old_rv = (before or {}).get("metadata", {}).get("resourceVersion")
         if old_rv != result["metadata"]["resourceVersion"]:
             OPERATOR_WRITES.labels(kind=obj["kind"]).inc()

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from services.operator.model import API_VERSION, KIND, SecretKeyRef, StockStreamSpec
+from services.operator.pod_template import merged_into, overlay
 
 Obj = dict[str, Any]
 
@@ -174,7 +175,8 @@ def probes(startup_failures: int) -> Obj:
 
 
 def pod_template(instance: str, spec: StockStreamSpec, processes: int) -> Obj:
-    """The dataflow pod template for a cluster of `processes` processes."""
+    """The dataflow pod template for a cluster of `processes` processes (with
+    spec.dataflow.podTemplate over spec.podTemplate merged in)."""
     n = names(instance)
     env = [
         {"name": "DATAFLOW_REPLICAS", "value": str(processes)},
@@ -193,14 +195,14 @@ def pod_template(instance: str, spec: StockStreamSpec, processes: int) -> Obj:
         "ports": [{"name": "timely", "containerPort": TIMELY_PORT},
                   {"name": "metrics", "containerPort": METRICS_PORT}],
         **probes(startup_failures=24),
-        "resources": dict(spec.dataflow.resources),
+        "resources": spec.dataflow.resources.container(),
         "volumeMounts": [{"name": "recovery", "mountPath": RECOVERY_DIR},
                          {"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108 - emptyDir
     })
     annotations = dict(SCRAPE_ANNOTATIONS)
     if spec.restart_nonce is not None:
         annotations[RESTART_NONCE_ANNOTATION] = str(spec.restart_nonce)
-    return {
+    return merged_into({
         "metadata": {"labels": labels(instance, "dataflow"), "annotations": annotations},
         "spec": {
             "automountServiceAccountToken": False,
@@ -211,7 +213,7 @@ def pod_template(instance: str, spec: StockStreamSpec, processes: int) -> Obj:
             "containers": [container],
             "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
         },
-    }
+    }, overlay(spec.pod_template, spec.dataflow.pod_template))
 
 
 def cluster_hash(instance: str, spec: StockStreamSpec) -> str:

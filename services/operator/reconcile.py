@@ -19,9 +19,16 @@ from confluent_kafka import KafkaException
 
 from services.operator import feed, freshness, objects, rollback
 from services.operator.checks import reference_problems
-from services.operator.kube import Kube, Obj
+from services.operator.kube import Kube, Obj, RefusedError
 from services.operator.lifecycle import Action, Decision, Lifecycle, Observed, decide
 from services.operator.model import InvalidSpecError, StockStreamSpec, parse_spec
+from services.operator.observed import (
+    pod_ready,
+    qualify,
+    qualify_url,
+    template_processes,
+    waiting_reasons,
+)
 from services.operator.status import RUNNING, Verdict, build, ready_since
 from services.operator.topics import Admin, TopicAction, decide_topic
 from stockstream.metrics import OPERATOR_ROLLBACKS
@@ -34,74 +41,6 @@ PRUNED_KINDS = (
     ("policy/v1", "PodDisruptionBudget"), ("rbac.authorization.k8s.io/v1", "Role"),
     ("rbac.authorization.k8s.io/v1", "RoleBinding"),
 )
-
-
-def qualify(hosts: str, namespace: str) -> str:
-    """`redis:6379` -> `redis.<ns>.svc:6379` for the operator, which runs in its own
-    namespace; dotted names, IPs and localhost are kept."""
-    out = []
-    for hostport in hosts.split(","):
-        host, _, port = hostport.strip().rpartition(":") if ":" in hostport else (
-            hostport.strip(), "", "")
-        if host and "." not in host and host != "localhost":
-            host = f"{host}.{namespace}.svc"
-        out.append(f"{host}:{port}" if port else host)
-    return ",".join(out)
-
-
-def qualify_url(url: str, namespace: str) -> str:
-    scheme, _, rest = url.partition("://")
-    hostport, slash, path = rest.partition("/")
-    return f"{scheme}://{qualify(hostport, namespace)}{slash}{path}"
-
-
-def pod_ready(pod: Mapping[str, Any]) -> bool:
-    if pod["metadata"].get("deletionTimestamp"):
-        return False
-    conds = (pod.get("status") or {}).get("conditions") or []
-    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conds)
-
-
-# Waiting reasons of a container that is merely starting (not worth a Degraded condition).
-STARTING_REASONS = frozenset({"ContainerCreating", "PodInitializing"})
-
-
-def waiting_reasons(pods: list[Obj], *, stuck_only: bool = False) -> str:
-    """e.g. `x-dataflow-1: CrashLoopBackOff` for pods whose container waits,
-    `x-dataflow-0: running, not ready (...)` for a running one failing its readiness probe, and
-    `x-dataflow-2: Unschedulable (0/1 nodes are available: 1 Insufficient cpu. ...)` for pods
-    the scheduler cannot place (seen on the real cluster: a rescale to 3 processes on a full
-    node waited without a word). `stuck_only` leaves out containers that are merely starting
-    (a running container not ready yet is one)."""
-    out = []
-    for pod in sorted(pods, key=lambda p: p["metadata"]["name"]):
-        name = pod["metadata"]["name"]
-        status = pod.get("status") or {}
-        for cond in status.get("conditions") or []:
-            if (cond.get("type") == "PodScheduled" and cond.get("status") == "False"
-                    and cond.get("reason") == "Unschedulable"):
-                out.append(f"{name}: Unschedulable ({cond.get('message', '')[:200]})")
-        for cs in status.get("containerStatuses") or []:
-            state = cs.get("state") or {}
-            reason = (state.get("waiting") or {}).get("reason")
-            if reason and not (stuck_only and reason in STARTING_REASONS):
-                out.append(f"{name}: {reason}")
-            elif "running" in state and cs.get("ready") is False and not stuck_only:
-                out.append(f"{name}: {RUNNING_NOT_READY}")
-    return "; ".join(out)
-
-
-# A running process failing its readiness probe: the kubelet keeps the probe's body (the
-# reason, e.g. `broker unreachable since 12s`) to itself, so the pod's /readyz tells it.
-RUNNING_NOT_READY = "running, not ready (its /readyz says why)"
-
-
-def template_processes(sts: Mapping[str, Any]) -> int:
-    for c in sts["spec"]["template"]["spec"]["containers"]:
-        for e in c.get("env") or []:
-            if e["name"] == "DATAFLOW_REPLICAS":
-                return int(e["value"])
-    return 0
 
 
 @dataclass
@@ -170,42 +109,42 @@ class Reconciler:
             spec, lambda kind, ref: self.kube.ref_value(ns, kind, ref) is not None)
         if problems:
             return self._failed(base, "InvalidSpec", "; ".join(problems))
-        user_spec, stable_spec = spec, _stable_spec(previous)
+        stable_spec = _stable_spec(previous)
         rolled_back = rollback.is_rolled_back(previous, gen) and stable_spec is not None
-        if rolled_back and stable_spec:
-            spec = stable_spec  # the objects of the last stable spec, not the resource's
-        base = replace(base, desired=0 if spec.suspend else spec.dataflow.processes)
+        # The dataflow cluster of the last stable spec after a rollback; the topics and the
+        # feed always follow the resource's spec (a finished replay is never run again).
+        cluster = stable_spec if rolled_back and stable_spec else spec
+        base = replace(base, desired=0 if cluster.suspend else cluster.dataflow.processes)
 
-        events: list[tuple[str, str, str]] = []
-        if rolled_back:  # the stable spec's topics exist; partitions only ever grow
-            topic_status, topic_error, refused = previous.get("topic"), "", ""
-        else:
-            topic_status, topic_error, refused, events = self._topics(spec, ns)
+        topic_status, topic_error, refused, events = self._topics(spec, ns)
         if refused:
             return self._failed(base, "TopicPartitionsRefused", refused, topic_status)
         if topic_error and sts is None:
             return Pass(replace(base, step="WaitingForBroker", degraded_reason="BrokerUnreachable",
                                 degraded_message=topic_error, topic=topic_status), events)
 
-        for obj in objects.dataflow_objects(name) + feed.feed_objects(name, spec):
-            self.kube.apply(objects.owned(obj, body), ns)
-        desired_hash = objects.cluster_hash(name, spec)
+        desired_hash = objects.cluster_hash(name, cluster)
         prev_life = previous.get("lifecycle")
         decision = decide(Observed(
-            desired_hash=desired_hash, desired_processes=spec.dataflow.processes,
-            suspend=spec.suspend, sts_exists=sts is not None,
+            desired_hash=desired_hash, desired_processes=cluster.dataflow.processes,
+            suspend=cluster.suspend, sts_exists=sts is not None,
             sts_hash=((sts or {}).get("metadata", {}).get("annotations") or {}).get(
                 objects.HASH_ANNOTATION),
             sts_replicas=int((sts or {}).get("spec", {}).get("replicas") or 0),
             sts_processes=template_processes(sts) if sts else 0,
             pods_alive=len(pods), pods_ready=ready,
             previous=_previous_lifecycle(prev_life)))
-        sts = self._act(decision, body=body, name=name, ns=ns, spec=spec, sts=sts) or sts
+        try:  # the API server refuses what the CRD keeps as given (e.g. a malformed affinity)
+            for obj in objects.dataflow_objects(name) + feed.feed_objects(name, spec):
+                self.kube.apply(objects.owned(obj, body), ns)
+            sts = self._act(decision, body=body, name=name, ns=ns, spec=cluster, sts=sts) or sts
+        except RefusedError as e:
+            return self._failed(base, "InvalidSpec", str(e), topic_status)
         if decision.action != Action.NONE:
             events.append(("Normal", decision.step,
                            f"{decision.action}: {decision.lifecycle}, "
-                           f"{spec.dataflow.processes} processes, "
-                           f"cluster {desired_hash}{' (suspended)' if spec.suspend else ''}"))
+                           f"{cluster.dataflow.processes} processes, "
+                           f"cluster {desired_hash}{' (suspended)' if cluster.suspend else ''}"))
         self._prune(body, name, ns, spec, sts)
         life = decision.lifecycle
         if rolled_back and life == Lifecycle.RUNNING:
@@ -214,10 +153,11 @@ class Reconciler:
                           topic=topic_status, cluster_hash=desired_hash
                           if decision.action in (Action.CREATE, Action.START) else None)
         stability = rollback.Observation(
-            instance=name, generation=gen, spec_raw=raw, spec=user_spec,
-            stable_spec=stable_spec, rolled_back=rolled_back, status={})
+            instance=name, generation=gen, spec_raw=raw, spec=spec,
+            stable_spec=stable_spec, rolled_back=rolled_back, status={},
+            feed_finished=self._feed_finished(name, ns, spec))
         return Pass(self._degraded(verdict, decision, pods=pods, topic_error=topic_error,
-                                   spec=spec, ns=ns, previous=previous, now=now), events,
+                                   spec=cluster, ns=ns, previous=previous, now=now), events,
                     stability)
 
     def _track(self, body: Mapping[str, Any], previous: Mapping[str, Any], result: Pass,
@@ -238,6 +178,15 @@ class Reconciler:
             log.warning("rolled back", extra={"object": meta["name"],
                                               "namespace": meta["namespace"],
                                               "reason": outcome.fields["rollback"]["reason"]})
+
+    def _feed_finished(self, name: str, ns: str, spec: StockStreamSpec) -> bool:
+        """Whether the feed published all it ever will (a non-looping replay's Job
+        succeeded): no more windows are to be expected."""
+        for obj in feed.feed_objects(name, spec):
+            if obj["kind"] == "Job":
+                job = self.kube.get("batch/v1", "Job", obj["metadata"]["name"], ns) or {}
+                return bool((job.get("status") or {}).get("succeeded"))
+        return False
 
     def _failed(self, base: Verdict, reason: str, message: str,
                 topic: Mapping[str, Any] | None = None) -> Pass:
@@ -291,7 +240,9 @@ class Reconciler:
             self.kube.apply(objects.owned(objects.config_map(name, spec), body), ns)
             return self.kube.apply(
                 objects.owned(objects.statefulset(name, spec, target), body), ns)
-        if decision.action == Action.STOP:
+        if decision.action == Action.STOP:  # not for a template the API server refuses
+            self.kube.apply(objects.owned(objects.statefulset(name, spec, target), body), ns,
+                            dry_run=True)
             return self.kube.patch("apps/v1", "StatefulSet", sts_name, ns,
                                    {"spec": {"replicas": 0}})
         if decision.action == Action.SCALE:

@@ -3,15 +3,17 @@
 A spec is *stable* once a fresh 1m window has landed under it: every dataflow process is
 ready and the 1m leaderboard advanced after both the change was first applied and the
 processes became ready. A change made while the leaderboards were not advancing anyway (a
-suspended pipeline, a finished replay, a quiet feed) cannot be judged by windows: it is stable
-once every process is ready.
+suspended pipeline, a finished replay, a quiet feed), or whose feed has published all it ever
+will (a non-looping replay's Job succeeded), cannot be judged by windows: it is stable once
+every process is ready.
 
 A change that is not stable `spec.rollback.readinessTimeoutSeconds` after the operator first
-applied it is *rolled back*: the operator runs the last stable spec again (a coordinated
-restart back), records `status.rollback`, sets the `RolledBack` condition and posts a Warning
+applied it is *rolled back*: the operator runs the dataflow cluster of the last stable spec
+again (a coordinated restart back; the topics and the feed keep following the resource's
+spec), records `status.rollback`, sets the `RolledBack` condition and posts a Warning
 Event. The resource's spec stays as the user wrote it; the next edit (a new generation) is tried
 again. What a rollback cannot change is never rolled back to: a change that leaves the dataflow
-cluster and the feed as they were (e.g. `monitoring`) is stable once the processes are ready.
+cluster as it was (e.g. `monitoring`, the feed) is stable once the processes are ready.
 
 Status fields (all written by `track`):
 
@@ -29,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from services.operator import feed, objects
+from services.operator import objects
 from services.operator.lifecycle import Lifecycle
 from services.operator.spec import StockStreamSpec
 from services.operator.status import condition
@@ -49,10 +51,10 @@ def is_rolled_back(previous: Mapping[str, Any], generation: int) -> bool:
 
 
 def workload_digest(instance: str, spec: StockStreamSpec) -> str:
-    """What a rollback can change: the dataflow cluster (its pod template and size) and the
-    feed's objects."""
-    return objects.digest([objects.cluster_hash(instance, spec),
-                           feed.feed_objects(instance, spec)])
+    """What a rollback changes: the dataflow cluster (its pod template and size). The topics
+    and the feed follow the resource's spec (re-running a finished replay's Job would publish
+    its ticks twice)."""
+    return objects.cluster_hash(instance, spec)
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,7 @@ class Observation:
     stable_spec: StockStreamSpec | None  # parsed from status.stable.spec (None if absent)
     rolled_back: bool  # this pass ran the stable spec instead of spec
     status: Mapping[str, Any]  # the status this pass built (lifecycle, conditions, boards)
+    feed_finished: bool = False  # the feed published all it ever will (a finished replay)
 
 
 @dataclass
@@ -94,12 +97,13 @@ def _fresh_at(previous: Mapping[str, Any], stale_after_s: int, now: datetime) ->
             and advanced is not None and now - advanced <= timedelta(seconds=stale_after_s))
 
 
-def landed(pending: Mapping[str, Any], status: Mapping[str, Any]) -> bool:
+def landed(pending: Mapping[str, Any], status: Mapping[str, Any],
+           feed_finished: bool = False) -> bool:
     """Whether the pending spec is stable (see the module's docstring)."""
     ready = _ready_since(status)
     if status.get("lifecycle") != Lifecycle.RUNNING or ready is None:
         return False
-    if not pending.get("expectWindow"):
+    if not pending.get("expectWindow") or feed_finished:
         return True
     advanced = _advanced_at(status)
     since = datetime.fromisoformat(pending["since"])
@@ -120,7 +124,7 @@ def track(previous: Mapping[str, Any], o: Observation, now: datetime) -> Outcome
             previous, o.spec.monitoring.stale_after_s, now)}
     unchanged = (o.stable_spec is not None and workload_digest(o.instance, o.stable_spec)
                  == workload_digest(o.instance, o.spec))
-    if landed(pending, o.status) or (unchanged and landed({}, o.status)):
+    if landed(pending, o.status, o.feed_finished) or (unchanged and landed({}, o.status)):
         new_stable = {"generation": o.generation, "since": iso(now),
                       "spec": json.dumps(dict(o.spec_raw), sort_keys=True)}
         return Outcome({"stable": new_stable, "pending": None, "rollback": None}, [(

@@ -12,7 +12,9 @@ the `rules` class variable of its `SpecModel`.
 `structural(model)`: Kubernetes wants every node typed and self-contained, so `$ref`s are
 inlined, an `Optional[X]` (`anyOf: [X, null]`) becomes plain X (the field is omitted when
 unset; a `null` default is dropped), titles are dropped, `x-kubernetes-preserve-unknown-fields`
-replaces `additionalProperties`, and an object's default is the defaults of its properties:
+replaces `additionalProperties`, a typed map (`Mapping[str, X]`) keeps `additionalProperties`
+(X's schema) and `maxProperties`, an `x-kubernetes-int-or-string` node (a quantity) has no
+`type`, and an object's default is the defaults of its properties:
 the API server checks CEL rules against a default as written, before nested defaults apply,
 so an empty or partial default would fail the rules. Anything else is refused.
 """
@@ -37,6 +39,7 @@ from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 Schema = dict[str, Any]
 
 RULES_KEY = "x-kubernetes-validations"
+INT_OR_STRING = "x-kubernetes-int-or-string"
 ERROR_TYPE = "cel"  # the pydantic error type of a failed rule
 
 
@@ -100,7 +103,8 @@ class SpecModel(BaseModel):
 ALLOWED = frozenset({
     "type", "description", "default", "properties", "items", "required", "enum",
     "minimum", "maximum", "minLength", "maxLength", "minItems", "maxItems", "pattern",
-    "x-kubernetes-validations", "x-kubernetes-preserve-unknown-fields",
+    "maxProperties", "additionalProperties",
+    "x-kubernetes-validations", "x-kubernetes-preserve-unknown-fields", INT_OR_STRING,
 })
 FIRST = ("type", "description", "required", "default")  # key order of a node in the YAML
 
@@ -128,8 +132,12 @@ def _node(node: Schema, defs: Schema, path: str) -> Schema:
     if node.get("x-kubernetes-preserve-unknown-fields"):
         node.pop("additionalProperties", None)
     unknown = set(node) - ALLOWED
-    if unknown or "type" not in node:
+    if unknown or ("type" not in node and not node.get(INT_OR_STRING)):
         raise ValueError(f"{path or '.'}: not structural (type missing or {sorted(unknown)})")
+    if "additionalProperties" in node:
+        if not isinstance(node["additionalProperties"], dict) or "properties" in node:
+            raise ValueError(f"{path or '.'}: only a map's additionalProperties is structural")
+        node["additionalProperties"] = _node(node["additionalProperties"], defs, f"{path}[*]")
     if "properties" in node:
         node["properties"] = {k: _node(v, defs, f"{path}.{k}")
                               for k, v in node["properties"].items()}

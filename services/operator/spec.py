@@ -9,12 +9,12 @@ pass bare dicts) and the same rules with the same messages.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar, Literal, get_args
 
 from pydantic import Field, field_validator
-from pydantic.config import JsonDict
 
+from services.operator.pod_template_spec import PodTemplate
+from services.operator.resources_spec import Resources, default_resources
 from services.operator.schema import Rule, SpecModel, immutable
 
 Provider = Literal["replay", "ingest-replay", "simulate", "finnhub_quote", "finnhub_trades",
@@ -22,13 +22,6 @@ Provider = Literal["replay", "ingest-replay", "simulate", "finnhub_quote", "finn
 PROVIDERS: tuple[str, ...] = get_args(Provider)
 
 SSE_FILE = "/app/data/marketdata/sse-30-stocks/sse_snapshot_30stocks_20211201.csv.gz"
-
-PRESERVE: JsonDict = {"x-kubernetes-preserve-unknown-fields": True}
-
-
-def _default_resources() -> dict[str, Any]:
-    return {"requests": {"cpu": "250m", "memory": "256Mi"},
-            "limits": {"cpu": "1", "memory": "768Mi"}}
 
 
 class SecretKeyRef(SpecModel):
@@ -93,17 +86,22 @@ class Dataflow(SpecModel):
     snapshot_interval_s: int = Field(10, ge=1, le=3600, alias="snapshotIntervalSeconds",
                                      description="Epoch length in seconds: how often the "
                                      "state is snapshotted to the recovery volumes.")
-    resources: Mapping[str, Any] = Field(
-        default_factory=_default_resources, json_schema_extra=PRESERVE,
-        description="Container resources (requests/limits) of a dataflow process; unset: "
-        "requests 250m CPU and 256Mi memory, limits 1 CPU and 768Mi memory.")
+    resources: Resources = Field(
+        default_factory=default_resources, description="Container resources (requests/"
+        "limits) of a dataflow process; unset or empty: requests 250m CPU and 256Mi memory, "
+        "limits 1 CPU and 768Mi memory. A change is a coordinated restart (Upgrading).")
     recovery: Recovery = Field(Recovery(), description="Recovery volumes (one PVC per "
                                "process) holding the Bytewax snapshots.")
+    pod_template: PodTemplate | None = Field(
+        None, description="Labels, annotations and scheduling fields of the dataflow pods, "
+        "over spec.podTemplate (maps merged by key, other fields replaced). A change is a "
+        "coordinated restart (Upgrading).")
 
     @field_validator("resources", mode="before")
     @classmethod
     def _resources_or_default(cls, value: Any) -> Any:
-        return value or _default_resources()
+        """Unset or empty: the default (applied here, not by the CRD, as before typing)."""
+        return value or default_resources()
 
 
 class Windows(SpecModel):
@@ -275,6 +273,11 @@ class StockStreamSpec(SpecModel):
                        "(every component); a change is a coordinated restart (Upgrading).")
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = Field(
         "IfNotPresent", description="Pull policy of every container.")
+    pod_template: PodTemplate | None = Field(
+        None, description="Labels, annotations and scheduling fields (nodeSelector, affinity, "
+        "tolerations, topologySpreadConstraints, priorityClassName, imagePullSecrets) of "
+        "every pod the operator creates: dataflow, replay and ingestion. A change restarts "
+        "the dataflow (coordinated, Upgrading) and rolls the feed.")
     suspend: bool = Field(False, description="Stop every process and keep the state (the "
                           "recovery volumes and the topics).")
     dataflow: Dataflow = Field(Dataflow(), description="The Bytewax dataflow cluster.")

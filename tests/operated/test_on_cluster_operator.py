@@ -4,7 +4,10 @@ from one `StockStream` in namespace stockstream-operated, whose feed replays sli
 SSE session. The leaderboards in Redis equal the brute-force oracle; `kubectl scale` to 3
 processes mid-stream and back to 2 (coordinated restarts), `suspend` and resume; after all
 that the whole history still equals the oracle, the status went through the documented
-lifecycle, and deleting the resource removes what it owns but keeps the recovery volumes."""
+lifecycle, and deleting the resource removes what it owns but keeps the recovery volumes.
+The StockStream carries a spec.podTemplate and a spec.dataflow.podTemplate from its creation
+(no extra restart): every pod has their label, annotation and toleration, the dataflow's
+pods also the test's PriorityClass, through the rescales."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ import itertools
 import json
 from collections.abc import Iterator
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -50,9 +54,34 @@ NAME = "leaders"
 SLICE_A = Slice("op-a", "09:30", 4000)  # 09:30-09:36:40, as fast as the broker takes it
 SLICE_B = Slice("op-b", "09:50", 4000, speed=10)  # 09:50-09:56:40 in about 40 s: mid-stream
 SLICE_C = Slice("op-c", "10:10", 4000)  # 10:10-10:16:40, published on resume
-# The lifecycle of services/operator/README.md through create, 2 -> 3, 3 -> 2, suspend, resume.
+# The lifecycle of services/operator/README.md through create, 2 -> 3, 3 -> 2, two rollbacks,
+# suspend, resume.
 LIFECYCLE = ["Deploying", "Running", "Rescaling", "Running", "Rescaling", "Running",
-             "Suspended", "Deploying", "Running"]
+             "Upgrading", "RolledBack", "Running", "Upgrading", "RolledBack",
+             "Suspended", "Upgrading", "Running"]
+# Issue 25 item 4: rollbacks. A change has this long to become stable (a bad one is rolled
+# back after it): a coordinated restart and readiness take 20-60 s here.
+ROLLBACK_TIMEOUT_S = 150
+GOOD_RESOURCES = {"requests": {"cpu": "250m", "memory": "256Mi"},
+                  "limits": {"cpu": "1", "memory": "768Mi"}}
+BAD_RESOURCES = {"requests": {"cpu": "250m", "memory": "24Mi"},
+                 "limits": {"cpu": "1", "memory": "24Mi"}}  # Python and librdkafka need more
+# Issue 25 item 5: pod templates. The PriorityClass is the test's own (the system-* ones are
+# for kube-system only) and never preempts (the node is shared with the other cluster tests).
+PRIORITY_CLASS_NAME, PRIORITY = "stockstream-operated-test", 1000
+PRIORITY_CLASS = {
+    "apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
+    "metadata": {"name": PRIORITY_CLASS_NAME,
+                 "labels": {"app.kubernetes.io/part-of": "stockstream"}},
+    "value": PRIORITY, "preemptionPolicy": "Never", "globalDefault": False,
+    "description": "tests/operated/test_on_cluster_operator.py: the dataflow's podTemplate",
+}
+TOLERATION = {"key": "example.com/dedicated", "operator": "Equal", "value": "stockstream",
+              "effect": "NoSchedule"}  # no node has this taint: tolerating it changes nothing
+POD_TEMPLATE = {"metadata": {"labels": {"example.com/suite": "operated"},
+                             "annotations": {"example.com/checked-by": "test-operated"}},
+                "spec": {"tolerations": [TOLERATION]}}
+DATAFLOW_POD_TEMPLATE = {"spec": {"priorityClassName": PRIORITY_CLASS_NAME}}
 
 
 @pytest.fixture(scope="module")
@@ -65,8 +94,11 @@ def operated(kube_cluster: KubeCluster, tmp_path_factory: pytest.TempPathFactory
     kube = replace(kube_for(kube_cluster), namespace=NAMESPACE)
     drop_operated(kube, [NAMESPACE], wait=True)
     skaffold_run(kube, tmp_path_factory.mktemp("skaffold") / "skaffold-run.log", PROFILES)
+    kube.run("apply", "-f", "-", stdin=json.dumps(PRIORITY_CLASS), namespaced=False)
     yield kube
     drop_operated(kube, [NAMESPACE], wait=False)
+    kube.run("delete", "priorityclass", PRIORITY_CLASS_NAME, "--ignore-not-found",
+             namespaced=False, check=False)
 
 
 def _operator_image(kube: Kube) -> str:
@@ -75,10 +107,70 @@ def _operator_image(kube: Kube) -> str:
     return str(deployment["spec"]["template"]["spec"]["containers"][0]["image"])
 
 
+def _assert_pod_templates(pods: list[dict[str, Any]], *, dataflow: bool) -> None:
+    """spec.podTemplate reached every pod, next to the operator's own labels and scrape
+    annotations; spec.dataflow.podTemplate's PriorityClass (resolved by admission into
+    spec.priority, so it exists) only the dataflow's."""
+    assert pods, "no pod to check"
+    for pod in pods:
+        meta, spec, where = pod["metadata"], pod["spec"], pod["metadata"]["name"]
+        assert meta["labels"]["example.com/suite"] == "operated", (where, meta["labels"])
+        assert meta["labels"]["app.kubernetes.io/instance"] == NAME, (where, meta["labels"])
+        assert meta["annotations"]["example.com/checked-by"] == "test-operated", where
+        assert meta["annotations"]["prometheus.io/scrape"] == "true", where
+        assert TOLERATION in spec.get("tolerations", []), (where, spec.get("tolerations"))
+        if dataflow:
+            assert spec.get("priorityClassName") == PRIORITY_CLASS_NAME, where
+            assert spec.get("priority") == PRIORITY, where
+        else:
+            assert spec.get("priorityClassName") != PRIORITY_CLASS_NAME, where
+
+
+def _stable(kube: Kube) -> dict[str, Any]:
+    """Running, and the current generation is the stable one (no rollback)."""
+    def check() -> dict[str, Any] | None:
+        obj = kube.json("get", "stockstream", NAME)
+        st = obj.get("status") or {}
+        stable = (st.get("stable") or {}).get("generation")
+        return st if st.get("lifecycle") == "Running" and not st.get("rollback") and (
+            stable == obj["metadata"]["generation"]) else None
+
+    return dict(poll("the current generation stable", check, 600, 3))
+
+
+def _rolled_back(kube: Kube, change: dict[str, Any], waiting: tuple[str, ...]) -> None:
+    """`change` never becomes ready: the operator rolls it back to the stable spec within
+    ROLLBACK_TIMEOUT_S (and a restart), the pods run the stable spec again and the status, a
+    condition and an Event say why."""
+    stable = _stable(kube)["stable"]
+    patch_spec(kube, NAME, change)
+    generation = kube.json("get", "stockstream", NAME)["metadata"]["generation"]
+    st = wait_lifecycle(kube, NAME, "RolledBack", 2)["status"]
+    rollback = st["rollback"]
+    assert (rollback["generation"], rollback["toGeneration"]) == (
+        generation, stable["generation"]), rollback
+    assert any(w in rollback["reason"] for w in waiting), rollback
+    cond = next(c for c in st["conditions"] if c["type"] == "RolledBack")
+    assert (cond["status"], cond["reason"]) == ("True", "ReadinessTimeout"), cond
+    events = kube.json("get", "events", "--field-selector",
+                       f"involvedObject.name={NAME},reason=RolledBack")["items"]
+    assert any(e["type"] == "Warning" for e in events), events
+    stable_spec = json.loads(stable["spec"])
+    for pod in assert_no_restarts(kube, NAME):
+        (container,) = pod["spec"]["containers"]
+        assert container["image"] == stable_spec["image"], container["image"]
+        assert container["resources"] == _resources(stable_spec), container["resources"]
+
+
+def _resources(spec: dict[str, Any]) -> dict[str, Any]:
+    return dict(spec.get("dataflow", {}).get("resources") or {})
+
+
 def _scale(kube: Kube, replicas: int) -> None:
     kube.run("scale", f"stockstream/{NAME}", f"--replicas={replicas}")
     wait_lifecycle(kube, NAME, "Running", replicas)
     pods = assert_no_restarts(kube, NAME)
+    _assert_pod_templates(pods, dataflow=True)
     for pod in pods:  # every process of the cluster believes in the same size
         (container,) = pod["spec"]["containers"]
         env = {e["name"]: e.get("value") for e in container["env"]}
@@ -91,6 +183,10 @@ def test_operated_pipeline_through_rescale_suspend_and_resume(operated: Kube) ->
     feed = Feed()
     manifest = stockstream_manifest(kube, NAME, _operator_image(kube),
                                     feed_replay(SLICE_A))
+    manifest["spec"]["podTemplate"] = POD_TEMPLATE
+    manifest["spec"]["rollback"] = {"readinessTimeoutSeconds": ROLLBACK_TIMEOUT_S}
+    manifest["spec"]["dataflow"]["resources"] = GOOD_RESOURCES
+    manifest["spec"]["dataflow"]["podTemplate"] = DATAFLOW_POD_TEMPLATE
     kube.run("apply", "-f", "-", stdin=json.dumps(manifest))
     watch = LifecycleWatch(kube, NAME).start()
     try:
@@ -98,6 +194,9 @@ def test_operated_pipeline_through_rescale_suspend_and_resume(operated: Kube) ->
         feed.add(SLICE_A)
         wait_slice_published(kube, NAME, SLICE_A)
         wait_lifecycle(kube, NAME, "Running", 2)
+        _assert_pod_templates(kube.pods(dataflow_selector(NAME)), dataflow=True)
+        _assert_pod_templates(kube.pods(
+            f"app.kubernetes.io/name=replay,app.kubernetes.io/instance={NAME}"), dataflow=False)
         oracle = feed.oracle()
         with kube.port_forward("svc/redis", 6379) as port:
             client = redis_client(port)
@@ -132,6 +231,20 @@ def test_operated_pipeline_through_rescale_suspend_and_resume(operated: Kube) ->
 
             # 3. Back to 2 processes.
             _scale(kube, 2)
+            # 3b. Safe upgrades (issue 25.4): a bad setting (a memory limit the process
+            # cannot start in), then a bad image, each rolled back to the last stable spec
+            # (2 processes, the good image and resources); the edit after the first is tried
+            # and runs. No window is lost or wrong: step 5 compares the whole history with
+            # the oracle. (The image goes back to the good one only on resume: the replay
+            # Job of slice B under the good image would be the finished one again.)
+            good = manifest["spec"]["image"]
+            _rolled_back(kube, {"dataflow": {"resources": BAD_RESOURCES}},
+                         ("OOMKilled", "CrashLoopBackOff", "Error", "StartError",
+                          "RunContainerError"))
+            patch_spec(kube, NAME, {"dataflow": {"resources": GOOD_RESOURCES}})
+            _stable(kube)  # the cluster of the stable spec: no restart, stable once ready
+            _rolled_back(kube, {"image": f"{good}-does-not-exist"},
+                         ("ErrImagePull", "ImagePullBackOff"))
 
             # 4. Suspend: no process runs, the recovery volumes stay.
             patch_spec(kube, NAME, {"suspend": True})
@@ -141,7 +254,7 @@ def test_operated_pipeline_through_rescale_suspend_and_resume(operated: Kube) ->
             assert {f"recovery-{NAME}-dataflow-{i}" for i in range(3)} <= volumes, volumes
 
             # 5. Resume with slice C: everything, from the start, equals the oracle.
-            patch_spec(kube, NAME, {"suspend": False,
+            patch_spec(kube, NAME, {"suspend": False, "image": good,
                                     "feed": {"replay": feed_replay(SLICE_C)}})
             feed.add(SLICE_C)
             wait_lifecycle(kube, NAME, "Running", 2)

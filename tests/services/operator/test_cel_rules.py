@@ -3,6 +3,7 @@ the operator sees them. Runs against the real kube-apiserver of the fast tier.""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 from kubernetes.dynamic.exceptions import DynamicApiError
 
 from tests.services.operator.conftest import Cluster
+from tests.services.operator.test_pod_template import ACCEPTED, REFUSED
 
 CREATE_CASES = [
     ("slide multiple of 10", {"windows": {"slideSeconds": 15, "lengthsSeconds": [60]}},
@@ -81,3 +83,30 @@ def test_defaults_are_filled_by_the_api_server(cluster: Cluster, namespace: str)
     assert spec["windows"]["lengthsSeconds"] == [60, 300, 900]
     assert spec["dataflow"]["recovery"]["storageSize"] == "1Gi"
     assert spec["feed"]["provider"] == "replay"
+
+
+def _pod_template_body(name: str, patch: dict[str, Any]) -> dict[str, Any]:
+    """A suspended StockStream with `patch` (spec.podTemplate, spec.dataflow...): only the
+    API server's validation is exercised, no broker or Redis."""
+    return {"apiVersion": "stockstream.io/v1alpha1", "kind": "StockStream",
+            "metadata": {"name": name}, "spec": {"image": "stockstream:test", "suspend": True,
+                                                 **patch}}
+
+
+@pytest.mark.parametrize(("patch", "message"), [c[1:] for c in REFUSED],
+                         ids=[c[0] for c in REFUSED])
+def test_cel_refuses_bad_pod_templates_and_resources_with_the_python_message(
+        cluster: Cluster, namespace: str, patch: dict[str, Any], message: str) -> None:
+    """The unit tests' table (test_pod_template.REFUSED) on the real API server: the CEL rule
+    says what parse_spec says."""
+    with pytest.raises(DynamicApiError) as err:
+        cluster.create(_pod_template_body("bad", patch), namespace)
+    assert err.value.status == 422
+    assert message in json.loads(err.value.body or "{}")["message"]
+
+
+@pytest.mark.parametrize("patch", [c[1] for c in ACCEPTED], ids=[c[0] for c in ACCEPTED])
+def test_cel_accepts_good_pod_templates_and_resources(
+        cluster: Cluster, namespace: str, patch: dict[str, Any]) -> None:
+    cluster.create(_pod_template_body("good", patch), namespace)
+    assert cluster.ss("good", namespace) is not None

@@ -7,14 +7,9 @@ from typing import Any, cast
 
 import pytest
 
-from services.operator.kube import Kube
-from services.operator.reconcile import (
-    Reconciler,
-    pod_ready,
-    qualify,
-    qualify_url,
-    waiting_reasons,
-)
+from services.operator.kube import Kube, RefusedError
+from services.operator.observed import pod_ready, qualify, qualify_url, waiting_reasons
+from services.operator.reconcile import Reconciler
 
 QUALIFY = [
     ("redpanda:9092", "ns", "redpanda.ns.svc:9092"),
@@ -83,7 +78,7 @@ class _NothingThere:
         self.status: dict[str, Any] = {}
         self.events: list[tuple[str, str, str]] = []
 
-    def get(self, *_: object) -> None:
+    def get(self, *_: object) -> dict[str, Any] | None:
         return None
 
     def list(self, *_: object) -> list[dict[str, Any]]:
@@ -105,3 +100,55 @@ def test_spec_breaking_a_rule_fails_with_the_cel_message() -> None:
     assert status["lifecycle"] == "Failed"
     assert status["message"] == "redis.url must start with redis://"
     assert ("Warning", "InvalidSpec", "redis.url must start with redis://") in kube.events
+
+
+class _RefusingStatefulSets(_NothingThere):
+    """A Kube stand-in: a running dataflow StatefulSet of an older template; the API server
+    refuses every StatefulSet applied (as it refuses a malformed affinity)."""
+
+    REFUSAL = ('the API server refused the StatefulSet x-dataflow: StatefulSet.apps '
+               '"x-dataflow" is invalid: spec.template.spec.affinity.nodeAffinity.'
+               'requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms: Required '
+               'value: must have at least one node selector term')
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sts = {"metadata": {"annotations": {"stockstream.io/cluster-hash": "old"}},
+                    "spec": {"replicas": 2, "template": {"spec": {"containers": [
+                        {"env": [{"name": "DATAFLOW_REPLICAS", "value": "2"}]}]}}}}
+        self.applied: list[tuple[str, bool]] = []
+        self.patched: list[tuple[object, ...]] = []
+
+    def get(self, *args: object) -> dict[str, Any] | None:
+        return self.sts if args[1] == "StatefulSet" else None  # (api_version, kind, ...)
+
+    def apply(self, obj: dict[str, Any], _ns: str, *, dry_run: bool = False) -> dict[str, Any]:
+        self.applied.append((obj["kind"], dry_run))
+        if obj["kind"] == "StatefulSet":
+            raise RefusedError(self.REFUSAL)
+        return obj
+
+    def patch(self, *args: object) -> dict[str, Any]:
+        self.patched.append(args)
+        return self.sts
+
+
+def test_a_template_the_api_server_refuses_fails_without_stopping_the_cluster(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A podTemplate change the CRD cannot check (affinity is kept as given) is tried with a
+    server-side dry run before the running processes are stopped for it: refused, the
+    StockStream is Failed (InvalidSpec) with the API server's words and keeps running."""
+    monkeypatch.setattr(Reconciler, "_topics", lambda *_: (
+        {"name": "ticks", "partitions": 6}, "", "", []))
+    kube = _RefusingStatefulSets()
+    body = {"metadata": {"name": "x", "namespace": "ns", "generation": 2, "uid": "u"},
+            "spec": {"image": "i", "podTemplate": {"spec": {"affinity": {"nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": []}}}}}}}
+    status = Reconciler(cast(Kube, kube), check_freshness=False).reconcile(
+        body, {"lifecycle": "Running"}, datetime.now(UTC))
+    assert status["lifecycle"] == "Failed"
+    assert status["message"] == kube.REFUSAL
+    assert ("Warning", "InvalidSpec", kube.REFUSAL) in kube.events
+    assert ("StatefulSet", True) in kube.applied
+    assert ("StatefulSet", False) not in kube.applied
+    assert kube.patched == []  # replicas untouched: the old cluster runs on

@@ -161,6 +161,13 @@ def test_a_change_while_nothing_advanced_is_stable_once_ready() -> None:
     assert second.fields["stable"]["generation"] == 2
 
 
+def test_a_finished_feed_lands_no_window_so_readiness_suffices() -> None:
+    pending = {"generation": 2, "since": at(10), "expectWindow": True}
+    assert not landed(pending, status(ready_at=20))
+    assert landed(pending, status(ready_at=20), feed_finished=True)
+    assert not landed(pending, status("Upgrading", ready_at=None), feed_finished=True)
+
+
 def test_without_a_stable_spec_nothing_is_rolled_back() -> None:
     previous = {**status("Deploying", ready_at=None),
                 "pending": {"generation": 1, "since": at(0), "expectWindow": False}}
