@@ -3,7 +3,10 @@ as the operator (in its own namespace) must dial them, pod readiness, and why po
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from services.operator.kube import Obj
@@ -39,13 +42,19 @@ def pod_ready(pod: Mapping[str, Any]) -> bool:
 STARTING_REASONS = frozenset({"ContainerCreating", "PodInitializing"})
 
 
-def waiting_reasons(pods: list[Obj], *, stuck_only: bool = False) -> str:
+def no_reason(pod: Obj) -> str | None:
+    return None
+
+
+def waiting_reasons(pods: list[Obj], *, stuck_only: bool = False,
+                    why_not_ready: Callable[[Obj], str | None] = no_reason) -> str:
     """e.g. `x-dataflow-1: CrashLoopBackOff` for pods whose container waits,
     `x-dataflow-0: running, not ready (...)` for a running one failing its readiness probe, and
     `x-dataflow-2: Unschedulable (0/1 nodes are available: 1 Insufficient cpu. ...)` for pods
     the scheduler cannot place (seen on the real cluster: a rescale to 3 processes on a full
     node waited without a word). `stuck_only` leaves out containers that are merely starting
-    (a running container not ready yet is one)."""
+    (a running container not ready yet is one). `why_not_ready(pod)`: the reason a running,
+    unready process gives (its /readyz body, `read_readyz`), if it can be asked."""
     out = []
     for pod in sorted(pods, key=lambda p: p["metadata"]["name"]):
         name = pod["metadata"]["name"]
@@ -60,13 +69,36 @@ def waiting_reasons(pods: list[Obj], *, stuck_only: bool = False) -> str:
             if reason and not (stuck_only and reason in STARTING_REASONS):
                 out.append(f"{name}: {reason}")
             elif "running" in state and cs.get("ready") is False and not stuck_only:
-                out.append(f"{name}: {RUNNING_NOT_READY}")
+                why = why_not_ready(pod)
+                out.append(f"{name}: running, not ready ({why})" if why
+                           else f"{name}: {RUNNING_NOT_READY}")
     return "; ".join(out)
 
 
 # A running process failing its readiness probe: the kubelet keeps the probe's body (the
-# reason, e.g. `broker unreachable since 12s`) to itself, so the pod's /readyz tells it.
+# reason, e.g. `broker unreachable since 12s`) to itself, so the operator asks the pod's
+# /readyz (`read_readyz`); when it cannot (no pod IP, a NetworkPolicy), this says where to look.
 RUNNING_NOT_READY = "running, not ready (its /readyz says why)"
+
+
+COUNTER = re.compile(r" (?:since|for) \d+(?:\.\d+)?s\b")
+
+
+def read_readyz(pod: Obj, port: int, timeout_s: float = 1.0) -> str | None:
+    """The body of a pod's failing /readyz (the dataflow's reason, dataflows/leaders/health.py),
+    or None if it answers 200 or cannot be reached."""
+    ip = (pod.get("status") or {}).get("podIP")
+    if not ip:
+        return None
+    try:
+        with urllib.request.urlopen(f"http://{ip}:{port}/readyz", timeout=timeout_s):
+            return None  # ready by now
+    except urllib.error.HTTPError as e:
+        body = " ".join(e.read(300).decode("utf-8", "replace").split())
+        # no running counters (`since 12s`): an unchanged reason writes no new status
+        return COUNTER.sub("", body)[:200] or f"HTTP {e.code}"
+    except (OSError, ValueError):
+        return None
 
 
 def template_processes(sts: Mapping[str, Any]) -> int:

@@ -26,6 +26,7 @@ from services.operator.observed import (
     pod_ready,
     qualify,
     qualify_url,
+    read_readyz,
     template_processes,
     waiting_reasons,
 )
@@ -59,6 +60,11 @@ class Reconciler:
         self.kube = kube
         self.check_freshness = check_freshness
         self._admins: dict[str, Admin] = {}
+
+    @staticmethod
+    def why_not_ready(pod: Obj) -> str | None:
+        """A running, unready dataflow process's own reason (its /readyz body)."""
+        return read_readyz(pod, objects.METRICS_PORT)
 
     # -- entry point -------------------------------------------------------------------
     def reconcile(self, body: Mapping[str, Any], previous: Mapping[str, Any],
@@ -278,7 +284,7 @@ class Reconciler:
         stuck = (waiting_reasons(pods, stuck_only=True)
                  if decision.step == "WaitingForProcessesReady" else "")
         if decision.step == "ProcessesNotReady" or stuck:
-            waiting = stuck or waiting_reasons(pods)
+            waiting = stuck or waiting_reasons(pods, why_not_ready=self.why_not_ready)
             fields = {"degraded_reason": "ProcessesNotReady", "degraded_message": (
                 f"{v.ready}/{v.desired} dataflow processes ready"
                 f"{': ' + waiting if waiting else ''}; the cluster pauses until all are "

@@ -69,6 +69,7 @@ REQUIRED: list[tuple[str, str, int, str]] = [
     ("operator", "apiserver", 443, "TCP"),
     ("operator", "broker", 9092, "TCP"),  # topics
     ("operator", "redis", 6379, "TCP"),  # freshness (reads window:*)
+    ("operator", "dataflow", 9100, "TCP"),  # an unready process's /readyz (its reason)
 ]
 DNS = [("kube-dns", 53, "UDP"), ("kube-dns", 53, "TCP")]
 
@@ -226,7 +227,7 @@ def test_the_operator_in_its_own_namespace_reaches_redis_and_the_broker(
                         {"app.kubernetes.io/name": "stockstream-operator"}, system)
     impostor = Endpoint("impostor", "stockstream-system", {"app.kubernetes.io/name": "other"},
                         system)
-    for dst, port in (("redis", 6379), ("broker", 9092)):
+    for dst, port in (("redis", 6379), ("broker", 9092), ("dataflow", 9100)):
         assert allowed(policies_of(objs), operator, pods[dst][0], port), dst
         assert not allowed(policies_of(objs), impostor, pods[dst][0], port), dst
     assert not allowed(policies_of(objs), operator, pods["dataflow"][0], 2101)

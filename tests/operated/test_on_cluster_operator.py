@@ -145,7 +145,7 @@ def _rolled_back(kube: Kube, change: dict[str, Any], waiting: tuple[str, ...]) -
     stable = _stable(kube)["stable"]
     patch_spec(kube, NAME, change)
     generation = kube.json("get", "stockstream", NAME)["metadata"]["generation"]
-    st = wait_lifecycle(kube, NAME, "RolledBack", 2)["status"]
+    st = wait_lifecycle(kube, NAME, "RolledBack", 2)
     rollback = st["rollback"]
     assert (rollback["generation"], rollback["toGeneration"]) == (
         generation, stable["generation"]), rollback

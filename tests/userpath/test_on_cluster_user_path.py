@@ -256,11 +256,23 @@ def received(port: int, alertname: str, status: str) -> list[dict[str, Any]]:
             and a["status"] == status and a["labels"].get("stockstream") == NAME]
 
 
+def broker_lost_in_status(kube: Kube) -> dict[str, Any] | None:
+    status = kube.json("get", "stockstream", NAME).get("status") or {}
+    degraded = next(c for c in status.get("conditions") or [] if c["type"] == "Degraded")
+    ok = (degraded["status"] == "True" and degraded["reason"] == "ProcessesNotReady"
+          and "running, not ready (broker unreachable)" in degraded["message"])
+    return degraded if ok else None
+
+
 def check_broker_alert(kube: Kube) -> None:
     with kube.port_forward("svc/alert-receiver", 9095) as port:
         assert not received(port, "StockstreamBrokerUnreachable", "firing")
         kube.run("scale", "statefulset", "redpanda", "--replicas=0")
         try:
+            # Issue 25.2: the processes turn unready, and the StockStream's status gives
+            # their own reason (the operator reads their /readyz).
+            poll("Degraded: the processes say the broker is unreachable",
+                 partial(broker_lost_in_status, kube), 300, 5)
             firing = poll("StockstreamBrokerUnreachable delivered to the receiver",
                           lambda: received(port, "StockstreamBrokerUnreachable", "firing"),
                           480, 10)

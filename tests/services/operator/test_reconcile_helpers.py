@@ -8,7 +8,14 @@ from typing import Any, cast
 import pytest
 
 from services.operator.kube import Kube, RefusedError
-from services.operator.observed import pod_ready, qualify, qualify_url, waiting_reasons
+from services.operator.observed import (
+    RUNNING_NOT_READY,
+    pod_ready,
+    qualify,
+    qualify_url,
+    read_readyz,
+    waiting_reasons,
+)
 from services.operator.reconcile import Reconciler
 
 QUALIFY = [
@@ -152,3 +159,44 @@ def test_a_template_the_api_server_refuses_fails_without_stopping_the_cluster(
     assert ("StatefulSet", True) in kube.applied
     assert ("StatefulSet", False) not in kube.applied
     assert kube.patched == []  # replicas untouched: the old cluster runs on
+
+
+@pytest.mark.parametrize(("code", "body", "expected"), [
+    (503, "broker unreachable since 12s", "broker unreachable"),
+    (503, "dataflow loop stalled for 75s (bound 60s)", "dataflow loop stalled (bound 60s)"),
+    (503, "", "HTTP 503"),
+    (200, "ready", None),
+])
+def test_read_readyz_gives_the_process_reason_without_counters(
+        code: int, body: str, expected: str | None) -> None:
+    """The operator asks a running, unready pod why (the kubelet keeps the probe's body)."""
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            assert self.path == "/readyz"
+            self.send_response(code)
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        pod = {"status": {"podIP": "127.0.0.1"}}
+        assert read_readyz(pod, server.server_address[1]) == expected
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_waiting_reasons_carry_the_process_reason() -> None:
+    pod = {"metadata": {"name": "x-dataflow-0"}, "status": {"podIP": "10.0.0.9",
+           "containerStatuses": [{"ready": False, "state": {"running": {}}}]}}
+    assert waiting_reasons([pod], why_not_ready=lambda p: "broker unreachable") == (
+        "x-dataflow-0: running, not ready (broker unreachable)")
+    assert waiting_reasons([pod]) == f"x-dataflow-0: {RUNNING_NOT_READY}"
+    assert read_readyz({"status": {}}, 9100) is None  # no IP yet: nothing to ask
