@@ -73,7 +73,7 @@ def test_a_bad_image_is_rolled_back_and_the_next_edit_is_tried(
     r = redis_lib.Redis.from_url(op_redis.url.replace("/0", "/3"))
     r.flushdb()
     body = stockstream_body("rb1", redis={"url": f"redis://127.0.0.1:{op_redis.port}/3"},
-                            rollback={"readinessTimeoutSeconds": 10},
+                            rollback={"readinessTimeoutSeconds": 30},  # a restart fits, loaded
                             monitoring={"staleAfterSeconds": 60})
     start_running(cluster, operator, namespace, body)
     flow = Pipeline(cluster, namespace, "rb1", r)
@@ -86,7 +86,7 @@ def test_a_bad_image_is_rolled_back_and_the_next_edit_is_tried(
                         operator)
     st = status(rolled)
     assert (st["rollback"]["generation"], st["rollback"]["toGeneration"]) == (2, 1)
-    assert "landed no fresh 1m window within 10 s" in st["rollback"]["reason"]
+    assert "landed no fresh 1m window within 30 s" in st["rollback"]["reason"]
     cond = condition(rolled, "RolledBack")
     assert (cond["status"], cond["reason"]) == ("True", "ReadinessTimeout")
     assert rolled["spec"]["image"] == BROKEN  # the user's spec is kept as written
