@@ -10,6 +10,7 @@ import subprocess
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from tests.deploy_feed_support import Slice, wait_replay_job
@@ -230,3 +231,27 @@ def lifecycle_events(kube: Kube, name: str) -> set[tuple[str, str]]:
             before, after = head.split(" -> ", 1)
             pairs.add((before.strip(), after.strip()))
     return pairs
+
+
+def node_pid_of(pod: str, namespace: str) -> int:
+    """The host PID of `pod`'s main process on this machine (the project's single-node
+    cluster runs its containers here): the process whose environment names the pod. Signals
+    from inside a container cannot stop its PID 1 (the kernel ignores SIGSTOP sent to a
+    namespace's init from within), so tests signal it from the node, as a hung process
+    would look to the kubelet."""
+    wanted = {f"POD_NAME={pod}".encode(), f"POD_NAMESPACE={namespace}".encode()}
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            entries = set(environ.read_bytes().split(b"\0"))
+        except OSError:  # exited, or a kernel thread
+            continue
+        if wanted <= entries:
+            found.append(int(environ.parent.name))
+    assert found, f"no process of {namespace}/{pod} on this machine (an external cluster?)"
+    return min(found)  # the container's main process started first (lowest PID)
+
+
+def lease_holder(kube: Kube, namespace: str, lease: str = "stockstream-operator") -> str:
+    spec = kube.json("get", "lease", lease, "-n", namespace).get("spec") or {}
+    return str(spec.get("holderIdentity") or "")

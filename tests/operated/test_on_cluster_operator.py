@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
+import signal
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
@@ -39,7 +41,9 @@ from tests.deploy_operator_support import (
     dataflow_selector,
     drop_operated,
     feed_replay,
+    lease_holder,
     lifecycle_events,
+    node_pid_of,
     patch_spec,
     replay_job_of,
     stockstream_manifest,
@@ -125,6 +129,33 @@ def _assert_pod_templates(pods: list[dict[str, Any]], *, dataflow: bool) -> None
             assert spec.get("priority") == PRIORITY, where
         else:
             assert spec.get("priorityClassName") != PRIORITY_CLASS_NAME, where
+
+
+def _operator_handover(kube: Kube) -> None:
+    leader = lease_holder(kube, OPERATOR_NAMESPACE)
+    assert leader, "no operator replica holds the Lease"
+    kube.run("delete", "pod", leader, "-n", OPERATOR_NAMESPACE, "--grace-period=0", "--force")
+    # lease duration 15 s, retry period 2 s: a standby takes over within about 20 s
+    poll("a standby replica holding the Lease",
+         lambda: (holder := lease_holder(kube, OPERATOR_NAMESPACE)) not in ("", leader)
+         and holder, 90, 1)
+
+
+def _stopped_process_restarted(kube: Kube) -> None:
+    pod = f"{NAME}-dataflow-0"
+    before = kube.json("get", "pod", pod)["status"]["containerStatuses"][0]["restartCount"]
+    os.kill(node_pid_of(pod, NAMESPACE), signal.SIGSTOP)
+
+    def restarted() -> bool:
+        statuses = kube.json("get", "pod", pod)["status"].get("containerStatuses") or [{}]
+        return int(statuses[0].get("restartCount", 0)) > before
+
+    # LIVENESS_STALL_S 60 s, then 4 failed probes 15 s apart: about 2 minutes
+    poll(f"{pod} restarted by its liveness probe", restarted, 420, 5)
+    events = kube.json("get", "events", "--field-selector",
+                       f"involvedObject.name={pod},reason=Unhealthy")["items"]
+    assert any("Liveness probe failed" in e.get("message", "") for e in events), events
+    wait_lifecycle(kube, NAME, "Running", 2)
 
 
 def _stable(kube: Kube) -> dict[str, Any]:
@@ -232,6 +263,13 @@ def test_operated_pipeline_through_rescale_suspend_and_resume(operated: Kube) ->
 
             # 3. Back to 2 processes.
             _scale(kube, 2)
+            # 3a. Issue 25.3: the active operator replica is killed; the standby holds the
+            # Lease within seconds and does all that follows. Issue 25.2: a stopped process
+            # (SIGSTOP: its loop stands still) is restarted by the kubelet's liveness probe
+            # and the cluster runs again (step 5 checks the whole history).
+            _operator_handover(kube)
+            _stopped_process_restarted(kube)
+
             # 3b. Safe upgrades (issue 25.4): a bad setting (a memory limit the process
             # cannot start in), then a bad image, each rolled back to the last stable spec
             # (2 processes, the good image and resources); the edit after the first is tried
@@ -247,7 +285,10 @@ def test_operated_pipeline_through_rescale_suspend_and_resume(operated: Kube) ->
                           "RunContainerError"))
             patch_spec(kube, NAME, {"dataflow": {"resources": GOOD_RESOURCES}})
             _stable(kube)  # the cluster of the stable spec: no restart, stable once ready
-            _rolled_back(kube, {"image": f"{good}-does-not-exist"},
+            # a valid reference the registry does not have (a suffix after skaffold's
+            # @sha256 digest would be InvalidImageName, refused before any pull)
+            missing = good.split("@")[0] + "-does-not-exist"
+            _rolled_back(kube, {"image": missing},
                          ("ErrImagePull", "ImagePullBackOff"))
 
             # 4. Suspend: no process runs, the recovery volumes stay.
