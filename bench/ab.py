@@ -29,8 +29,9 @@ def export(ref: str, into: Path) -> Path:
     archive = subprocess.run(["git", "archive", ref], cwd=REPO, capture_output=True, check=True)
     subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
     shutil.rmtree(into / "bench")
-    shutil.copytree(REPO / "bench", into / "bench",
-                    ignore=shutil.ignore_patterns("__pycache__", "results"))
+    shutil.copytree(
+        REPO / "bench", into / "bench", ignore=shutil.ignore_patterns("__pycache__", "results")
+    )
     (into / "bench" / "results").mkdir()
     (into / ".cache").symlink_to(REPO / ".cache")  # Kafka and Flink jars, venvs
     return into
@@ -56,36 +57,53 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ref", default="HEAD")
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--figure", action="append", default=[],
-                        help="NAME=REGEX with one group: a number printed by the bench")
-    parser.add_argument("command", nargs=argparse.REMAINDER,
-                        help="-- module args... (run as python -m)")
+    parser.add_argument(
+        "--figure",
+        action="append",
+        default=[],
+        help="NAME=REGEX with one group: a number printed by the bench",
+    )
+    parser.add_argument(
+        "command", nargs=argparse.REMAINDER, help="-- module args... (run as python -m)"
+    )
     args = parser.parse_args()
     command = [c for c in args.command if c != "--"]
-    patterns = {spec.split("=", 1)[0]: re.compile(spec.split("=", 1)[1], re.MULTILINE)
-                for spec in args.figure}
+    patterns = {
+        spec.split("=", 1)[0]: re.compile(spec.split("=", 1)[1], re.MULTILINE)
+        for spec in args.figure
+    }
     seen: dict[str, dict[str, list[float]]] = {"before": {}, "after": {}}
     with tempfile.TemporaryDirectory() as tmp:
         trees = {"before": export(args.ref, Path(tmp)), "after": REPO}
         for run in range(args.runs):
             for side, tree in trees.items():
-                proc = subprocess.run([sys.executable, "-m", *command], cwd=tree,
-                                      capture_output=True, text=True, check=False)
+                proc = subprocess.run(
+                    [sys.executable, "-m", *command],
+                    cwd=tree,
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                )
                 if proc.returncode != 0:
                     raise SystemExit(f"{side} failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
                 got = figures(proc.stdout, patterns)
                 print("\n".join(f"  | {line}" for line in proc.stdout.splitlines()[-4:]))
-                print(f"run {run + 1} {side:6s} " + ", ".join(
-                    f"{k}={v:,.4g}" for k, v in got.items()), flush=True)
+                print(
+                    f"run {run + 1} {side:6s} "
+                    + ", ".join(f"{k}={v:,.4g}" for k, v in got.items()),
+                    flush=True,
+                )
                 for name, value in got.items():
                     seen[side].setdefault(name, []).append(value)
     print(f"== {' '.join(command)}; before = {args.ref}, after = working tree")
     for name in patterns:
         before, after = seen["before"].get(name, []), seen["after"].get(name, [])
-        ratio = (statistics.median(after) / statistics.median(before)
-                 if before and after and statistics.median(before) else float("nan"))
-        print(f"{name}: before {summary(before)}; after {summary(after)}; after/before "
-              f"{ratio:.3f}")
+        ratio = (
+            statistics.median(after) / statistics.median(before)
+            if before and after and statistics.median(before)
+            else float("nan")
+        )
+        print(f"{name}: before {summary(before)}; after {summary(after)}; after/before {ratio:.3f}")
 
 
 if __name__ == "__main__":

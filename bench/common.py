@@ -27,11 +27,20 @@ REPO = Path(__file__).resolve().parents[1]
 LEAN_TICKS = REPO / "data/marketdata/lean-us-equities/tick_trades_20131007_AIG_BAC_IBM_SPY.csv.gz"
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 QUIX_PYTHON = REPO / ".cache/venv-quix/bin/python"
-SECTIONS = ("window_engine", "end_to_end", "latency", "holdback", "memory", "quix", "flink",
-            "redis_sink")
+SECTIONS = (
+    "window_engine",
+    "end_to_end",
+    "latency",
+    "holdback",
+    "memory",
+    "quix",
+    "flink",
+    "redis_sink",
+)
 
 
 # -- machine facts -------------------------------------------------------------------------
+
 
 def cpu_model() -> str:
     with contextlib.suppress(OSError):
@@ -64,6 +73,7 @@ def print_header(name: str, inputs: dict[str, object]) -> None:
 
 # -- input -----------------------------------------------------------------------------------
 
+
 @cache
 def source_ticks() -> tuple:
     """The real Lean trades from 09:30 ET, in event-time order (377,302 ticks)."""
@@ -77,8 +87,10 @@ def variants(n_symbols: int, sources: Sequence[str]) -> dict[str, list[tuple[str
     out: dict[str, list[tuple[str, float]]] = {}
     for rank, src in enumerate(sorted(sources)):
         count = n_symbols // len(sources) + (1 if rank < n_symbols % len(sources) else 0)
-        out[src] = [(f"{src}.{j}", 1.0 + (((j + 1) * 2654435761) % 2001 - 1000) * 1e-6)
-                    for j in range(count)]
+        out[src] = [
+            (f"{src}.{j}", 1.0 + (((j + 1) * 2654435761) % 2001 - 1000) * 1e-6)
+            for j in range(count)
+        ]
     return out
 
 
@@ -94,8 +106,9 @@ def fan_out(n_symbols: int, limit: int | None = None) -> Iterator:
         for k, tick in enumerate(ticks):
             for j, (name, factor) in enumerate(table[tick.symbol]):
                 jitter = 1.0 + ((k * 7 + j * 13) % 11 - 5) * 2e-5
-                yield Tick(name, round(tick.price * factor * jitter, 6), tick.ts_ms, tick.size,
-                           "bench")
+                yield Tick(
+                    name, round(tick.price * factor * jitter, 6), tick.ts_ms, tick.size, "bench"
+                )
 
     return generate() if limit is None else islice(generate(), limit)
 
@@ -109,6 +122,7 @@ def span_s(ticks: Sequence) -> float:
 
 
 # -- timing --------------------------------------------------------------------------------
+
 
 @dataclass
 class Timed:
@@ -137,9 +151,11 @@ def fmt_rate(value: float) -> str:
 
 # -- servers, topics, producing --------------------------------------------------------------
 
+
 @contextlib.contextmanager
-def servers(need_kafka: bool = True,
-            redis_persistence: bool = True) -> Iterator[tuple[str | None, str]]:
+def servers(
+    need_kafka: bool = True, redis_persistence: bool = True
+) -> Iterator[tuple[str | None, str]]:
     """(bootstrap or None, redis URL) of a broker and a redis-server started here (with AOF
     and RDB snapshots, as deployed, unless `redis_persistence` is False)."""
     from stockstream.embedded.kafka_broker import KafkaBroker
@@ -166,18 +182,26 @@ def prefill(bootstrap: str, topic: str, ticks: Sequence, partitions: int) -> int
         key, value = encode(tick)
         produce(producer, topic, key, value)
     assert producer.flush(120) == 0 and stats.failed == 0, stats
-    print(f"pre-filled {stats.delivered:,} ticks in {time.perf_counter() - started:.1f} s",
-          flush=True)
+    print(
+        f"pre-filled {stats.delivered:,} ticks in {time.perf_counter() - started:.1f} s", flush=True
+    )
     return stats.delivered
 
 
 def dataflow_env(bootstrap: str, topic: str, redis_url: str, **extra: str) -> dict[str, str]:
-    return {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "TICKS_TOPIC": topic,
-            "DLQ_TOPIC": f"{topic}.dlq", "REDIS_URL": redis_url, "LOG_LEVEL": "WARNING",
-            "METRICS_PORT": "0", **extra}
+    return {
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "TICKS_TOPIC": topic,
+        "DLQ_TOPIC": f"{topic}.dlq",
+        "REDIS_URL": redis_url,
+        "LOG_LEVEL": "WARNING",
+        "METRICS_PORT": "0",
+        **extra,
+    }
 
 
 # -- metrics ---------------------------------------------------------------------------------
+
 
 def scrape(port: int) -> dict[str, float]:
     """`name{labels}` -> value from a process's /metrics (empty if it is not up)."""
@@ -194,8 +218,9 @@ def scrape(port: int) -> dict[str, float]:
     return samples
 
 
-def histogram_buckets(samples: dict[str, float], name: str,
-                      labels: dict[str, str] | None = None) -> list[tuple[float, float]]:
+def histogram_buckets(
+    samples: dict[str, float], name: str, labels: dict[str, str] | None = None
+) -> list[tuple[float, float]]:
     """(upper bound, cumulative count) of each bucket, ascending; `labels` selects one child
     of a labelled histogram (`{"phase": "close"}`). Labels may come in any order."""
     buckets = []
@@ -229,15 +254,22 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 # -- results ---------------------------------------------------------------------------------
 
-def write_results(name: str, rows: Sequence[tuple[str, ...]], headers: tuple[str, ...],
-                  notes: Sequence[str] = ()) -> Path:
+
+def write_results(
+    name: str, rows: Sequence[tuple[str, ...]], headers: tuple[str, ...], notes: Sequence[str] = ()
+) -> Path:
     """Write this bench's table to results/<name>.md and rebuild results/latest.md."""
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     facts = machine_facts()
-    lines = [f"## {name}", "",
-             f"{time.strftime('%Y-%m-%d %H:%M:%S %Z')}; " + ", ".join(
-                 f"{k} {v}" for k, v in facts.items()), "",
-             "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines = [
+        f"## {name}",
+        "",
+        f"{time.strftime('%Y-%m-%d %H:%M:%S %Z')}; "
+        + ", ".join(f"{k} {v}" for k, v in facts.items()),
+        "",
+        "| " + " | ".join(headers) + " |",
+        "|" + "---|" * len(headers),
+    ]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     lines += ["", *notes, ""] if notes else [""]
     (RESULTS_DIR / f"{name}.md").write_text("\n".join(lines))
@@ -253,13 +285,25 @@ def write_results(name: str, rows: Sequence[tuple[str, ...]], headers: tuple[str
     return latest
 
 
-def run_module(module: str, args: Sequence[str] = (), python: str | None = None,
-               timeout_s: float = 3600, env: dict[str, str] | None = None) -> str:
+def run_module(
+    module: str,
+    args: Sequence[str] = (),
+    python: str | None = None,
+    timeout_s: float = 3600,
+    env: dict[str, str] | None = None,
+) -> str:
     """Run `python -m module args` and return its stdout (raises on failure)."""
-    proc = subprocess.run([python or sys.executable, "-m", module, *args], cwd=REPO,
-                          capture_output=True, text=True, timeout=timeout_s,
-                          env={**os.environ, **(env or {})}, check=False)
+    proc = subprocess.run(
+        [python or sys.executable, "-m", module, *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
     if proc.returncode != 0:
-        raise RuntimeError(f"{module} failed ({proc.returncode}):\n{proc.stdout[-3000:]}"
-                           f"\n{proc.stderr[-3000:]}")
+        raise RuntimeError(
+            f"{module} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        )
     return proc.stdout

@@ -33,8 +33,9 @@ from stockstream.embedded.ports import free_port
 DECODED = "stockstream_ticks_decoded_total"
 
 
-def run_dataflow(bootstrap: str, topic: str, redis_url: str, *, processes: int, total: int,
-                 log_dir: Path) -> tuple[float, float]:
+def run_dataflow(
+    bootstrap: str, topic: str, redis_url: str, *, processes: int, total: int, log_dir: Path
+) -> tuple[float, float]:
     """(sustained ticks/s, whole wall time s) of one bounded run over the topic."""
     ports = [free_port() for _ in range(processes)]
     env = dataflow_env(bootstrap, topic, redis_url, BOUNDED="true")
@@ -68,33 +69,70 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
     ticks = fanned(args.symbols, args.ticks)
-    print_header("end_to_end", {"symbols": args.symbols, "ticks": len(ticks),
-                                "event_time_s": round(span_s(ticks)),
-                                "partitions": args.partitions, "mode": "bounded"})
+    print_header(
+        "end_to_end",
+        {
+            "symbols": args.symbols,
+            "ticks": len(ticks),
+            "event_time_s": round(span_s(ticks)),
+            "partitions": args.partitions,
+            "mode": "bounded",
+        },
+    )
     rates: dict[int, float] = {}
     with servers() as (bootstrap, redis_url), tempfile.TemporaryDirectory() as tmp:
         assert bootstrap is not None
         topic = "bench.ticks"
         prefill(bootstrap, topic, ticks, args.partitions)
         for processes in (1, 2):
-            sustained, wall = run_dataflow(bootstrap, topic, redis_url, processes=processes,
-                                           total=len(ticks), log_dir=Path(tmp) / f"p{processes}")
+            sustained, wall = run_dataflow(
+                bootstrap,
+                topic,
+                redis_url,
+                processes=processes,
+                total=len(ticks),
+                log_dir=Path(tmp) / f"p{processes}",
+            )
             rates[processes] = sustained
-            print(f"processes={processes}: sustained {fmt_rate(sustained)} ticks/s "
-                  f"(whole run {wall:.1f} s incl. start-up = {fmt_rate(len(ticks) / wall)} "
-                  f"ticks/s)", flush=True)
+            print(
+                f"processes={processes}: sustained {fmt_rate(sustained)} ticks/s "
+                f"(whole run {wall:.1f} s incl. start-up = {fmt_rate(len(ticks) / wall)} "
+                f"ticks/s)",
+                flush=True,
+            )
     scaling = rates[2] / rates[1]
-    print(f"ratio 2 processes / 1 process: {scaling:.2f}x (target >= 1.7x: "
-          f"{'met' if scaling >= 1.7 else 'missed'})", flush=True)
+    print(
+        f"ratio 2 processes / 1 process: {scaling:.2f}x (target >= 1.7x: "
+        f"{'met' if scaling >= 1.7 else 'missed'})",
+        flush=True,
+    )
     if not args.no_write:
-        write_results("end_to_end", [
-            (f"{args.symbols:,}", f"{len(ticks):,}", str(args.partitions), fmt_rate(rates[1]),
-             fmt_rate(rates[2]), f"**{scaling:.2f}x**")],
-            ("symbols", "ticks", "partitions", "1 process ticks/s", "2 processes ticks/s",
-             "scaling"),
-            notes=["Sustained = decoded ticks between 10 % and 90 % of the topic per wall "
-                   "second. Kafka broker (JVM) and redis-server run on the same 2 cores. "
-                   "Target: scaling >= 1.7x."])
+        write_results(
+            "end_to_end",
+            [
+                (
+                    f"{args.symbols:,}",
+                    f"{len(ticks):,}",
+                    str(args.partitions),
+                    fmt_rate(rates[1]),
+                    fmt_rate(rates[2]),
+                    f"**{scaling:.2f}x**",
+                )
+            ],
+            (
+                "symbols",
+                "ticks",
+                "partitions",
+                "1 process ticks/s",
+                "2 processes ticks/s",
+                "scaling",
+            ),
+            notes=[
+                "Sustained = decoded ticks between 10 % and 90 % of the topic per wall "
+                "second. Kafka broker (JVM) and redis-server run on the same 2 cores. "
+                "Target: scaling >= 1.7x."
+            ],
+        )
 
 
 if __name__ == "__main__":

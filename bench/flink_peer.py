@@ -50,9 +50,19 @@ Tops = dict[tuple[int, int], list[str]]  # (length s, end s) -> top-3 symbols
 def build_flink() -> None:
     """Flink's jars (Maven Central) and the bench's job class, once."""
     if not any(LIBS.glob("flink-table-runtime-*.jar")):
-        subprocess.run(["mvn", "-q", "-B", "-f", str(FLINK / "pom.xml"),
-                        "dependency:copy-dependencies", f"-DoutputDirectory={LIBS}",
-                        "-DincludeScope=runtime"], check=True)
+        subprocess.run(
+            [
+                "mvn",
+                "-q",
+                "-B",
+                "-f",
+                str(FLINK / "pom.xml"),
+                "dependency:copy-dependencies",
+                f"-DoutputDirectory={LIBS}",
+                "-DincludeScope=runtime",
+            ],
+            check=True,
+        )
     source = FLINK / "FlinkLeaders.java"
     target = CLASSES / "FlinkLeaders.class"
     if not target.is_file() or target.stat().st_mtime < source.stat().st_mtime:
@@ -60,8 +70,12 @@ def build_flink() -> None:
         subprocess.run(["javac", "-d", str(CLASSES), "-cp", f"{LIBS}/*", str(source)], check=True)
 
 
-def follow(pids: Callable[[], list[int]], consumed: Callable[[], float | None], total: int,
-           running: Callable[[], bool]) -> tuple[float, float]:
+def follow(
+    pids: Callable[[], list[int]],
+    consumed: Callable[[], float | None],
+    total: int,
+    running: Callable[[], bool],
+) -> tuple[float, float]:
     """Poll (time, consumed, CPU s) until the run ends; (ticks/s, CPU s per M ticks) between
     10 % and 90 % of `total`."""
     import psutil
@@ -87,19 +101,36 @@ def follow(pids: Callable[[], list[int]], consumed: Callable[[], float | None], 
     return ticks / (hi[0] - lo[0]), (hi[2] - lo[2]) / ticks * 1e6
 
 
-def run_flink(bootstrap: str, topic: str, *, slots: int, reuse: bool, total: int,
-              out: Path) -> tuple[float, float, Means, Tops]:
+def run_flink(
+    bootstrap: str, topic: str, *, slots: int, reuse: bool, total: int, out: Path
+) -> tuple[float, float, Means, Tops]:
     from confluent_kafka import Consumer, KafkaException, TopicPartition
 
     group = f"bench-flink-{slots}-{reuse}-{time.monotonic_ns()}"
     with out.open("w") as sink:
         proc = subprocess.Popen(
-            ["java", "-Xmx2g", "-cp", f"{LIBS}/*:{CLASSES}", "FlinkLeaders", bootstrap, topic,
-             group, str(slots), str(reuse).lower()], stdout=sink, stderr=subprocess.STDOUT)
-    watcher = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
-                        "enable.auto.commit": False})
-    parts = [TopicPartition(topic, p) for p in
-             watcher.list_topics(topic, timeout=30).topics[topic].partitions]
+            [
+                "java",
+                "-Xmx2g",
+                "-cp",
+                f"{LIBS}/*:{CLASSES}",
+                "FlinkLeaders",
+                bootstrap,
+                topic,
+                group,
+                str(slots),
+                str(reuse).lower(),
+            ],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    watcher = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False}
+    )
+    parts = [
+        TopicPartition(topic, p)
+        for p in watcher.list_topics(topic, timeout=30).topics[topic].partitions
+    ]
 
     def consumed() -> float | None:
         try:
@@ -108,8 +139,7 @@ def run_flink(bootstrap: str, topic: str, *, slots: int, reuse: bool, total: int
             return None
 
     try:
-        rate, cpu_per_m = follow(lambda: [proc.pid], consumed, total,
-                                 lambda: proc.poll() is None)
+        rate, cpu_per_m = follow(lambda: [proc.pid], consumed, total, lambda: proc.poll() is None)
     finally:
         watcher.close()
         if proc.poll() is None:
@@ -130,21 +160,30 @@ def run_flink(bootstrap: str, topic: str, *, slots: int, reuse: bool, total: int
     return rate, cpu_per_m, means, {k: [v[r] for r in sorted(v)] for k, v in tops.items()}
 
 
-def run_ours(bootstrap: str, topic: str, redis_url: str, *, processes: int, total: int,
-             log_dir: Path) -> tuple[float, float]:
+def run_ours(
+    bootstrap: str, topic: str, redis_url: str, *, processes: int, total: int, log_dir: Path
+) -> tuple[float, float]:
     ports = [free_port() for _ in range(processes)]
-    cluster = LocalCluster(dataflow_env(bootstrap, topic, redis_url, BOUNDED="true"),
-                           processes=processes, log_dir=log_dir)
+    cluster = LocalCluster(
+        dataflow_env(bootstrap, topic, redis_url, BOUNDED="true"),
+        processes=processes,
+        log_dir=log_dir,
+    )
     cluster.start_with_env([{"METRICS_PORT": str(p)} for p in ports])
 
     def consumed() -> float | None:
-        counts = [c for p in ports if (c := scrape(p).get("stockstream_ticks_decoded_total"))
-                  is not None]
+        counts = [
+            c for p in ports if (c := scrape(p).get("stockstream_ticks_decoded_total")) is not None
+        ]
         return sum(counts) if len(counts) == len(ports) else None
 
     try:
-        rate, cpu_per_m = follow(lambda: [p.pid for p in cluster.procs], consumed, total,
-                                 lambda: any(p.poll() is None for p in cluster.procs))
+        rate, cpu_per_m = follow(
+            lambda: [p.pid for p in cluster.procs],
+            consumed,
+            total,
+            lambda: any(p.poll() is None for p in cluster.procs),
+        )
         assert cluster.wait(60) == [0] * processes, cluster.log_tail()
     finally:
         cluster.stop()
@@ -164,8 +203,10 @@ def our_results(redis_url: str) -> tuple[Means, Tops]:
             scored = cast(list[tuple[str, float]], client.zrange(key, 0, -1, withscores=True))
             for symbol, mean in scored:
                 means[(length, end_s, symbol)] = mean
-            leaders = cast(list[tuple[str, float]], client.zrange(
-                f"history:leaders:{name}:{end_s}", 0, -1, withscores=True))
+            leaders = cast(
+                list[tuple[str, float]],
+                client.zrange(f"history:leaders:{name}:{end_s}", 0, -1, withscores=True),
+            )
             tops[(length, end_s)] = [s for s, _ in sorted(leaders, key=lambda e: (-e[1], e[0]))]
     return means, tops
 
@@ -175,22 +216,33 @@ def compare(ours: tuple[Means, Tops], flink: tuple[Means, Tops]) -> str:
     (our_means, our_tops), (flink_means, flink_tops) = ours, flink
     problems = []
     if our_means.keys() != flink_means.keys():
-        problems.append(f"windows differ: {len(our_means.keys() - flink_means.keys())} rows "
-                        f"only ours, {len(flink_means.keys() - our_means.keys())} only Flink's")
+        problems.append(
+            f"windows differ: {len(our_means.keys() - flink_means.keys())} rows "
+            f"only ours, {len(flink_means.keys() - our_means.keys())} only Flink's"
+        )
     common = our_means.keys() & flink_means.keys()
-    worst = max((abs(our_means[k] - flink_means[k]) / abs(flink_means[k]) for k in common),
-                default=float("nan"))
+    worst = max(
+        (abs(our_means[k] - flink_means[k]) / abs(flink_means[k]) for k in common),
+        default=float("nan"),
+    )
     if not worst < 1e-9:
         problems.append(f"means differ: max relative difference {worst:.3g}")
     differing = [k for k in flink_tops if our_tops.get(k) != flink_tops[k]]
     if differing or our_tops.keys() != flink_tops.keys():
-        problems.append(f"top-3 differ in {len(differing)} of {len(flink_tops)} windows, "
-                        f"e.g. {[(k, our_tops.get(k), flink_tops[k]) for k in differing[:2]]}")
+        problems.append(
+            f"top-3 differ in {len(differing)} of {len(flink_tops)} windows, "
+            f"e.g. {[(k, our_tops.get(k), flink_tops[k]) for k in differing[:2]]}"
+        )
     ends = len({k[:2] for k in common})
-    summary = (f"{ends} windows, {len(common):,} means (max relative difference {worst:.2g}), "
-               f"{len(flink_tops)} top-3s")
-    return f"results DIFFER ({summary}): " + "; ".join(problems) if problems else (
-        f"results match: {summary} equal")
+    summary = (
+        f"{ends} windows, {len(common):,} means (max relative difference {worst:.2g}), "
+        f"{len(flink_tops)} top-3s"
+    )
+    return (
+        f"results DIFFER ({summary}): " + "; ".join(problems)
+        if problems
+        else (f"results match: {summary} equal")
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -198,46 +250,78 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--symbols", type=int, default=500)
     parser.add_argument("--ticks", type=int, default=3_000_000)
     parser.add_argument("--partitions", type=int, default=4)
-    parser.add_argument("--parallelism", default="1,2",
-                        help="processes (ours) and slots (Flink) to run, comma separated")
+    parser.add_argument(
+        "--parallelism",
+        default="1,2",
+        help="processes (ours) and slots (Flink) to run, comma separated",
+    )
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
     build_flink()
-    print_header("flink_peer", {"symbols": args.symbols, "ticks": args.ticks,
-                                "partitions": args.partitions, "flink": "2.2.0 MiniCluster"})
+    print_header(
+        "flink_peer",
+        {
+            "symbols": args.symbols,
+            "ticks": args.ticks,
+            "partitions": args.partitions,
+            "flink": "2.2.0 MiniCluster",
+        },
+    )
     rows: dict[str, tuple[float, float]] = {}
     with servers() as (bootstrap, redis_url), tempfile.TemporaryDirectory() as tmp:
         assert bootstrap is not None
         topic = "bench.flink"
-        total = prefill(bootstrap, topic, list(fan_out(args.symbols, args.ticks)),
-                        args.partitions)
+        total = prefill(bootstrap, topic, list(fan_out(args.symbols, args.ticks)), args.partitions)
         ours: tuple[Means, Tops] | None = None
         levels = [int(n) for n in args.parallelism.split(",")]
         for n in levels:
             for reuse in (False, True):
                 label = f"Flink, {n} slot(s){', object reuse' if reuse else ''}"
                 rate, cpu, means, tops = run_flink(
-                    bootstrap, topic, slots=n, reuse=reuse, total=total,
-                    out=Path(tmp) / f"flink{n}{reuse}.txt")
+                    bootstrap,
+                    topic,
+                    slots=n,
+                    reuse=reuse,
+                    total=total,
+                    out=Path(tmp) / f"flink{n}{reuse}.txt",
+                )
                 rows[label] = (rate, cpu)
                 print(f"{label}: {fmt_rate(rate)} ticks/s, {cpu:.2f} CPU s/M ticks", flush=True)
                 if ours is None:
                     flink_results = (means, tops)
                     ours_label = f"ours, {n} process(es)"
-                    rows[ours_label] = run_ours(bootstrap, topic, redis_url, processes=n,
-                                                total=total, log_dir=Path(tmp) / f"ours{n}")
-                    print(f"{ours_label}: {fmt_rate(rows[ours_label][0])} ticks/s, "
-                          f"{rows[ours_label][1]:.2f} CPU s/M ticks", flush=True)
+                    rows[ours_label] = run_ours(
+                        bootstrap,
+                        topic,
+                        redis_url,
+                        processes=n,
+                        total=total,
+                        log_dir=Path(tmp) / f"ours{n}",
+                    )
+                    print(
+                        f"{ours_label}: {fmt_rate(rows[ours_label][0])} ticks/s, "
+                        f"{rows[ours_label][1]:.2f} CPU s/M ticks",
+                        flush=True,
+                    )
                     ours = our_results(redis_url)
                     print(compare(ours, flink_results), flush=True)
                 else:
                     print(compare(ours, (means, tops)), flush=True)
             label = f"ours, {n} process(es)"
             if label not in rows:
-                rows[label] = run_ours(bootstrap, topic, redis_url, processes=n, total=total,
-                                       log_dir=Path(tmp) / f"ours{n}")
-                print(f"{label}: {fmt_rate(rows[label][0])} ticks/s, {rows[label][1]:.2f} "
-                      f"CPU s/M ticks", flush=True)
+                rows[label] = run_ours(
+                    bootstrap,
+                    topic,
+                    redis_url,
+                    processes=n,
+                    total=total,
+                    log_dir=Path(tmp) / f"ours{n}",
+                )
+                print(
+                    f"{label}: {fmt_rate(rows[label][0])} ticks/s, {rows[label][1]:.2f} "
+                    f"CPU s/M ticks",
+                    flush=True,
+                )
     table = []
     for label, (rate, cpu) in rows.items():
         print(f"{label}: sustained {fmt_rate(rate)} ticks/s, {cpu:.2f} CPU s per M ticks")
@@ -248,10 +332,16 @@ def main(argv: list[str] | None = None) -> None:
             label = f"Flink, {n} slot(s){', object reuse' if reuse else ''}"
             print(f"CPU per tick, ours / {label}: {ours_cpu / rows[label][1]:.2f}x")
     if not args.no_write:
-        write_results("flink", table, ("run", "sustained ticks/s", "CPU s per M ticks"),
-                      notes=[f"{total:,} ticks, {args.symbols} symbols, {args.partitions} "
-                             "partitions; steady state = 10-90 % of the topic. Results "
-                             "compared first (every window's means and top-3s)."])
+        write_results(
+            "flink",
+            table,
+            ("run", "sustained ticks/s", "CPU s per M ticks"),
+            notes=[
+                f"{total:,} ticks, {args.symbols} symbols, {args.partitions} "
+                "partitions; steady state = 10-90 % of the topic. Results "
+                "compared first (every window's means and top-3s)."
+            ],
+        )
 
 
 if __name__ == "__main__":

@@ -56,8 +56,9 @@ def replay(bootstrap: str, topic: str, batch_size: int) -> dict[str, Any]:
     from dataflows.leaders.specs import DEFAULT_SPECS
 
     config = EngineConfig(DEFAULT_SPECS, 5_000, 3, topic, idle_tick_s=None)
-    source = PartitionWindowsSource([bootstrap], config, tail=False, starting_offset=-2,
-                                    add_config={}, batch_size=batch_size)
+    source = PartitionWindowsSource(
+        [bootstrap], config, tail=False, starting_offset=-2, add_config={}, batch_size=batch_size
+    )
     parts = {name: source.build_part("ticks_in", name, None) for name in source.list_parts()}
     crossed: dict[str, dict[int, float]] = {name: {} for name in parts}
     returned: dict[str, dict[int, float]] = {name: {} for name in parts}
@@ -79,8 +80,12 @@ def replay(bootstrap: str, topic: str, batch_size: int) -> dict[str, Any]:
                 if isinstance(item, PartitionReport):
                     for window in item.parts:
                         returned[name].setdefault(window.end_ms, now)
-    return {"crossed": crossed, "returned": returned, "calls": calls,
-            "cpu_s": time.process_time() - cpu}
+    return {
+        "crossed": crossed,
+        "returned": returned,
+        "calls": calls,
+        "cpu_s": time.process_time() - cpu,
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -100,29 +105,52 @@ def main(argv: list[str] | None = None) -> None:
         prefill(bootstrap, topic, ticks, args.partitions)
         result = replay(bootstrap, topic, args.batch_size)
     crossed, returned = result["crossed"], result["returned"]
-    per_partition = [(returned[p][end] - crossed[p][end]) * 1000
-                     for p in returned for end in returned[p]
-                     if end in crossed[p] and end < max(returned[p])]  # not the end-of-input flush
+    per_partition = [
+        (returned[p][end] - crossed[p][end]) * 1000
+        for p in returned
+        for end in returned[p]
+        if end in crossed[p] and end < max(returned[p])
+    ]  # not the end-of-input flush
     ends = set.intersection(*(set(r) for r in returned.values()))
-    per_window = [(max(returned[p][end] for p in returned) - max(crossed[p][end] for p in crossed))
-                  * 1000 for end in ends if all(end in crossed[p] for p in crossed)]
+    per_window = [
+        (max(returned[p][end] for p in returned) - max(crossed[p][end] for p in crossed)) * 1000
+        for end in ends
+        if all(end in crossed[p] for p in crossed)
+    ]
     ms_per_call = result["cpu_s"] * 1000 / max(1, result["calls"])
-    print(f"{len(ticks) / result['cpu_s']:,.0f} ticks per CPU-s through the source "
-          f"({result['calls']:,} next_batch calls, {ms_per_call:.2f} ms CPU each)")
+    print(
+        f"{len(ticks) / result['cpu_s']:,.0f} ticks per CPU-s through the source "
+        f"({result['calls']:,} next_batch calls, {ms_per_call:.2f} ms CPU each)"
+    )
     rows = []
     for label, values in (("partition", per_partition), ("window", per_window)):
-        rows.append((label, f"{len(values)}", f"{percentile(values, 0.5):.1f}",
-                     f"**{percentile(values, 0.99):.1f}**", f"{max(values, default=0):.1f}"))
-        print(f"hold-back per {label} (n={len(values)} window ends, x4 specs): "
-              f"p50 {percentile(values, 0.5):.1f} ms, p99 {percentile(values, 0.99):.1f} ms, "
-              f"max {max(values, default=0):.1f} ms",
-              flush=True)
+        rows.append(
+            (
+                label,
+                f"{len(values)}",
+                f"{percentile(values, 0.5):.1f}",
+                f"**{percentile(values, 0.99):.1f}**",
+                f"{max(values, default=0):.1f}",
+            )
+        )
+        print(
+            f"hold-back per {label} (n={len(values)} window ends, x4 specs): "
+            f"p50 {percentile(values, 0.5):.1f} ms, p99 {percentile(values, 0.99):.1f} ms, "
+            f"max {max(values, default=0):.1f} ms",
+            flush=True,
+        )
     if not args.no_write:
-        write_results("holdback", rows, ("per", "window ends", "p50 ms", "p99 ms", "max ms"),
-                      notes=[f"Closed window held back: watermark passes the end -> next_batch "
-                             f"returns it. {len(ticks):,} ticks, {args.symbols} symbols, "
-                             f"{args.partitions} partitions, BATCH_SIZE {args.batch_size}, "
-                             f"{len(ticks) / result['cpu_s']:,.0f} ticks per CPU-s."])
+        write_results(
+            "holdback",
+            rows,
+            ("per", "window ends", "p50 ms", "p99 ms", "max ms"),
+            notes=[
+                f"Closed window held back: watermark passes the end -> next_batch "
+                f"returns it. {len(ticks):,} ticks, {args.symbols} symbols, "
+                f"{args.partitions} partitions, BATCH_SIZE {args.batch_size}, "
+                f"{len(ticks) / result['cpu_s']:,.0f} ticks per CPU-s."
+            ],
+        )
 
 
 if __name__ == "__main__":

@@ -61,8 +61,14 @@ def produce(bootstrap: str, topic: str, rate: float, seconds: float, symbols: in
 
     from bench.common import source_ticks
 
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 2,
-                         "compression.type": "lz4", "batch.size": 262144})
+    producer = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "linger.ms": 2,
+            "compression.type": "lz4",
+            "batch.size": 262144,
+        }
+    )
     source = source_ticks()
     table = variants(symbols, ["AIG", "BAC", "IBM", "SPY"])
     names = [(name, factor, src) for src, vs in table.items() for name, factor in vs]
@@ -78,9 +84,11 @@ def produce(bootstrap: str, topic: str, rate: float, seconds: float, symbols: in
                 last_price[tick.symbol] = tick.price
             ms = int(time.time() * 1000)
             ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms / 1000)) + f".{ms % 1000:03d}Z"
-            value = (f'{{"schema_version":1,"symbol":"{name}","price":'
-                     f'{round(last_price[src] * factor, 6)!r},"size":100,"ts":"{ts}",'
-                     f'"source":"bench"}}')
+            value = (
+                f'{{"schema_version":1,"symbol":"{name}","price":'
+                f'{round(last_price[src] * factor, 6)!r},"size":100,"ts":"{ts}",'
+                f'"source":"bench"}}'
+            )
             while True:
                 try:
                     producer.produce(topic, value.encode(), name.encode())
@@ -98,8 +106,7 @@ def produce(bootstrap: str, topic: str, rate: float, seconds: float, symbols: in
 WATCHED = ("1m", "5m", "15m", "5m_max")
 
 
-def watch_redis(redis_url: str, stop: threading.Event,
-                seen: dict[tuple[str, int], float]) -> None:
+def watch_redis(redis_url: str, stop: threading.Event, seen: dict[tuple[str, int], float]) -> None:
     """When each window's `window:N` first shows its end: (N, end s) -> wall time.
 
     Redis is read every millisecond while a window is due (its watermark point, end + the
@@ -126,13 +133,24 @@ def watch_redis(redis_url: str, stop: threading.Event,
         time.sleep(0.001)
 
 
-def run_at(bootstrap: str, topic: str, redis_url: str, *, rate: float, seconds: float,
-           symbols: int, processes: int, log_dir: Path,
-           env: dict[str, str] | None = None) -> dict[str, Any]:
+def run_at(
+    bootstrap: str,
+    topic: str,
+    redis_url: str,
+    *,
+    rate: float,
+    seconds: float,
+    symbols: int,
+    processes: int,
+    log_dir: Path,
+    env: dict[str, str] | None = None,
+) -> dict[str, Any]:
     ports = [free_port() for _ in range(processes)]
-    cluster = LocalCluster(dataflow_env(bootstrap, topic, redis_url, BOUNDED="false",
-                                        **(env or {})),
-                           processes=processes, log_dir=log_dir)
+    cluster = LocalCluster(
+        dataflow_env(bootstrap, topic, redis_url, BOUNDED="false", **(env or {})),
+        processes=processes,
+        log_dir=log_dir,
+    )
     cluster.start_with_env([{"METRICS_PORT": str(p)} for p in ports])
     stop = threading.Event()
     seen: dict[tuple[str, int], float] = {}
@@ -148,14 +166,28 @@ def run_at(bootstrap: str, topic: str, redis_url: str, *, rate: float, seconds: 
         forks_before = admin.info("stats")["total_forks"]
         watcher.start()
         producer = subprocess.Popen(
-            [sys.executable, "-m", "bench.latency", "--produce", bootstrap, topic, str(rate),
-             str(seconds), str(symbols)], stdout=subprocess.PIPE, text=True)
+            [
+                sys.executable,
+                "-m",
+                "bench.latency",
+                "--produce",
+                bootstrap,
+                topic,
+                str(rate),
+                str(seconds),
+                str(symbols),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         produced = int(producer.communicate(timeout=seconds + 120)[0].split()[-1])
         time.sleep(1.0)
         samples = [scrape(p) for p in ports]
         decoded = sum(s.get("stockstream_ticks_decoded_total", 0) for s in samples) - before
-        stalls = {event.decode(): (count_ms, max_ms) for event, _, count_ms, max_ms
-                  in admin.execute_command("LATENCY", "LATEST")}
+        stalls = {
+            event.decode(): (count_ms, max_ms)
+            for event, _, count_ms, max_ms in admin.execute_command("LATENCY", "LATEST")
+        }
         forks = admin.info("stats")["total_forks"] - forks_before
     finally:
         stop.set()
@@ -165,26 +197,37 @@ def run_at(bootstrap: str, topic: str, redis_url: str, *, rate: float, seconds: 
         for key, value in sample.items():
             merged[key] = merged.get(key, 0) + value
     first = {name: min((end for n, end in seen if n == name), default=0) for name in WATCHED}
-    outside = [at - (end + LATENESS_S) for (name, end), at in seen.items()
-               if end != first[name]]  # each spec's first window may predate the watcher
-    return {"rate": rate, "produced": produced, "decoded": decoded,
-            "kept_up": decoded >= 0.95 * produced,
-            "hist_p50": histogram_quantile(merged, LATENCY, 0.5),
-            "hist_p99": histogram_quantile(merged, LATENCY, 0.99),
-            "hist_count": merged.get(f"{LATENCY}_count", 0),
-            "hist_buckets": spread(histogram_buckets(merged, LATENCY)),
-            "hist_mean": (merged.get(f"{LATENCY}_sum", 0)
-                          / max(1, merged.get(f"{LATENCY}_count", 0))),
-            "poll_n": len(outside), "poll_p50": percentile(outside, 0.5),
-            "poll_p99": percentile(outside, 0.99), "poll_max": max(outside, default=float("nan")),
-            "poll_slowest": [at * 1000 for at in sorted(outside)[-5:]],
-            "redis_stalls": ", ".join(f"{event} latest {latest} ms, max {worst} ms"
-                                      for event, (latest, worst) in sorted(stalls.items())),
-            "redis_forks": forks,
-            "phases": {phase: spread(histogram_buckets(merged, PHASE, {"phase": phase}))
-                       for phase in PHASES},
-            "gc_pauses": {generation: spread(histogram_buckets(
-                merged, GC_PAUSE, {"generation": str(generation)})) for generation in range(3)}}
+    outside = [
+        at - (end + LATENESS_S) for (name, end), at in seen.items() if end != first[name]
+    ]  # each spec's first window may predate the watcher
+    return {
+        "rate": rate,
+        "produced": produced,
+        "decoded": decoded,
+        "kept_up": decoded >= 0.95 * produced,
+        "hist_p50": histogram_quantile(merged, LATENCY, 0.5),
+        "hist_p99": histogram_quantile(merged, LATENCY, 0.99),
+        "hist_count": merged.get(f"{LATENCY}_count", 0),
+        "hist_buckets": spread(histogram_buckets(merged, LATENCY)),
+        "hist_mean": (merged.get(f"{LATENCY}_sum", 0) / max(1, merged.get(f"{LATENCY}_count", 0))),
+        "poll_n": len(outside),
+        "poll_p50": percentile(outside, 0.5),
+        "poll_p99": percentile(outside, 0.99),
+        "poll_max": max(outside, default=float("nan")),
+        "poll_slowest": [at * 1000 for at in sorted(outside)[-5:]],
+        "redis_stalls": ", ".join(
+            f"{event} latest {latest} ms, max {worst} ms"
+            for event, (latest, worst) in sorted(stalls.items())
+        ),
+        "redis_forks": forks,
+        "phases": {
+            phase: spread(histogram_buckets(merged, PHASE, {"phase": phase})) for phase in PHASES
+        },
+        "gc_pauses": {
+            generation: spread(histogram_buckets(merged, GC_PAUSE, {"generation": str(generation)}))
+            for generation in range(3)
+        },
+    }
 
 
 def spread(buckets: list[tuple[float, float]]) -> str:
@@ -216,50 +259,83 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--symbols", type=int, default=500)
     parser.add_argument("--processes", type=int, default=1)
     parser.add_argument("--partitions", type=int, default=2)
-    parser.add_argument("--env", action="append", default=[],
-                        help="KEY=VALUE for the dataflow, e.g. BATCH_SIZE=500")
+    parser.add_argument(
+        "--env", action="append", default=[], help="KEY=VALUE for the dataflow, e.g. BATCH_SIZE=500"
+    )
     parser.add_argument("--no-write", action="store_true")
-    parser.add_argument("--redis-persistence", choices=("on", "off"), default="on",
-                        help="off: no AOF, no RDB snapshots, so Redis never forks")
+    parser.add_argument(
+        "--redis-persistence",
+        choices=("on", "off"),
+        default="on",
+        help="off: no AOF, no RDB snapshots, so Redis never forks",
+    )
     args = parser.parse_args(argv)
     env = dict(item.split("=", 1) for item in args.env)
     print_header("latency", vars(args) | {"lateness_s": LATENESS_S, "mode": "tail"})
     persistence = args.redis_persistence == "on"
-    with servers(redis_persistence=persistence) as (bootstrap, redis_url), \
-            tempfile.TemporaryDirectory() as tmp:
+    with (
+        servers(redis_persistence=persistence) as (bootstrap, redis_url),
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         assert bootstrap is not None
         rate, tried = args.rate, []
         while True:
             topic = f"bench.latency.{int(rate)}"
             create_topic(bootstrap, topic, args.partitions)
-            probe = run_at(bootstrap, topic, redis_url, rate=rate, seconds=args.probe_s,
-                           symbols=args.symbols, processes=args.processes,
-                           log_dir=Path(tmp) / topic, env=env)
+            probe = run_at(
+                bootstrap,
+                topic,
+                redis_url,
+                rate=rate,
+                seconds=args.probe_s,
+                symbols=args.symbols,
+                processes=args.processes,
+                log_dir=Path(tmp) / topic,
+                env=env,
+            )
             tried.append(probe)
-            print(f"probe {fmt_rate(rate)} ticks/s: produced {probe['produced']:,}, decoded "
-                  f"{probe['decoded']:,.0f} -> {'kept up' if probe['kept_up'] else 'fell behind'}",
-                  flush=True)
+            print(
+                f"probe {fmt_rate(rate)} ticks/s: produced {probe['produced']:,}, decoded "
+                f"{probe['decoded']:,.0f} -> {'kept up' if probe['kept_up'] else 'fell behind'}",
+                flush=True,
+            )
             if probe["kept_up"] or rate <= 2_000:
                 break
             rate /= 2
         topic = f"bench.latency.run.{int(rate)}"
         create_topic(bootstrap, topic, args.partitions)
-        result = run_at(bootstrap, topic, redis_url, rate=rate, seconds=args.seconds,
-                        symbols=args.symbols, processes=args.processes,
-                        log_dir=Path(tmp) / topic, env=env)
-    ms = {k: v * 1000 for k, v in result.items()
-          if k.startswith(("hist_p", "hist_mean", "poll_p", "poll_max"))}
+        result = run_at(
+            bootstrap,
+            topic,
+            redis_url,
+            rate=rate,
+            seconds=args.seconds,
+            symbols=args.symbols,
+            processes=args.processes,
+            log_dir=Path(tmp) / topic,
+            env=env,
+        )
+    ms = {
+        k: v * 1000
+        for k, v in result.items()
+        if k.startswith(("hist_p", "hist_mean", "poll_p", "poll_max"))
+    }
     sustained = "requested" if rate == args.rate else "highest sustained"
-    print(f"rate {fmt_rate(rate)} ticks/s ({sustained}), {result['hist_count']:.0f} windows "
-          f"written: histogram p50 <= {ms['hist_p50']:.0f} ms, "
-          f"p99 <= {ms['hist_p99']:.0f} ms, mean {ms['hist_mean']:.1f} ms; Redis poll "
-          f"(n={result['poll_n']}): p50 {ms['poll_p50']:.1f} ms, p99 {ms['poll_p99']:.1f} ms, "
-          f"max {ms['poll_max']:.1f} ms", flush=True)
+    print(
+        f"rate {fmt_rate(rate)} ticks/s ({sustained}), {result['hist_count']:.0f} windows "
+        f"written: histogram p50 <= {ms['hist_p50']:.0f} ms, "
+        f"p99 <= {ms['hist_p99']:.0f} ms, mean {ms['hist_mean']:.1f} ms; Redis poll "
+        f"(n={result['poll_n']}): p50 {ms['poll_p50']:.1f} ms, p99 {ms['poll_p99']:.1f} ms, "
+        f"max {ms['poll_max']:.1f} ms",
+        flush=True,
+    )
     print(f"histogram, windows per bucket: {result['hist_buckets']}")
     slowest = ", ".join(f"{ms_:.0f}" for ms_ in result["poll_slowest"])
     print(f"Redis poll, the 5 slowest windows (ms): {slowest}")
-    print(f"Redis: {result['redis_forks']} forks (RDB/AOF rewrite) during the run; its "
-          f"latency monitor (>= 10 ms): {result['redis_stalls'] or 'nothing'}")
+    print(
+        f"Redis: {result['redis_forks']} forks (RDB/AOF rewrite) during the run; its "
+        f"latency monitor (>= 10 ms): {result['redis_stalls'] or 'nothing'}"
+    )
     for phase, spent in result["phases"].items():
         print(f"phase {phase}, per bucket: {spent or 'none'}")
     for generation, pauses in result["gc_pauses"].items():
@@ -267,22 +343,41 @@ def main(argv: list[str] | None = None) -> None:
     p99, target_ms = ms["hist_p99"], TARGET_P99_MS.get(args.symbols)
     if target_ms is not None:
         met = p99 < target_ms and rate == args.rate >= TARGET_RATE
-        print(f"target p99 < {target_ms} ms at {fmt_rate(TARGET_RATE)} ticks/s, {args.symbols:,} "
-              f"symbols: {'met' if met else 'missed'} (histogram p99 <= {p99:.0f} ms, "
-              f"{fmt_rate(rate)} ticks/s)")
+        print(
+            f"target p99 < {target_ms} ms at {fmt_rate(TARGET_RATE)} ticks/s, {args.symbols:,} "
+            f"symbols: {'met' if met else 'missed'} (histogram p99 <= {p99:.0f} ms, "
+            f"{fmt_rate(rate)} ticks/s)"
+        )
     if not args.no_write:
-        write_results("latency", [(
-            fmt_rate(rate),
-            "yes" if rate == args.rate else f"no, {fmt_rate(args.rate)} fell behind",
-            f"{result['hist_count']:.0f}", f"<= {ms['hist_p50']:.0f}",
-            f"**<= {ms['hist_p99']:.0f}**", f"{ms['hist_mean']:.1f}",
-            f"{ms['poll_p50']:.0f} / {ms['poll_p99']:.0f} / "
-            f"{ms['poll_max']:.0f} (n={result['poll_n']})")],
-            ("ticks/s", "requested rate sustained", "windows", "close->Redis p50 ms",
-             "p99 ms", "mean ms", "watermark point -> visible p50/p99/max ms (poll)"),
-            notes=[f"{args.processes} process(es), {args.partitions} partitions, "
-                   f"{args.symbols} symbols, tail mode. Histogram figures are bucket upper "
-                   f"bounds. Target: p99 < {target_ms or '(none)'} ms."])
+        write_results(
+            "latency",
+            [
+                (
+                    fmt_rate(rate),
+                    "yes" if rate == args.rate else f"no, {fmt_rate(args.rate)} fell behind",
+                    f"{result['hist_count']:.0f}",
+                    f"<= {ms['hist_p50']:.0f}",
+                    f"**<= {ms['hist_p99']:.0f}**",
+                    f"{ms['hist_mean']:.1f}",
+                    f"{ms['poll_p50']:.0f} / {ms['poll_p99']:.0f} / "
+                    f"{ms['poll_max']:.0f} (n={result['poll_n']})",
+                )
+            ],
+            (
+                "ticks/s",
+                "requested rate sustained",
+                "windows",
+                "close->Redis p50 ms",
+                "p99 ms",
+                "mean ms",
+                "watermark point -> visible p50/p99/max ms (poll)",
+            ),
+            notes=[
+                f"{args.processes} process(es), {args.partitions} partitions, "
+                f"{args.symbols} symbols, tail mode. Histogram figures are bucket upper "
+                f"bounds. Target: p99 < {target_ms or '(none)'} ms."
+            ],
+        )
 
 
 if __name__ == "__main__":

@@ -25,8 +25,11 @@ def synthetic_source() -> tuple:
     from stockstream.ticks import Tick
 
     start_ms = 1_381_152_600_000
-    return tuple(Tick(symbol, 30.0 + (k % 7) * 0.01, start_ms + k * 2000, 100.0, "synthetic")
-                 for k in range(480) for symbol in ("AIG", "BAC", "IBM", "SPY"))
+    return tuple(
+        Tick(symbol, 30.0 + (k % 7) * 0.01, start_ms + k * 2000, 100.0, "synthetic")
+        for k in range(480)
+        for symbol in ("AIG", "BAC", "IBM", "SPY")
+    )
 
 
 def measure(n_symbols: int, per_pane: int, synthetic: bool = False) -> dict[str, float]:
@@ -87,11 +90,17 @@ def measure(n_symbols: int, per_pane: int, synthetic: bool = False) -> dict[str,
     engine.advance_idle(PANE_MS)  # the watermark passes the last pane's end: one slide closes
     reports = engine.close_ready(0.0)
     close_s = time.process_time() - started
-    return {"symbols": len(engine.panes), "panes": panes, "ticks": ingested,
-            "rss_growth_bytes": grown, "per_symbol_bytes": grown / len(engine.panes),
-            "per_symbol_bytes_prepared": grown_prepared / len(engine.panes),
-            "close_ms": close_s * 1000, "ingest_ns_per_tick": ingest_cpu_s / ingested * 1e9,
-            "rows": sum(len(p.rows) for r in reports for p in r.parts)}
+    return {
+        "symbols": len(engine.panes),
+        "panes": panes,
+        "ticks": ingested,
+        "rss_growth_bytes": grown,
+        "per_symbol_bytes": grown / len(engine.panes),
+        "per_symbol_bytes_prepared": grown_prepared / len(engine.panes),
+        "close_ms": close_s * 1000,
+        "ingest_ns_per_tick": ingest_cpu_s / ingested * 1e9,
+        "rows": sum(len(p.rows) for r in reports for p in r.parts),
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -101,37 +110,60 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--symbols", type=int, default=10_000)
     parser.add_argument("--ticks-per-pane", type=int, default=2)
-    parser.add_argument("--synthetic", action="store_true",
-                        help="synthetic ticks instead of the Lean day (a quicker run, same layout)")
+    parser.add_argument(
+        "--synthetic",
+        action="store_true",
+        help="synthetic ticks instead of the Lean day (a quicker run, same layout)",
+    )
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
-    print_header("memory", {"symbols": args.symbols, "ticks_per_symbol_per_pane":
-                            args.ticks_per_pane, "panes_per_symbol": 91})
-    child = ["--child", str(args.symbols), str(args.ticks_per_pane),
-             "1" if args.synthetic else "0"]
+    print_header(
+        "memory",
+        {
+            "symbols": args.symbols,
+            "ticks_per_symbol_per_pane": args.ticks_per_pane,
+            "panes_per_symbol": 91,
+        },
+    )
+    child = ["--child", str(args.symbols), str(args.ticks_per_pane), "1" if args.synthetic else "0"]
     result = json.loads(run_module("bench.memory", child).splitlines()[-1])
     kb = result["per_symbol_bytes"] / 1024
-    print(f"{result['symbols']:,} symbols, {result['panes']:,} panes, {result['ticks']:,} ticks: "
-          f"RSS +{result['rss_growth_bytes'] / 2**20:.1f} MiB = {kb:.1f} KB/symbol "
-          f"({result['per_symbol_bytes'] / (result['panes'] / result['symbols']):.0f} B/pane); "
-          f"closing one slide: {result['close_ms']:.0f} ms CPU, {result['rows']:,} rows; "
-          f"ingest {result['ingest_ns_per_tick']:.0f} ns CPU/tick = "
-          f"{1e9 / result['ingest_ns_per_tick']:,.0f} ticks per CPU-s",
-          flush=True)
+    print(
+        f"{result['symbols']:,} symbols, {result['panes']:,} panes, {result['ticks']:,} ticks: "
+        f"RSS +{result['rss_growth_bytes'] / 2**20:.1f} MiB = {kb:.1f} KB/symbol "
+        f"({result['per_symbol_bytes'] / (result['panes'] / result['symbols']):.0f} B/pane); "
+        f"closing one slide: {result['close_ms']:.0f} ms CPU, {result['rows']:,} rows; "
+        f"ingest {result['ingest_ns_per_tick']:.0f} ns CPU/tick = "
+        f"{1e9 / result['ingest_ns_per_tick']:,.0f} ticks per CPU-s",
+        flush=True,
+    )
     kb_prepared = result["per_symbol_bytes_prepared"] / 1024
-    print(f"with the next end's older panes folded ahead, as the dataflow holds them between "
-          f"ends: {kb_prepared:.2f} KB/symbol (+{(kb_prepared - kb) * 1024:.0f} B)")
-    print(f"target < 10 KB/symbol: {'met' if kb_prepared < 10 else 'missed'} "
-          f"({kb_prepared:.2f} KB with the prepared panes, {kb:.2f} KB without)")
+    print(
+        f"with the next end's older panes folded ahead, as the dataflow holds them between "
+        f"ends: {kb_prepared:.2f} KB/symbol (+{(kb_prepared - kb) * 1024:.0f} B)"
+    )
+    print(
+        f"target < 10 KB/symbol: {'met' if kb_prepared < 10 else 'missed'} "
+        f"({kb_prepared:.2f} KB with the prepared panes, {kb:.2f} KB without)"
+    )
     if not args.no_write:
-        write_results("memory", [(
-            f"{result['symbols']:,}", f"{result['panes'] // result['symbols']}",
-            f"{result['rss_growth_bytes'] / 2**20:.1f}", f"**{kb:.1f}**",
-            f"{result['close_ms']:.0f}")],
-            ("symbols", "panes/symbol", "RSS growth MiB", "KB/symbol",
-             "close one slide (ms CPU)"),
-            notes=["Engine state only (fresh subprocess, RSS before/after). Target: < 10 KB "
-                   "per symbol."])
+        write_results(
+            "memory",
+            [
+                (
+                    f"{result['symbols']:,}",
+                    f"{result['panes'] // result['symbols']}",
+                    f"{result['rss_growth_bytes'] / 2**20:.1f}",
+                    f"**{kb:.1f}**",
+                    f"{result['close_ms']:.0f}",
+                )
+            ],
+            ("symbols", "panes/symbol", "RSS growth MiB", "KB/symbol", "close one slide (ms CPU)"),
+            notes=[
+                "Engine state only (fresh subprocess, RSS before/after). Target: < 10 KB "
+                "per symbol."
+            ],
+        )
 
 
 if __name__ == "__main__":

@@ -49,14 +49,26 @@ def lag_s(redis_url: str) -> tuple[float, int]:
 
 
 def processes_ready(kube: Kube, count: int, old_uids: set[str]) -> bool:
-    pods = [p for p in kube.pods(dataflow_selector(NAME))
-            if not p["metadata"].get("deletionTimestamp")]
-    return (len(pods) == count and all(ready(p) for p in pods)
-            and not {p["metadata"]["uid"] for p in pods} & old_uids)
+    pods = [
+        p for p in kube.pods(dataflow_selector(NAME)) if not p["metadata"].get("deletionTimestamp")
+    ]
+    return (
+        len(pods) == count
+        and all(ready(p) for p in pods)
+        and not {p["metadata"]["uid"] for p in pods} & old_uids
+    )
 
 
-def measure(kube: Kube, redis_url: str, baseline_s: float, what: str, *,
-            action: Callable[[], None], count: int, replaced: set[str]) -> Recovery:
+def measure(
+    kube: Kube,
+    redis_url: str,
+    baseline_s: float,
+    what: str,
+    *,
+    action: Callable[[], None],
+    count: int,
+    replaced: set[str],
+) -> Recovery:
     """Run `action`; time until `count` processes (none of `replaced`) are ready, a window
     is written after that, and the lag is back to the baseline."""
     t0 = time.monotonic()
@@ -98,8 +110,7 @@ def main() -> None:
     kube = Kube(kubeconfig=os.environ["KUBECONFIG"], namespace=args.namespace)
     operator = kube.json("get", "deployment", "stockstream-operator", "-n", "stockstream-system")
     image = operator["spec"]["template"]["spec"]["containers"][0]["image"]
-    manifest = stockstream_manifest(kube, NAME, image,
-                                    {"speed": 1, "loop": True, "from": "09:30"})
+    manifest = stockstream_manifest(kube, NAME, image, {"speed": 1, "loop": True, "from": "09:30"})
     spec = manifest["spec"]
     spec["broker"]["topic"], spec["broker"]["dlqTopic"] = "bench-ticks", "bench-ticks.dlq"
     spec["dataflow"]["recovery"] = {"deleteVolumesOnDelete": True}
@@ -114,16 +125,35 @@ def main() -> None:
             baseline = baseline_lag_s(url)
             print(f"baseline lag (wall clock - latest 1m window end): {baseline:.1f} s")
             for replicas in (3, 2):
-                results.append(measure(kube, url, baseline, f"kubectl scale to {replicas}",
-                                       action=partial(scale, kube, replicas), count=replicas,
-                                       replaced=uids(kube)))
+                results.append(
+                    measure(
+                        kube,
+                        url,
+                        baseline,
+                        f"kubectl scale to {replicas}",
+                        action=partial(scale, kube, replicas),
+                        count=replicas,
+                        replaced=uids(kube),
+                    )
+                )
                 time.sleep(30)
             victim = f"{NAME}-dataflow-0"
-            victim_uid = {p["metadata"]["uid"] for p in kube.pods(dataflow_selector(NAME))
-                          if p["metadata"]["name"] == victim}
-            results.append(measure(kube, url, baseline, f"force-delete {victim}",
-                                   action=partial(force_delete, kube, victim), count=2,
-                                   replaced=victim_uid))
+            victim_uid = {
+                p["metadata"]["uid"]
+                for p in kube.pods(dataflow_selector(NAME))
+                if p["metadata"]["name"] == victim
+            }
+            results.append(
+                measure(
+                    kube,
+                    url,
+                    baseline,
+                    f"force-delete {victim}",
+                    action=partial(force_delete, kube, victim),
+                    count=2,
+                    replaced=victim_uid,
+                )
+            )
     finally:
         kube.run("delete", "stockstream", NAME, "--wait=true", timeout_s=300, check=False)
     print(f"{'disruption':<32} {'ready s':>8} {'advanced s':>11} {'fresh s':>8}")

@@ -99,9 +99,11 @@ def main() -> None:
     parser.add_argument("--group", default=f"quix-bench-{int(time.time())}")
     parser.add_argument("--state-dir", default=None)
     parser.add_argument("--top3", choices=("groupby", "sink"), default="groupby")
-    parser.add_argument("--changelog", action="store_true",
-                        help="state changelog topics on (Quix's default; ours runs without "
-                             "recovery in the bench)")
+    parser.add_argument(
+        "--changelog",
+        action="store_true",
+        help="state changelog topics on (Quix's default; ours runs without recovery in the bench)",
+    )
     parser.add_argument("--idle-s", type=float, default=3.0)
     args = parser.parse_args()
 
@@ -113,8 +115,9 @@ def main() -> None:
         use_changelog_topics=args.changelog,
         loglevel="WARNING",
     )
-    topic = app.topic(args.topic, key_deserializer="str", value_deserializer="json",
-                      timestamp_extractor=event_ms)
+    topic = app.topic(
+        args.topic, key_deserializer="str", value_deserializer="json", timestamp_extractor=event_ms
+    )
     progress = Progress(args.expect)
     out = open(args.out, "w", buffering=1 << 20)  # noqa: SIM115 - closed after app.run
     sink_top: dict[tuple[str, int], list[list[Any]]] = {}
@@ -124,14 +127,20 @@ def main() -> None:
     for length_s in LENGTHS_S:
         name = spec_name(length_s)
         windows = (
-            sdf.hopping_window(duration_ms=length_s * 1000, step_ms=STEP_MS, grace_ms=GRACE_MS,
-                               name=f"mean_{name}", on_late=progress.on_late)
+            sdf.hopping_window(
+                duration_ms=length_s * 1000,
+                step_ms=STEP_MS,
+                grace_ms=GRACE_MS,
+                name=f"mean_{name}",
+                on_late=progress.on_late,
+            )
             .agg(mean=Mean("price"))
             .final(closing_strategy="partition")
         )
 
-        def closed(value: Any, key: Any, timestamp: int, headers: Any,
-                   name: str = name) -> dict[str, Any]:
+        def closed(
+            value: Any, key: Any, timestamp: int, headers: Any, name: str = name
+        ) -> dict[str, Any]:
             return {"spec": name, "end": value["end"], "symbol": key, "mean": value["mean"]}
 
         def write_mean(row: dict[str, Any]) -> None:
@@ -142,14 +151,17 @@ def main() -> None:
 
         windows = windows.apply(closed, metadata=True).update(write_mean)
         if args.top3 == "groupby":
+
             def top3(row: dict[str, Any], state: State) -> dict[str, Any]:
                 top = ranked(state.get("top", []), row["symbol"], row["mean"])
                 state.set("top", top)
                 return {"kind": "top3", "spec": row["spec"], "end": row["end"], "top": top}
 
-            (windows.group_by(lambda row: f"{row['spec']}:{row['end']}", name=f"top3_{name}")
-             .apply(top3, stateful=True)
-             .update(lambda row: out.write(json.dumps(row) + "\n")))
+            (
+                windows.group_by(lambda row: f"{row['spec']}:{row['end']}", name=f"top3_{name}")
+                .apply(top3, stateful=True)
+                .update(lambda row: out.write(json.dumps(row) + "\n"))
+            )
 
     started = time.perf_counter()
     app.run(timeout=args.idle_s, collect=False)
@@ -159,15 +171,28 @@ def main() -> None:
     out.close()
 
     lo, hi = progress.lo, progress.hi
-    sustained = ((hi[1] - lo[1]) / (hi[0] - lo[0])
-                 if lo is not None and hi is not None and hi[0] > lo[0] else float("nan"))
-    busy_s = ((progress.last_s or ended) - started)
-    print(json.dumps({
-        "ticks": progress.count, "expect": args.expect, "late": progress.late,
-        "sustained_tps": sustained, "busy_s": busy_s,
-        "busy_tps": progress.count / busy_s if busy_s > 0 else float("nan"),
-        "run_s": ended - started, "top3": args.top3, "changelog": args.changelog,
-    }), flush=True)
+    sustained = (
+        (hi[1] - lo[1]) / (hi[0] - lo[0])
+        if lo is not None and hi is not None and hi[0] > lo[0]
+        else float("nan")
+    )
+    busy_s = (progress.last_s or ended) - started
+    print(
+        json.dumps(
+            {
+                "ticks": progress.count,
+                "expect": args.expect,
+                "late": progress.late,
+                "sustained_tps": sustained,
+                "busy_s": busy_s,
+                "busy_tps": progress.count / busy_s if busy_s > 0 else float("nan"),
+                "run_s": ended - started,
+                "top3": args.top3,
+                "changelog": args.changelog,
+            }
+        ),
+        flush=True,
+    )
     if progress.count != args.expect:
         logging.error("consumed %d ticks, expected %d", progress.count, args.expect)
         sys.exit(2)

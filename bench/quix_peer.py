@@ -65,10 +65,17 @@ def quix_versions() -> tuple[str | None, str]:
     if not QUIX_PYTHON.is_file():
         return None, f"{QUIX_PYTHON} missing: run bench/setup.sh"
     proc = subprocess.run(
-        [str(QUIX_PYTHON), "-W", "ignore", "-c",
-         "import quixstreams, confluent_kafka; print(f'quixstreams {quixstreams.__version__}, "
-         "librdkafka {confluent_kafka.libversion()[0]}')"],
-        capture_output=True, text=True, check=False,
+        [
+            str(QUIX_PYTHON),
+            "-W",
+            "ignore",
+            "-c",
+            "import quixstreams, confluent_kafka; print(f'quixstreams {quixstreams.__version__}, "
+            "librdkafka {confluent_kafka.libversion()[0]}')",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if proc.returncode != 0:
         return None, proc.stderr.strip()[-2000:]
@@ -76,6 +83,7 @@ def quix_versions() -> tuple[str | None, str]:
 
 
 # -- results of each side ------------------------------------------------------------------
+
 
 @dataclass
 class Side:
@@ -92,8 +100,7 @@ def read_ours(redis_url: str) -> Side:
             for raw in client.scan_iter(f"{prefix}*", count=1000):
                 key = raw.decode()
                 window = (spec, int(key.removeprefix(prefix)) * 1000)
-                reply = cast(list[tuple[bytes, float]],
-                             client.zrange(key, 0, -1, withscores=True))
+                reply = cast(list[tuple[bytes, float]], client.zrange(key, 0, -1, withscores=True))
                 pairs = [(member.decode(), float(score)) for member, score in reply]
                 if kind == "means":
                     side.means[window] = dict(pairs)
@@ -118,6 +125,7 @@ def read_quix(path: Path) -> Side:
 
 # -- comparison ----------------------------------------------------------------------------
 
+
 @dataclass
 class Comparison:
     compared_windows: int = 0
@@ -131,8 +139,9 @@ class Comparison:
 
     @property
     def matched(self) -> bool:
-        return not self.mismatches and not any(self.only_quix.values()) and \
-            self.compared_windows > 0
+        return (
+            not self.mismatches and not any(self.only_quix.values()) and self.compared_windows > 0
+        )
 
 
 def rel(a: float, b: float) -> float:
@@ -159,7 +168,8 @@ def compare(ours: Side, quix: Side, cutoff_ms: int) -> Comparison:
                     continue
                 result.mismatches.append(
                     f"{spec} end={end}: symbols only ours {sorted(mine.keys() - theirs.keys())}"
-                    f", only Quix {sorted(theirs.keys() - mine.keys())}")
+                    f", only Quix {sorted(theirs.keys() - mine.keys())}"
+                )
                 continue
             result.compared_windows += 1
             for symbol, value in mine.items():
@@ -167,20 +177,25 @@ def compare(ours: Side, quix: Side, cutoff_ms: int) -> Comparison:
                 result.compared_means += 1
                 result.max_rel = max(result.max_rel, diff)
                 if not diff <= REL_TOL:
-                    result.mismatches.append(f"{spec} end={end} {symbol}: ours {value!r} "
-                                             f"Quix {theirs[symbol]!r} (rel {diff:.2e})")
+                    result.mismatches.append(
+                        f"{spec} end={end} {symbol}: ours {value!r} "
+                        f"Quix {theirs[symbol]!r} (rel {diff:.2e})"
+                    )
             mine_top, their_top = ours.top3.get(window), quix.top3.get(window)
             if mine_top is None or their_top is None:
-                result.mismatches.append(f"{spec} end={end}: top-3 missing "
-                                         f"(ours {mine_top}, Quix {their_top})")
+                result.mismatches.append(
+                    f"{spec} end={end}: top-3 missing (ours {mine_top}, Quix {their_top})"
+                )
                 continue
             result.top3_compared += 1
             same = len(mine_top) == len(their_top) and all(
                 a[0] == b[0] and rel(a[1], b[1]) <= REL_TOL
-                for a, b in zip(mine_top, their_top, strict=True))
+                for a, b in zip(mine_top, their_top, strict=True)
+            )
             if not same:
-                result.mismatches.append(f"{spec} end={end}: top-3 ours {mine_top} "
-                                         f"Quix {their_top}")
+                result.mismatches.append(
+                    f"{spec} end={end}: top-3 ours {mine_top} Quix {their_top}"
+                )
     for spec, ends in result.only_quix.items():
         for end in ends:
             result.mismatches.append(f"{spec} end={end}: only Quix emitted it")
@@ -196,18 +211,47 @@ def last_ts_by_symbol(ticks: list) -> dict[str, int]:
 
 # -- the Quix run --------------------------------------------------------------------------
 
-def run_quix(bootstrap: str, topic: str, total: int, *, out: Path, state_dir: Path,
-             top3: str, timeout_s: float) -> dict[str, Any]:
+
+def run_quix(
+    bootstrap: str,
+    topic: str,
+    total: int,
+    *,
+    out: Path,
+    state_dir: Path,
+    top3: str,
+    timeout_s: float,
+) -> dict[str, Any]:
     started = time.perf_counter()
     proc = subprocess.run(
-        [str(QUIX_PYTHON), "-W", "ignore", str(QUIX_APP), "--bootstrap", bootstrap,
-         "--topic", topic, "--expect", str(total), "--out", str(out),
-         "--state-dir", str(state_dir), "--top3", top3],
-        cwd=REPO, capture_output=True, text=True, timeout=timeout_s, check=False,
+        [
+            str(QUIX_PYTHON),
+            "-W",
+            "ignore",
+            str(QUIX_APP),
+            "--bootstrap",
+            bootstrap,
+            "--topic",
+            topic,
+            "--expect",
+            str(total),
+            "--out",
+            str(out),
+            "--state-dir",
+            str(state_dir),
+            "--top3",
+            top3,
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
     )
     if proc.returncode != 0:
-        raise RuntimeError(f"quix_app failed ({proc.returncode}):\n{proc.stdout[-3000:]}"
-                           f"\n{proc.stderr[-3000:]}")
+        raise RuntimeError(
+            f"quix_app failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        )
     summary: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
     summary["wall_s"] = time.perf_counter() - started
     return summary
@@ -215,11 +259,17 @@ def run_quix(bootstrap: str, topic: str, total: int, *, out: Path, state_dir: Pa
 
 # -- report --------------------------------------------------------------------------------
 
+
 def write_markdown(lines: list[str]) -> None:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     facts = machine_facts()
-    head = ["## quix_peer", "", f"{time.strftime('%Y-%m-%d %H:%M:%S %Z')}; "
-            + ", ".join(f"{k} {v}" for k, v in facts.items()), ""]
+    head = [
+        "## quix_peer",
+        "",
+        f"{time.strftime('%Y-%m-%d %H:%M:%S %Z')}; "
+        + ", ".join(f"{k} {v}" for k, v in facts.items()),
+        "",
+    ]
     RESULTS.write_text("\n".join([*head, *lines, ""]))
     print(f"results: {RESULTS}", flush=True)
 
@@ -228,8 +278,10 @@ def describe_only_ours(only_ours: dict[str, list[int]], last_ms: int) -> str:
     parts = []
     for spec, ends in only_ours.items():
         if ends:
-            parts.append(f"{spec}: {len(ends)} ends, {(ends[0] - last_ms) / 1000:+.0f} s .. "
-                         f"{(ends[-1] - last_ms) / 1000:+.0f} s from the last tick")
+            parts.append(
+                f"{spec}: {len(ends)} ends, {(ends[0] - last_ms) / 1000:+.0f} s .. "
+                f"{(ends[-1] - last_ms) / 1000:+.0f} s from the last tick"
+            )
     return "; ".join(parts) or "none"
 
 
@@ -246,16 +298,22 @@ def main(argv: list[str] | None = None) -> None:
     command = "python -m bench.quix_peer " + " ".join(argv or [])
     version, error = quix_versions()
     ticks = fanned(args.symbols, args.ticks)
-    print_header("quix_peer", {"symbols": args.symbols, "ticks": len(ticks),
-                               "event_time_s": round(span_s(ticks)),
-                               "partitions": args.partitions, "mode": "bounded",
-                               "quix": version or "missing",
-                               "top3": args.top3})
+    print_header(
+        "quix_peer",
+        {
+            "symbols": args.symbols,
+            "ticks": len(ticks),
+            "event_time_s": round(span_s(ticks)),
+            "partitions": args.partitions,
+            "mode": "bounded",
+            "quix": version or "missing",
+            "top3": args.top3,
+        },
+    )
     if version is None:
         print(f"quix_peer: NOT MEASURED, Quix Streams cannot run: {error}", flush=True)
         if not args.no_write:
-            write_markdown(["Not measured: Quix Streams cannot run here.", "", "```", error,
-                            "```"])
+            write_markdown(["Not measured: Quix Streams cannot run here.", "", "```", error, "```"])
         return
 
     with servers() as (bootstrap, redis_url), tempfile.TemporaryDirectory() as tmp:
@@ -264,27 +322,42 @@ def main(argv: list[str] | None = None) -> None:
         prefill(bootstrap, topic, ticks, args.partitions)
         runs = []
         for attempt in range(args.repeat_ours):
-            sustained, wall = run_dataflow(bootstrap, topic, redis_url, processes=1,
-                                           total=len(ticks), log_dir=Path(tmp) / f"ours{attempt}")
+            sustained, wall = run_dataflow(
+                bootstrap,
+                topic,
+                redis_url,
+                processes=1,
+                total=len(ticks),
+                log_dir=Path(tmp) / f"ours{attempt}",
+            )
             runs.append((sustained, wall))
-            print(f"ours: run {attempt + 1}: sustained {fmt_rate(sustained)} ticks/s, "
-                  f"whole run {wall:.1f} s", flush=True)
+            print(
+                f"ours: run {attempt + 1}: sustained {fmt_rate(sustained)} ticks/s, "
+                f"whole run {wall:.1f} s",
+                flush=True,
+            )
         ours_tps, ours_wall = sorted(runs)[len(runs) // 2]  # the median run
         ours = read_ours(redis_url)
         out = Path(tmp) / "quix.jsonl"
         try:
-            summary = run_quix(bootstrap, topic, len(ticks), out=out,
-                               state_dir=Path(tmp) / "quix-state", top3=args.top3,
-                               timeout_s=args.quix_timeout_s)
+            summary = run_quix(
+                bootstrap,
+                topic,
+                len(ticks),
+                out=out,
+                state_dir=Path(tmp) / "quix-state",
+                top3=args.top3,
+                timeout_s=args.quix_timeout_s,
+            )
         except (RuntimeError, subprocess.TimeoutExpired) as exc:
             text = str(exc)
             print(f"quix_peer: Quix run failed: {text}", flush=True)
             if not args.no_write:
-                write_markdown(["Not measured: the Quix Streams run failed.", "", "```",
-                                text[-4000:], "```"])
+                write_markdown(
+                    ["Not measured: the Quix Streams run failed.", "", "```", text[-4000:], "```"]
+                )
             raise SystemExit(1) from exc
-        print(f"quix: run in {summary['wall_s']:.1f} s ({summary['late']} late ticks)",
-              flush=True)
+        print(f"quix: run in {summary['wall_s']:.1f} s ({summary['late']} late ticks)", flush=True)
         quix = read_quix(out)
 
     last = last_ts_by_symbol(ticks)
@@ -292,21 +365,30 @@ def main(argv: list[str] | None = None) -> None:
     cutoff_ms = min(last.values()) - GRACE_MS
     check = compare(ours, quix, cutoff_ms)
     only_ours = describe_only_ours(check.only_ours, last_ms)
-    print(f"check: {check.compared_windows:,} windows / {check.compared_means:,} means / "
-          f"{check.top3_compared:,} top-3 compared, max relative difference "
-          f"{check.max_rel:.2e}; {len(check.mismatches)} mismatches", flush=True)
+    print(
+        f"check: {check.compared_windows:,} windows / {check.compared_means:,} means / "
+        f"{check.top3_compared:,} top-3 compared, max relative difference "
+        f"{check.max_rel:.2e}; {len(check.mismatches)} mismatches",
+        flush=True,
+    )
     print(f"check: only ours (end of input, Quix keeps them open): {only_ours}", flush=True)
-    print(f"check: {len(check.boundary)} windows at the end of input closed by Quix in some "
-          "partitions only (not compared)", flush=True)
+    print(
+        f"check: {len(check.boundary)} windows at the end of input closed by Quix in some "
+        "partitions only (not compared)",
+        flush=True,
+    )
     for line in check.mismatches[:20]:
         print(f"MISMATCH {line}", flush=True)
     verdict = "MATCH" if check.matched else "MISMATCH"
     quix_tps = float(summary["sustained_tps"])
     ratio = ours_tps / quix_tps if quix_tps > 0 else math.nan
     print(f"results: {verdict}", flush=True)
-    print(f"ours: sustained {fmt_rate(ours_tps)} ticks/s; Quix ({version}): sustained "
-          f"{fmt_rate(quix_tps)} ticks/s (busy {fmt_rate(summary['busy_tps'])} ticks/s); "
-          f"ratio ours/Quix {ratio:.1f}x", flush=True)
+    print(
+        f"ours: sustained {fmt_rate(ours_tps)} ticks/s; Quix ({version}): sustained "
+        f"{fmt_rate(quix_tps)} ticks/s (busy {fmt_rate(summary['busy_tps'])} ticks/s); "
+        f"ratio ours/Quix {ratio:.1f}x",
+        flush=True,
+    )
     if args.no_write:
         return
     lines = [
@@ -324,7 +406,8 @@ def main(argv: list[str] | None = None) -> None:
         f"per-symbol means and {check.top3_compared:,} top-3 compared on the window ends both "
         f"closed; max relative difference {check.max_rel:.1e} (tolerance {REL_TOL:g}); "
         f"{len(check.mismatches)} mismatches"
-        + (": " + "; ".join(check.mismatches[:5]) if check.mismatches else "") + ". "
+        + (": " + "; ".join(check.mismatches[:5]) if check.mismatches else "")
+        + ". "
         f"The input covers {round(span_s(ticks))} s of event time, so the 5- and 15-min "
         "windows compared are the ones at the start of input (holding less than their "
         "length); per-tick cost does not depend on it.",
@@ -350,9 +433,12 @@ def main(argv: list[str] | None = None) -> None:
         "Quix: `hopping_window(L, 10 s, grace 5 s).agg(mean=Mean('price'))"
         ".final(closing_strategy='partition')` for each length, each closed window written to "
         "a JSON-lines file, then the top-3 step "
-        + ("`group_by(length:end)` (a repartition topic on the same broker) and a stateful "
-           "apply keeping the best 3"
-           if args.top3 == "groupby" else "ranked in the sink as the file is written")
+        + (
+            "`group_by(length:end)` (a repartition topic on the same broker) and a stateful "
+            "apply keeping the best 3"
+            if args.top3 == "groupby"
+            else "ranked in the sink as the file is written"
+        )
         + "; state in RocksDB without changelog topics (ours runs without recovery here). "
         "Kafka broker (JVM) and redis-server share the same 2 cores.",
         "",

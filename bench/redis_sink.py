@@ -22,9 +22,20 @@ END_MS = 1_381_152_600_000
 
 def window(n_symbols: int, index: int) -> RankedWindow:
     rows = tuple(
-        Figures(f"S{j:05d}", 40, 30.0 + j * 0.01 + index * 1e-4, 29.0, 31.0 + j * 0.01, 30.0,
-                30.5, 30.2, 1.5, 0.01)
-        for j in range(n_symbols))
+        Figures(
+            f"S{j:05d}",
+            40,
+            30.0 + j * 0.01 + index * 1e-4,
+            29.0,
+            31.0 + j * 0.01,
+            30.0,
+            30.5,
+            30.2,
+            1.5,
+            0.01,
+        )
+        for j in range(n_symbols)
+    )
     leaders = tuple((r.symbol, r.mean) for r in sorted(rows, key=lambda r: -r.mean)[:3])
     return RankedWindow("1m", "mean", 60, END_MS + index * 10_000, False, leaders, rows, 0.0)
 
@@ -62,20 +73,43 @@ def main(argv: list[str] | None = None) -> None:
                     plain_zadds(client, win)
             lua_rate, plain_rate = rate(n, lua.seconds), rate(n, plain.seconds)
             cost = plain_rate / lua_rate
-            print(f"symbols={n_symbols}: atomic script {fmt_rate(lua_rate)} windows/s "
-                  f"({lua.seconds / n * 1000:.2f} ms each), pipelined ZADDs {fmt_rate(plain_rate)}"
-                  f" windows/s ({plain.seconds / n * 1000:.2f} ms); ratio plain/atomic "
-                  f"{cost:.1f}x", flush=True)
-            rows.append((f"{n_symbols:,}", str(n), fmt_rate(lua_rate),
-                         f"{lua.seconds / n * 1000:.2f}", fmt_rate(plain_rate),
-                         f"{plain.seconds / n * 1000:.2f}", f"{cost:.1f}x"))
+            print(
+                f"symbols={n_symbols}: atomic script {fmt_rate(lua_rate)} windows/s "
+                f"({lua.seconds / n * 1000:.2f} ms each), pipelined ZADDs {fmt_rate(plain_rate)}"
+                f" windows/s ({plain.seconds / n * 1000:.2f} ms); ratio plain/atomic "
+                f"{cost:.1f}x",
+                flush=True,
+            )
+            rows.append(
+                (
+                    f"{n_symbols:,}",
+                    str(n),
+                    fmt_rate(lua_rate),
+                    f"{lua.seconds / n * 1000:.2f}",
+                    fmt_rate(plain_rate),
+                    f"{plain.seconds / n * 1000:.2f}",
+                    f"{cost:.1f}x",
+                )
+            )
     if not args.no_write:
-        write_results("redis_sink", rows, (
-            "symbols/window", "windows", "atomic script windows/s", "ms/window",
-            "plain ZADD pipeline windows/s", "ms/window", "cost of atomic (x)"),
-            notes=["Wall time, client and redis-server on the same machine. The script also "
-                   "writes history sets, window metadata and each symbol's figure hash, which "
-                   "the plain pipeline does not."])
+        write_results(
+            "redis_sink",
+            rows,
+            (
+                "symbols/window",
+                "windows",
+                "atomic script windows/s",
+                "ms/window",
+                "plain ZADD pipeline windows/s",
+                "ms/window",
+                "cost of atomic (x)",
+            ),
+            notes=[
+                "Wall time, client and redis-server on the same machine. The script also "
+                "writes history sets, window metadata and each symbol's figure hash, which "
+                "the plain pipeline does not."
+            ],
+        )
 
 
 if __name__ == "__main__":

@@ -41,8 +41,9 @@ def main() -> None:
         module = MODULES.get(name, name)
         extra = QUICK.get(module, []) if args.quick else []
         code = subprocess.call([sys.executable, "-m", f"bench.{module}", *extra], cwd=REPO)
-        print(f"-- bench.{name}: exit {code} in {time.perf_counter() - started:.0f} s\n",
-              flush=True)
+        print(
+            f"-- bench.{name}: exit {code} in {time.perf_counter() - started:.0f} s\n", flush=True
+        )
         if code:
             failed.append(name)
     print(f"results: {RESULTS_DIR / 'latest.md'}" + (f"; failed: {failed}" if failed else ""))

@@ -35,7 +35,7 @@ def run_ours(ticks: list) -> tuple[int, int]:
     ranked = 0
     ingest = engine.ingest
     for start in range(0, len(ticks), BATCH):
-        for tick in ticks[start:start + BATCH]:
+        for tick in ticks[start : start + BATCH]:
             ingest(tick)
         for report in engine.close_ready(0.0):
             ranked += len(rankings[report.spec].add(report))
@@ -54,8 +54,9 @@ def run_bytewax(ticks: list) -> int:
     from bytewax.testing import TestingSink, TestingSource, run_main
 
     flow = Dataflow("bytewax_reference")
-    keyed = op.key_on("key", op.input("in", flow, TestingSource(ticks, batch_size=BATCH)),
-                      lambda t: t.symbol)
+    keyed = op.key_on(
+        "key", op.input("in", flow, TestingSource(ticks, batch_size=BATCH)), lambda t: t.symbol
+    )
     clock: win.EventClock[Tick] = win.EventClock(
         lambda t: EPOCH + timedelta(milliseconds=t.ts_ms),
         wait_for_system_duration=timedelta(seconds=5),
@@ -64,14 +65,23 @@ def run_bytewax(ticks: list) -> int:
     for spec in DEFAULT_SPECS:
         if spec.score != Score.MEAN:
             continue
-        windower = win.SlidingWindower(timedelta(seconds=spec.length_s),
-                                       timedelta(seconds=spec.slide_s), EPOCH)
-        folded = win.fold_window(
-            f"mean_{spec.name}", keyed, clock, windower, lambda: (0, 0.0),
-            lambda acc, t: (acc[0] + 1, acc[1] + t.price), lambda a, b: (a[0] + b[0], a[1] + b[1]),
+        windower = win.SlidingWindower(
+            timedelta(seconds=spec.length_s), timedelta(seconds=spec.slide_s), EPOCH
         )
-        means = op.map(f"to_mean_{spec.name}", folded.down,
-                       lambda kv: (kv[0], kv[1][0], kv[1][1][1] / kv[1][1][0]))
+        folded = win.fold_window(
+            f"mean_{spec.name}",
+            keyed,
+            clock,
+            windower,
+            lambda: (0, 0.0),
+            lambda acc, t: (acc[0] + 1, acc[1] + t.price),
+            lambda a, b: (a[0] + b[0], a[1] + b[1]),
+        )
+        means = op.map(
+            f"to_mean_{spec.name}",
+            folded.down,
+            lambda kv: (kv[0], kv[1][0], kv[1][1][1] / kv[1][1][0]),
+        )
         op.output(f"out_{spec.name}", means, TestingSink(out))
     run_main(flow)
     return len(out)
@@ -113,16 +123,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-write", action="store_true", help="do not write results/")
     args = parser.parse_args(argv)
     counts = [int(n) for n in args.symbols.split(",")]
-    print_header("window_engine", {"symbols": counts, "ticks_ours": args.ticks,
-                                   "ticks_bytewax": args.bytewax_ticks, "batch": BATCH,
-                                   "specs": [s.name for s in DEFAULT_SPECS]})
+    print_header(
+        "window_engine",
+        {
+            "symbols": counts,
+            "ticks_ours": args.ticks,
+            "ticks_bytewax": args.bytewax_ticks,
+            "batch": BATCH,
+            "specs": [s.name for s in DEFAULT_SPECS],
+        },
+    )
     rows = []
     for n_symbols in counts:
         ticks = fanned(n_symbols, max(args.ticks, args.bytewax_ticks))
         if args.profile:
             profile(ticks)
             continue
-        prefix, half = ticks[:args.bytewax_ticks], ticks[:args.bytewax_ticks // 2]
+        prefix, half = ticks[: args.bytewax_ticks], ticks[: args.bytewax_ticks // 2]
         with timed() as bw_half:
             run_bytewax(half)
         with timed() as bw:
@@ -138,28 +155,56 @@ def main(argv: list[str] | None = None) -> None:
         bw_rate = marginal(extra, len(prefix), bw_half, bw)
         same_rate = marginal(extra, len(prefix), same_half, same)
         long_rate = rate(len(ticks), ours.cpu_seconds)
-        print(f"symbols={n_symbols}: bytewax {fmt_rate(bw_rate)} ticks/s on {len(prefix):,} "
-              f"ticks ({span_s(prefix):.0f} s event time, {bw_windows:,} windows); ours "
-              f"{fmt_rate(same_rate)} ticks/s on the same ticks, {fmt_rate(long_rate)} ticks/s "
-              f"on {len(ticks):,} ticks ({span_s(ticks):.0f} s event time, {ranked:,} windows "
-              f"ranked, all-in)", flush=True)
-        print(f"cpu s: bytewax {bw_half.cpu_seconds:.2f}/{bw.cpu_seconds:.2f}, ours same "
-              f"{same_half.cpu_seconds:.2f}/{same.cpu_seconds:.2f}, ours long "
-              f"{ours.cpu_seconds:.2f} (wall {ours.seconds:.2f})")
+        print(
+            f"symbols={n_symbols}: bytewax {fmt_rate(bw_rate)} ticks/s on {len(prefix):,} "
+            f"ticks ({span_s(prefix):.0f} s event time, {bw_windows:,} windows); ours "
+            f"{fmt_rate(same_rate)} ticks/s on the same ticks, {fmt_rate(long_rate)} ticks/s "
+            f"on {len(ticks):,} ticks ({span_s(ticks):.0f} s event time, {ranked:,} windows "
+            f"ranked, all-in)",
+            flush=True,
+        )
+        print(
+            f"cpu s: bytewax {bw_half.cpu_seconds:.2f}/{bw.cpu_seconds:.2f}, ours same "
+            f"{same_half.cpu_seconds:.2f}/{same.cpu_seconds:.2f}, ours long "
+            f"{ours.cpu_seconds:.2f} (wall {ours.seconds:.2f})"
+        )
         ratio = same_rate / bw_rate
-        print(f"ratio symbols={n_symbols}: {ratio:.1f}x (target >= 100x: "
-              f"{'met' if ratio >= 100 else 'missed'})", flush=True)
-        rows.append((f"{n_symbols:,}", f"{len(prefix):,}", fmt_rate(bw_rate), fmt_rate(same_rate),
-                     f"**{ratio:.0f}x**", f"{len(ticks):,} ({span_s(ticks):.0f} s)",
-                     fmt_rate(long_rate)))
+        print(
+            f"ratio symbols={n_symbols}: {ratio:.1f}x (target >= 100x: "
+            f"{'met' if ratio >= 100 else 'missed'})",
+            flush=True,
+        )
+        rows.append(
+            (
+                f"{n_symbols:,}",
+                f"{len(prefix):,}",
+                fmt_rate(bw_rate),
+                fmt_rate(same_rate),
+                f"**{ratio:.0f}x**",
+                f"{len(ticks):,} ({span_s(ticks):.0f} s)",
+                fmt_rate(long_rate),
+            )
+        )
     if rows and not args.no_write:
-        write_results("window_engine", rows, (
-            "symbols", "same input (ticks)", "Bytewax SlidingWindower ticks/s",
-            "ours ticks/s", "ratio", "ours long input (event time)", "ours ticks/s (long)"),
-            notes=["One thread each; ticks/s = ticks per CPU second. Same-input rates are "
-                   "marginal, (N - N/2) ticks over the CPU-time difference, so start-up and "
-                   "the end-of-input flush cancel out; the long run is all-in.",
-                   "Target: ours >= 100x Bytewax's SlidingWindower + fold_window."])
+        write_results(
+            "window_engine",
+            rows,
+            (
+                "symbols",
+                "same input (ticks)",
+                "Bytewax SlidingWindower ticks/s",
+                "ours ticks/s",
+                "ratio",
+                "ours long input (event time)",
+                "ours ticks/s (long)",
+            ),
+            notes=[
+                "One thread each; ticks/s = ticks per CPU second. Same-input rates are "
+                "marginal, (N - N/2) ticks over the CPU-time difference, so start-up and "
+                "the end-of-input flush cancel out; the long run is all-in.",
+                "Target: ours >= 100x Bytewax's SlidingWindower + fold_window.",
+            ],
+        )
 
 
 if __name__ == "__main__":

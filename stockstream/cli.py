@@ -97,18 +97,24 @@ def settings_help(settings_cls: type[BaseSettings]) -> str:
         names = " or ".join(env_names(settings_cls, name, field))
         lines.append(f"  {names}  ({type_text(field.annotation)}, default {default_text(field)})")
         if field.description:
-            lines.append(textwrap.fill(field.description, width=100, initial_indent=" " * 6,
-                                       subsequent_indent=" " * 6))
+            lines.append(
+                textwrap.fill(
+                    field.description, width=100, initial_indent=" " * 6, subsequent_indent=" " * 6
+                )
+            )
     return "\n".join(lines)
 
 
-def help_text(summary: str | None, settings_cls: type[BaseSettings] | None,
-              flags: Mapping[str, str]) -> str:
+def help_text(
+    summary: str | None, settings_cls: type[BaseSettings] | None, flags: Mapping[str, str]
+) -> str:
     """The `--help` page: the summary, the options and, when there is one, the settings."""
     options = {"-h, --help": "show this help and exit", **flags}
     width = max(map(len, options))
-    parts = [inspect.cleandoc(summary or ""), "options:\n" + "\n".join(
-        f"  {flag:<{width}}  {text}" for flag, text in options.items())]
+    parts = [
+        inspect.cleandoc(summary or ""),
+        "options:\n" + "\n".join(f"  {flag:<{width}}  {text}" for flag, text in options.items()),
+    ]
     if settings_cls is not None:
         parts.append(settings_help(settings_cls))
     return "\n\n".join(parts) + "\n"
@@ -120,9 +126,13 @@ def fail(prog: str, message: str) -> NoReturn:
     raise SystemExit(USAGE_ERROR)
 
 
-def check_arguments(prog: str, summary: str | None, argv: Sequence[str] | None = None,
-                    settings_cls: type[BaseSettings] | None = None,
-                    flags: Mapping[str, str] | None = None) -> None:
+def check_arguments(
+    prog: str,
+    summary: str | None,
+    argv: Sequence[str] | None = None,
+    settings_cls: type[BaseSettings] | None = None,
+    flags: Mapping[str, str] | None = None,
+) -> None:
     """Answer `--help` (exit 0), refuse any argument other than `flags` (exit 2)."""
     args = sys.argv[1:] if argv is None else argv
     if any(arg in HELP_FLAGS for arg in args):
@@ -135,12 +145,15 @@ def check_arguments(prog: str, summary: str | None, argv: Sequence[str] | None =
             fail(prog, f"unexpected argument {shown!r}; {hint}")
 
 
-def configuration_problems(settings_cls: type[BaseSettings],
-                           error: ValidationError | SettingsError) -> str:
+def configuration_problems(
+    settings_cls: type[BaseSettings], error: ValidationError | SettingsError
+) -> str:
     """What is wrong, by variable name, joined by '; ' (never the values given)."""
-    names = {alias.lower(): " or ".join(env_names(settings_cls, name, field))
-             for name, field in settings_cls.model_fields.items()
-             for alias in (name, *env_names(settings_cls, name, field))}
+    names = {
+        alias.lower(): " or ".join(env_names(settings_cls, name, field))
+        for name, field in settings_cls.model_fields.items()
+        for alias in (name, *env_names(settings_cls, name, field))
+    }
     if isinstance(error, SettingsError):
         unparsable = _UNPARSABLE_FIELD.search(str(error))
         if unparsable is None:
@@ -165,8 +178,9 @@ def read_settings(settings_cls: type[SettingsT], prog: str, **overrides: Any) ->
         fail(prog, f"bad configuration: {configuration_problems(settings_cls, error)}")
 
 
-def load_settings(settings_cls: type[SettingsT], prog: str, summary: str | None,
-                  argv: Sequence[str] | None = None) -> SettingsT:
+def load_settings(
+    settings_cls: type[SettingsT], prog: str, summary: str | None, argv: Sequence[str] | None = None
+) -> SettingsT:
     """An entry point's start: `check_arguments`, then `read_settings`."""
     check_arguments(prog, summary, argv, settings_cls)
     return read_settings(settings_cls, prog)

@@ -34,8 +34,11 @@ class TopicsSettings(CommonSettings):
 
 def wait_for_broker(settings: TopicsSettings) -> None:
     """Poll the broker's metadata until it answers; TimeoutError after `broker_wait_s`."""
-    conf: dict[str, Any] = {"bootstrap.servers": settings.kafka_bootstrap_servers,
-                            **settings.kafka_extra_config, "logger": log}
+    conf: dict[str, Any] = {
+        "bootstrap.servers": settings.kafka_bootstrap_servers,
+        **settings.kafka_extra_config,
+        "logger": log,
+    }
     admin = AdminClient(conf)
     deadline = time.monotonic() + settings.broker_wait_s
     attempt = 0
@@ -47,8 +50,9 @@ def wait_for_broker(settings: TopicsSettings) -> None:
         except KafkaException as exc:
             log.info("waiting for the broker", extra={"attempt": attempt, "error": str(exc)})
         if time.monotonic() >= deadline:
-            raise TimeoutError(f"no broker at {settings.kafka_bootstrap_servers} after "
-                               f"{settings.broker_wait_s}s")
+            raise TimeoutError(
+                f"no broker at {settings.kafka_bootstrap_servers} after {settings.broker_wait_s}s"
+            )
         time.sleep(2)
 
 
@@ -59,11 +63,15 @@ def main() -> int:
         wait_for_broker(settings)
         created = ensure_topics(
             settings.kafka_bootstrap_servers,
-            {settings.ticks_topic: settings.ticks_partitions,
-             settings.dlq_topic: settings.dlq_partitions},
+            {
+                settings.ticks_topic: settings.ticks_partitions,
+                settings.dlq_topic: settings.dlq_partitions,
+            },
             extra=settings.kafka_extra_config,
-            configs={settings.ticks_topic: {"retention.ms": str(settings.ticks_retention_ms)},
-                     settings.dlq_topic: {"retention.ms": str(settings.dlq_retention_ms)}},
+            configs={
+                settings.ticks_topic: {"retention.ms": str(settings.ticks_retention_ms)},
+                settings.dlq_topic: {"retention.ms": str(settings.dlq_retention_ms)},
+            },
         )
     except (TimeoutError, KafkaException) as exc:
         log.error("creating the topics failed", extra={"error": str(exc)})

@@ -29,7 +29,8 @@ class GcPauseTimer:
     def __init__(self) -> None:
         self._started_s = 0.0
         self._by_generation: dict[int, Histogram] = {
-            generation: GC_PAUSE.labels(generation=str(generation)) for generation in range(3)}
+            generation: GC_PAUSE.labels(generation=str(generation)) for generation in range(3)
+        }
 
     def __call__(self, phase: str, info: dict[str, Any]) -> None:
         if phase == "start":
@@ -39,9 +40,14 @@ class GcPauseTimer:
         generation = int(info["generation"])
         self._by_generation[generation].observe(pause_s)
         if pause_s >= SLOW_PAUSE_S:
-            log.info("slow garbage collection", extra={
-                "generation": generation, "pause_ms": round(pause_s * 1000, 1),
-                "collected": info["collected"]})
+            log.info(
+                "slow garbage collection",
+                extra={
+                    "generation": generation,
+                    "pause_ms": round(pause_s * 1000, 1),
+                    "collected": info["collected"],
+                },
+            )
 
 
 def observe_gc_pauses() -> GcPauseTimer:

@@ -38,6 +38,7 @@ def librdkafka_logger() -> logging.Logger:
         logger.addFilter(ThrottleFilter())
     return logger
 
+
 #: Settings every producer starts from; `extra` (e.g. SASL) is applied on top.
 PRODUCER_DEFAULTS: Mapping[str, Any] = {
     "enable.idempotence": True,
@@ -150,8 +151,12 @@ def ensure_topics(
     `KafkaException` otherwise."""
     admin = AdminClient({"bootstrap.servers": bootstrap, **(extra or {})})
     wanted = [
-        NewTopic(name, num_partitions=n, replication_factor=-1,
-                 config=dict((configs or {}).get(name, {})))
+        NewTopic(
+            name,
+            num_partitions=n,
+            replication_factor=-1,
+            config=dict((configs or {}).get(name, {})),
+        )
         for name, n in topics.items()
     ]
     futures = admin.create_topics(wanted, operation_timeout=timeout_s, request_timeout=timeout_s)

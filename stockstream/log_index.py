@@ -49,18 +49,25 @@ class LogIndexSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
 
-    es_url: HttpUrl = Field(HttpUrl("http://opensearch:9200"),
-                            description="Elasticsearch/OpenSearch URL the shipper writes to.")
+    es_url: HttpUrl = Field(
+        HttpUrl("http://opensearch:9200"),
+        description="Elasticsearch/OpenSearch URL the shipper writes to.",
+    )
     log_index_prefix: str = Field(
-        "stockstream-logs", pattern=r"^[a-z0-9][a-z0-9_.-]*$",
-        description="Daily indices are <prefix>-YYYY.MM.DD; the template is named <prefix>.")
+        "stockstream-logs",
+        pattern=r"^[a-z0-9][a-z0-9_.-]*$",
+        description="Daily indices are <prefix>-YYYY.MM.DD; the template is named <prefix>.",
+    )
     log_index_template_file: Path = Field(
         Path("observability/logging/index-template.json"),
-        description="The composable index template (JSON) `install` puts.")
+        description="The composable index template (JSON) `install` puts.",
+    )
     log_retention_days: int = Field(
-        7, ge=1, le=3650, description="`prune` keeps this many daily indices, today included.")
+        7, ge=1, le=3650, description="`prune` keeps this many daily indices, today included."
+    )
     log_index_wait_s: float = Field(
-        600.0, gt=0, description="How long `install` retries while the search cluster is down.")
+        600.0, gt=0, description="How long `install` retries while the search cluster is down."
+    )
     log_level: str = Field("INFO", description="Python log level name.")
 
 
@@ -75,12 +82,14 @@ def index_day(name: str, prefix: str) -> date | None:
         return None
 
 
-def expired_indices(names: Iterable[str], prefix: str, retention_days: int,
-                    today: date) -> list[str]:
+def expired_indices(
+    names: Iterable[str], prefix: str, retention_days: int, today: date
+) -> list[str]:
     """The daily indices among `names` older than `retention_days` days (today is day one)."""
     oldest_kept = today - timedelta(days=retention_days - 1)
-    return sorted(name for name in names
-                  if (day := index_day(name, prefix)) is not None and day < oldest_kept)
+    return sorted(
+        name for name in names if (day := index_day(name, prefix)) is not None and day < oldest_kept
+    )
 
 
 def install_template(client: httpx.Client, settings: LogIndexSettings) -> None:
@@ -97,8 +106,11 @@ def install_template(client: httpx.Client, settings: LogIndexSettings) -> None:
         except httpx.TransportError as error:
             problem = type(error).__name__
         if time.monotonic() >= deadline:
-            fail(PROG, f"{redact(str(settings.es_url))} did not accept the template within "
-                       f"{settings.log_index_wait_s:.0f}s (last: {problem})")
+            fail(
+                PROG,
+                f"{redact(str(settings.es_url))} did not accept the template within "
+                f"{settings.log_index_wait_s:.0f}s (last: {problem})",
+            )
         log.info("search cluster not ready, retrying", extra={"problem": problem})
         time.sleep(5.0)
     if response.is_error:
@@ -108,20 +120,25 @@ def install_template(client: httpx.Client, settings: LogIndexSettings) -> None:
 
 def prune(client: httpx.Client, settings: LogIndexSettings, today: date) -> list[str]:
     """Delete the expired daily indices; returns their names."""
-    response = client.get(f"/_cat/indices/{settings.log_index_prefix}-*",
-                          params={"format": "json", "h": "index"})
+    response = client.get(
+        f"/_cat/indices/{settings.log_index_prefix}-*", params={"format": "json", "h": "index"}
+    )
     if response.is_error:
         fail(PROG, f"listing the log indices failed: HTTP {response.status_code}")
     names = [row["index"] for row in response.json()]
-    expired = expired_indices(names, settings.log_index_prefix, settings.log_retention_days,
-                              today)
+    expired = expired_indices(names, settings.log_index_prefix, settings.log_retention_days, today)
     for name in expired:
         deleted = client.delete(f"/{name}")
         if deleted.is_error and deleted.status_code != 404:
             fail(PROG, f"deleting {name} failed: HTTP {deleted.status_code}")
-    log.info("log indices pruned", extra={
-        "deleted": expired, "kept": len(names) - len(expired),
-        "retention_days": settings.log_retention_days})
+    log.info(
+        "log indices pruned",
+        extra={
+            "deleted": expired,
+            "kept": len(names) - len(expired),
+            "retention_days": settings.log_retention_days,
+        },
+    )
     return expired
 
 

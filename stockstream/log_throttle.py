@@ -53,13 +53,18 @@ class _Gate:
 class LogThrottle:
     """`logger.log` for lines of a kind (`key`) that repeat: see the module docstring."""
 
-    def __init__(self, logger: logging.Logger, interval_s: float = DEFAULT_INTERVAL_S,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        logger: logging.Logger,
+        interval_s: float = DEFAULT_INTERVAL_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._logger = logger
         self._gate = _Gate(interval_s, clock)
 
-    def log(self, level: int, message: str, *, key: str,
-            extra: Mapping[str, Any] | None = None) -> bool:
+    def log(
+        self, level: int, message: str, *, key: str, extra: Mapping[str, Any] | None = None
+    ) -> bool:
         """Log unless a line of `key` passed less than `interval_s` ago; True if logged.
         A line after suppressed ones carries `suppressed` (how many) and `interval_s`."""
         passed, suppressed = self._gate.passes(key)
@@ -75,8 +80,12 @@ class ThrottleFilter(logging.Filter):
     """A logger filter passing each distinct message (its first `key_chars` characters, with
     digits dropped: addresses and timings vary) at most once per `interval_s`."""
 
-    def __init__(self, interval_s: float = DEFAULT_INTERVAL_S, key_chars: int = 80,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        interval_s: float = DEFAULT_INTERVAL_S,
+        key_chars: int = 80,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         super().__init__()
         self._gate = _Gate(interval_s, clock)
         self._key_chars = key_chars

@@ -45,7 +45,8 @@ class EcsFormatter(ecs_logging.StdlibFormatter):
 
     def format_to_ecs(self, record: logging.LogRecord) -> dict[str, Any]:
         extras = {
-            key: value for key, value in record.__dict__.items()
+            key: value
+            for key, value in record.__dict__.items()
             if key not in _RECORD_ATTRIBUTES and value is not None
         }
         if extras:

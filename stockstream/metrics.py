@@ -85,8 +85,24 @@ WINDOW_EMIT_LATENCY = Histogram(
     "Wall time from the watermark passing a window's end to the window being in Redis.",
     # A bound below each of issue 11's targets (50 ms; 250 ms at 10,000 symbols): a p99 in the
     # target's own bucket cannot tell it from the target.
-    buckets=(0.005, 0.01, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.5, 1.0, 2.5,
-             5.0, 10.0),
+    buckets=(
+        0.005,
+        0.01,
+        0.02,
+        0.03,
+        0.04,
+        0.05,
+        0.075,
+        0.1,
+        0.15,
+        0.2,
+        0.25,
+        0.5,
+        1.0,
+        2.5,
+        5.0,
+        10.0,
+    ),
 )
 WINDOW_PHASE = Histogram(
     "stockstream_window_phase_seconds",
@@ -96,8 +112,7 @@ WINDOW_PHASE = Histogram(
     "leaderboards are visible) and `redis_figures_history` (the figure hashes and history "
     "sets of the end's latest windows, after that).",
     ["phase"],
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0,
-             2.5),
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5),
 )
 GC_PAUSE = Histogram(
     "stockstream_gc_pause_seconds",
@@ -127,9 +142,9 @@ def _always() -> bool:
     return True
 
 
-def probe_answer(result: bool | tuple[bool, str], ok_body: str, failed_body: str) -> tuple[
-    int, bytes
-]:
+def probe_answer(
+    result: bool | tuple[bool, str], ok_body: str, failed_body: str
+) -> tuple[int, bytes]:
     """The status and body of a probe: 200 or 503, the check's reason when it gives one."""
     ok, reason = result if isinstance(result, tuple) else (result, "")
     body = reason or (ok_body if ok else failed_body)
@@ -162,7 +177,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def serve_metrics(
-    port: int, ready: Check = _always, host: str = "0.0.0.0",  # noqa: S104
+    port: int,
+    ready: Check = _always,
+    host: str = "0.0.0.0",  # noqa: S104
     live: Check = _always,
 ) -> ThreadingHTTPServer | None:
     """Serve /metrics, /healthz (`live`) and /readyz (`ready`) on `host`:`port` in a daemon
@@ -170,8 +187,9 @@ def serve_metrics(
     200 or 503, with its reason as the body when it returns (ok, reason)."""
     if port == 0:
         return None
-    handler = type("Handler", (_Handler,), {"ready": staticmethod(ready),
-                                            "live": staticmethod(live)})
+    handler = type(
+        "Handler", (_Handler,), {"ready": staticmethod(ready), "live": staticmethod(live)}
+    )
     try:
         server = ThreadingHTTPServer((host, port), handler)
     except OSError as exc:
@@ -232,9 +250,7 @@ INGEST_SESSION_OPEN = Gauge(
 )
 INGEST_SHARD_COUNT = Gauge("stockstream_ingest_shard_count", "Pods sharing the symbol universe.")
 INGEST_SHARD_INDEX = Gauge("stockstream_ingest_shard_index", "This pod's ordinal (shard).")
-INGEST_SHARD_SYMBOLS = Gauge(
-    "stockstream_ingest_shard_symbols", "Symbols this pod currently owns."
-)
+INGEST_SHARD_SYMBOLS = Gauge("stockstream_ingest_shard_symbols", "Symbols this pod currently owns.")
 INGEST_RESHARDS = Counter(
     "stockstream_ingest_reshards", "Shard count changes applied without a restart."
 )
@@ -246,6 +262,7 @@ def export_ingest_provider(provider: str) -> None:
     INGEST_BUFFER_DROPPED.labels(provider)
     INGEST_DELIVERY_ERRORS.labels(provider)
 
+
 # Operator (services.operator). The per-StockStream series (labels `namespace`, `name`)
 # exist from when the active replica starts reconciling the StockStream (counters at 0) until
 # it is deleted (services/operator/handlers.py); a standby exports none of them.
@@ -256,7 +273,8 @@ OPERATOR_RECONCILES = Counter(
     ["namespace", "name", "result"],
 )
 OPERATOR_WRITES = Counter(
-    "stockstream_operator_writes", "Writes the operator made to the API server, by kind.",
+    "stockstream_operator_writes",
+    "Writes the operator made to the API server, by kind.",
     ["kind"],
 )
 OPERATOR_LIFECYCLE = Gauge(

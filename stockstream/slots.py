@@ -59,12 +59,14 @@ def slot_builder(cls: type[T]) -> Callable[..., T]:
     namespace.update({f"_set_{name}": getattr(cls, name).__set__ for name in names})
     # Unrolled (as dataclasses generate __init__): a loop over the setters costs as much as
     # the __init__ it replaces.
-    source = "\n".join([
-        f"def build({', '.join(names)}):",
-        "    obj = _new(_cls)",
-        *(f"    _set_{name}(obj, {name})" for name in names),
-        "    return obj",
-    ])
+    source = "\n".join(
+        [
+            f"def build({', '.join(names)}):",
+            "    obj = _new(_cls)",
+            *(f"    _set_{name}(obj, {name})" for name in names),
+            "    return obj",
+        ]
+    )
     exec(source, namespace)  # noqa: S102 - generated from the class's own field names
     build: Callable[..., T] = namespace["build"]
     build.__qualname__ = f"slot_builder({cls.__qualname__})"

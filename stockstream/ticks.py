@@ -198,8 +198,16 @@ def _canonical_ts_ms(text: str) -> int | None:
     """Epoch ms of `YYYY-MM-DDTHH:MM:SS.mmmZ` (the form `format_ts` writes), None for any other
     form. The minute comes from `parse_ts` (cached), the seconds and ms are ASCII digits added
     on, so the result is `parse_ts(text)` whenever this returns one."""
-    if (len(text) != 24 or text[4] != "-" or text[7] != "-" or text[10] != "T"
-            or text[13] != ":" or text[16] != ":" or text[19] != "." or text[23] != "Z"):
+    if (
+        len(text) != 24
+        or text[4] != "-"
+        or text[7] != "-"
+        or text[10] != "T"
+        or text[13] != ":"
+        or text[16] != ":"
+        or text[19] != "."
+        or text[23] != "Z"
+    ):
         return None
     seconds, millis = text[17:19], text[20:23]
     if not (seconds.isascii() and seconds.isdigit() and millis.isascii() and millis.isdigit()):

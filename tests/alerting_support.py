@@ -76,11 +76,20 @@ class FeedProcess:
     proc: subprocess.Popen[bytes] | None = None
 
     def start(self, replay_from: str) -> None:
-        env = {**os.environ, **self.env, "METRICS_PORT": str(self.metrics_port),
-               "REPLAY_FROM": replay_from}
+        env = {
+            **os.environ,
+            **self.env,
+            "METRICS_PORT": str(self.metrics_port),
+            "REPLAY_FROM": replay_from,
+        }
         log = open(self.log_dir / f"{self.name}.log", "ab")  # noqa: SIM115 - child owns it
-        self.proc = subprocess.Popen([sys.executable, "-m", self.module], env=env, stdout=log,
-                                     stderr=log, start_new_session=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", self.module],
+            env=env,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
         log.close()
 
     def stop(self) -> None:
@@ -147,17 +156,31 @@ class MonitoredPipeline:
         self.broker = KafkaBroker(workdir=self.workdir / "kafka").start()
         self.redis = RedisServer(workdir=self.workdir / "redis").start()
         ensure_topics(self.broker.bootstrap, {self.topic: PARTITIONS, DLQ_TOPIC: 1})
-        common = {"KAFKA_BOOTSTRAP_SERVERS": self.broker.bootstrap, "TICKS_TOPIC": self.topic,
-                  "DLQ_TOPIC": DLQ_TOPIC, "LOG_LEVEL": "INFO"}
+        common = {
+            "KAFKA_BOOTSTRAP_SERVERS": self.broker.bootstrap,
+            "TICKS_TOPIC": self.topic,
+            "DLQ_TOPIC": DLQ_TOPIC,
+            "LOG_LEVEL": "INFO",
+        }
         symbols = file_symbols()
         stalled = [s for s in symbols if partition_of(s) == STALL_PARTITION]
         others = [s for s in symbols if partition_of(s) != STALL_PARTITION]
         feed = {**common, "REPLAY_SPEED": str(REPLAY_SPEED), "REPLAY_LOOP": "true"}
-        self.replay = FeedProcess("replay", "services.replay", {
-            **feed, "REPLAY_SYMBOLS": ",".join(others)}, logs)
-        self.ingest = FeedProcess("ingest", "services.ingest", {
-            **feed, "PROVIDER": "replay", "SYMBOLS": ",".join(stalled),
-            "MEMBERSHIP": "static", "POD_NAME": "ingest-0"}, logs)
+        self.replay = FeedProcess(
+            "replay", "services.replay", {**feed, "REPLAY_SYMBOLS": ",".join(others)}, logs
+        )
+        self.ingest = FeedProcess(
+            "ingest",
+            "services.ingest",
+            {
+                **feed,
+                "PROVIDER": "replay",
+                "SYMBOLS": ",".join(stalled),
+                "MEMBERSHIP": "static",
+                "POD_NAME": "ingest-0",
+            },
+            logs,
+        )
         self.replay.start(REPLAY_FROM)
         self.ingest.start(REPLAY_FROM)
         wait_for_data(self.broker.bootstrap, self.topic, timeout_s=120)
@@ -165,26 +188,39 @@ class MonitoredPipeline:
         # The dataflow's own timers are scaled with the rules: the idle timeout (30 s) before
         # an idle partition's watermark follows the clock would otherwise look like a stall
         # to a WatermarkStalled whose `for:` shrank from 10 minutes to 20 s.
-        self.cluster = LocalCluster({**common, "REDIS_URL": self.redis.url,
-                                     "REDIS_RETRY_MAX_S": "1", "IDLE_TIMEOUT_S": "1"},
-                                    processes=2, log_dir=logs)
+        self.cluster = LocalCluster(
+            {
+                **common,
+                "REDIS_URL": self.redis.url,
+                "REDIS_RETRY_MAX_S": "1",
+                "IDLE_TIMEOUT_S": "1",
+            },
+            processes=2,
+            log_dir=logs,
+        )
         self.start_dataflow()
         self.webhook = WebhookReceiver().start()
-        self.alertmanager = AlertmanagerServer(self.webhook.url, fast=True,
-                                               workdir=self.workdir / "alertmanager").start()
+        self.alertmanager = AlertmanagerServer(
+            self.webhook.url, fast=True, workdir=self.workdir / "alertmanager"
+        ).start()
         rules = self.workdir / "rules"
         write_scaled_rules(rule_files(), rules, TIME_SCALE, SCRAPE_INTERVAL_S)
-        self.prometheus = PrometheusServer(self.targets(), rules,
-                                           alertmanager=self.alertmanager.address,
-                                           interval_s=SCRAPE_INTERVAL_S,
-                                           workdir=self.workdir / "prometheus").start()
+        self.prometheus = PrometheusServer(
+            self.targets(),
+            rules,
+            alertmanager=self.alertmanager.address,
+            interval_s=SCRAPE_INTERVAL_S,
+            workdir=self.workdir / "prometheus",
+        ).start()
         return self
 
     def targets(self) -> dict[str, list[tuple[str, dict[str, str]]]]:
         assert self.replay and self.ingest
         return {
-            "dataflow": [(f"127.0.0.1:{port}", {"pod": f"dataflow-{i}"})
-                         for i, port in enumerate(self.dataflow_ports)],
+            "dataflow": [
+                (f"127.0.0.1:{port}", {"pod": f"dataflow-{i}"})
+                for i, port in enumerate(self.dataflow_ports)
+            ],
             "replay": [(f"127.0.0.1:{self.replay.metrics_port}", {"pod": "replay"})],
             "ingest": [(f"127.0.0.1:{self.ingest.metrics_port}", {"pod": "ingest-0"})],
         }
@@ -203,14 +239,18 @@ class MonitoredPipeline:
     def wait_value(self, expr: str, timeout_s: float, what: str) -> None:
         """Wait until `expr` returns a series (a condition such as `x > 0`)."""
         if not wait_until(lambda: self.value(expr) is not None, timeout_s, interval=1.0):
-            raise AssertionError(f"{what}: `{expr}` returned nothing for {timeout_s} s\n"
-                                 + self.diagnostics())
+            raise AssertionError(
+                f"{what}: `{expr}` returned nothing for {timeout_s} s\n" + self.diagnostics()
+            )
 
     def wait_quiet(self, timeout_s: float = 120) -> None:
         """Wait until no alert is firing or pending (the previous fault fully repaired)."""
         assert self.prometheus is not None
-        self.wait_value('absent(ALERTS{alertstate=~"firing|pending"})', timeout_s,
-                        f"alerts still active: {self.prometheus.query('ALERTS')}")
+        self.wait_value(
+            'absent(ALERTS{alertstate=~"firing|pending"})',
+            timeout_s,
+            f"alerts still active: {self.prometheus.query('ALERTS')}",
+        )
 
     def event_time_ms(self) -> int:
         """The furthest watermark of any partition (from the dataflow's lag gauge)."""
@@ -240,8 +280,14 @@ class MonitoredPipeline:
         """Unparseable messages into every partition but the stalled one."""
         assert self.broker is not None
         partitions = tuple(p for p in range(PARTITIONS) if p != STALL_PARTITION)
-        return TestProducer(self.broker.bootstrap, self.topic, b"600332", b"{not json",
-                            partitions, period_s=len(partitions) / per_s).start()
+        return TestProducer(
+            self.broker.bootstrap,
+            self.topic,
+            b"600332",
+            b"{not json",
+            partitions,
+            period_s=len(partitions) / per_s,
+        ).start()
 
     def frozen_clock(self, symbol: str) -> TestProducer:
         """Valid ticks of `symbol` that all carry the same event time, just past the
@@ -252,17 +298,20 @@ class MonitoredPipeline:
         assert lag is not None, f"no watermark lag of partition {partition}"
         ts_ms = int((time.time() - lag) * 1000) + 1000
         key, value = encode(Tick(symbol, 10.0, ts_ms, 100.0, "test:frozen-clock"))
-        return TestProducer(self.broker.bootstrap, self.topic, key, value,
-                            (partition_of(symbol),), period_s=0.05).start()
+        return TestProducer(
+            self.broker.bootstrap, self.topic, key, value, (partition_of(symbol),), period_s=0.05
+        ).start()
 
     def refuse_dead_letters(self, refuse: bool) -> None:
         """Make the broker refuse (or accept again) every record of the dead-letter topic: its
         `max.message.bytes` set below any record's size (a misconfigured topic)."""
         assert self.broker is not None
         admin = AdminClient({"bootstrap.servers": self.broker.bootstrap})
-        entry = ConfigEntry("max.message.bytes", "16" if refuse else None,
-                            incremental_operation=AlterConfigOpType.SET if refuse
-                            else AlterConfigOpType.DELETE)
+        entry = ConfigEntry(
+            "max.message.bytes",
+            "16" if refuse else None,
+            incremental_operation=AlterConfigOpType.SET if refuse else AlterConfigOpType.DELETE,
+        )
         resource = ConfigResource(ConfigResource.Type.TOPIC, DLQ_TOPIC, incremental_configs=[entry])
         for future in admin.incremental_alter_configs([resource]).values():
             future.result(timeout=30)

@@ -64,8 +64,12 @@ class KubeCluster:
     ) -> subprocess.CompletedProcess[str]:
         """Run ``kubectl <args>``; with check, a failure raises with kubectl's stderr."""
         proc = subprocess.run(
-            self.kubectl_argv(*args), input=stdin, capture_output=True, text=True,
-            timeout=timeout_s, check=False,
+            self.kubectl_argv(*args),
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            check=False,
         )
         if check and proc.returncode != 0:
             raise AssertionError(
@@ -142,8 +146,11 @@ def _run_script(name: str, timeout_s: float) -> None:
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("w") as out:
         proc = subprocess.run(
-            [str(CLUSTER_SCRIPTS / f"{name}.sh")], stdout=out, stderr=subprocess.STDOUT,
-            timeout=timeout_s, check=False,
+            [str(CLUSTER_SCRIPTS / f"{name}.sh")],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            timeout=timeout_s,
+            check=False,
         )
     if proc.returncode != 0:
         tail = "\n".join(log.read_text().splitlines()[-40:])

@@ -37,14 +37,17 @@ def kubernetes_bin() -> Path:
     if os.environ.get("STOCKSTREAM_KUBE_BIN_DIR"):
         return Path(os.environ["STOCKSTREAM_KUBE_BIN_DIR"])
     subprocess.run([str(ROOT / "scripts/cluster/build-kubernetes.sh")], check=True)
-    cache = Path(os.environ.get("STOCKSTREAM_CACHE") or Path(
-        os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "stockstream")
+    cache = Path(
+        os.environ.get("STOCKSTREAM_CACHE")
+        or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "stockstream"
+    )
     return cache / "kubernetes" / VERSION / "bin"
 
 
 def etcd_binary() -> str:
-    out = subprocess.run([str(ROOT / "scripts/install-etcd.sh")], check=True,
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [str(ROOT / "scripts/install-etcd.sh")], check=True, capture_output=True, text=True
+    )
     return out.stdout.strip().splitlines()[-1]
 
 
@@ -64,13 +67,23 @@ class ControlPlane:
         return self.workdir / "certs" / "apiserver.crt"
 
     def kubeconfig(self, token: str, path: Path) -> Path:
-        path.write_text(yaml.safe_dump({
-            "apiVersion": "v1", "kind": "Config", "current-context": "test",
-            "clusters": [{"name": "test", "cluster": {"server": self.url,
-                                                     "certificate-authority": str(self.ca)}}],
-            "users": [{"name": "u", "user": {"token": token}}],
-            "contexts": [{"name": "test", "context": {"cluster": "test", "user": "u"}}],
-        }))
+        path.write_text(
+            yaml.safe_dump(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "current-context": "test",
+                    "clusters": [
+                        {
+                            "name": "test",
+                            "cluster": {"server": self.url, "certificate-authority": str(self.ca)},
+                        }
+                    ],
+                    "users": [{"name": "u", "user": {"token": token}}],
+                    "contexts": [{"name": "test", "context": {"cluster": "test", "user": "u"}}],
+                }
+            )
+        )
         return path
 
     def api(self, token: str | None = None) -> client.ApiClient:
@@ -82,11 +95,17 @@ class ControlPlane:
 
     def kubectl_run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         kc = self.kubeconfig(self.admin_token, self.workdir / "admin.kubeconfig")
-        proc = subprocess.run([str(self.kubectl), f"--kubeconfig={kc}", *args], check=False,
-                              capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(
+            [str(self.kubectl), f"--kubeconfig={kc}", *args],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         if check and proc.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)} failed ({proc.returncode}):\n"
-                                 f"{proc.stderr}{proc.stdout}")
+            raise AssertionError(
+                f"kubectl {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}{proc.stdout}"
+            )
         return proc
 
 
@@ -104,34 +123,62 @@ def control_plane() -> Iterator[ControlPlane]:
     try:
         client_port, peer_port, api_port = free_port(), free_port(), free_port()
         etcd_url = f"http://127.0.0.1:{client_port}"
-        procs.append(spawn([
-            etcd, "--data-dir", str(work / "etcd"), "--name", "test",
-            "--listen-client-urls", etcd_url, "--advertise-client-urls", etcd_url,
-            "--listen-peer-urls", f"http://127.0.0.1:{peer_port}",
-            "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer_port}",
-            "--initial-cluster", f"test=http://127.0.0.1:{peer_port}",
-            "--unsafe-no-fsync",
-        ], work / "etcd.log", work))
+        procs.append(
+            spawn(
+                [
+                    etcd,
+                    "--data-dir",
+                    str(work / "etcd"),
+                    "--name",
+                    "test",
+                    "--listen-client-urls",
+                    etcd_url,
+                    "--advertise-client-urls",
+                    etcd_url,
+                    "--listen-peer-urls",
+                    f"http://127.0.0.1:{peer_port}",
+                    "--initial-advertise-peer-urls",
+                    f"http://127.0.0.1:{peer_port}",
+                    "--initial-cluster",
+                    f"test=http://127.0.0.1:{peer_port}",
+                    "--unsafe-no-fsync",
+                ],
+                work / "etcd.log",
+                work,
+            )
+        )
         _openssl("genrsa", "-out", str(work / "sa.key"), "2048")
         _openssl("rsa", "-in", str(work / "sa.key"), "-pubout", "-out", str(work / "sa.pub"))
         admin, operator = os.urandom(16).hex(), os.urandom(16).hex()
         (work / "tokens.csv").write_text(
-            f'{admin},admin,1,"system:masters"\n{operator},operator,2\n')
-        procs.append(spawn([
-            str(bin_dir / "kube-apiserver"),
-            f"--etcd-servers={etcd_url}", "--bind-address=127.0.0.1",
-            "--advertise-address=127.0.0.1", f"--secure-port={api_port}",
-            f"--cert-dir={work / 'certs'}", f"--token-auth-file={work / 'tokens.csv'}",
-            "--authorization-mode=RBAC", "--service-cluster-ip-range=10.96.0.0/24",
-            f"--service-account-key-file={work / 'sa.pub'}",
-            f"--service-account-signing-key-file={work / 'sa.key'}",
-            "--service-account-issuer=https://kubernetes.default.svc",
-            # no controller-manager: no default ServiceAccount to admit pods with
-            "--disable-admission-plugins=ServiceAccount",
-            "--enable-priority-and-fairness=false",
-        ], work / "apiserver.log", work))
-        plane = ControlPlane(work, f"https://127.0.0.1:{api_port}", admin, operator, procs,
-                             bin_dir / "kubectl")
+            f'{admin},admin,1,"system:masters"\n{operator},operator,2\n'
+        )
+        procs.append(
+            spawn(
+                [
+                    str(bin_dir / "kube-apiserver"),
+                    f"--etcd-servers={etcd_url}",
+                    "--bind-address=127.0.0.1",
+                    "--advertise-address=127.0.0.1",
+                    f"--secure-port={api_port}",
+                    f"--cert-dir={work / 'certs'}",
+                    f"--token-auth-file={work / 'tokens.csv'}",
+                    "--authorization-mode=RBAC",
+                    "--service-cluster-ip-range=10.96.0.0/24",
+                    f"--service-account-key-file={work / 'sa.pub'}",
+                    f"--service-account-signing-key-file={work / 'sa.key'}",
+                    "--service-account-issuer=https://kubernetes.default.svc",
+                    # no controller-manager: no default ServiceAccount to admit pods with
+                    "--disable-admission-plugins=ServiceAccount",
+                    "--enable-priority-and-fairness=false",
+                ],
+                work / "apiserver.log",
+                work,
+            )
+        )
+        plane = ControlPlane(
+            work, f"https://127.0.0.1:{api_port}", admin, operator, procs, bin_dir / "kubectl"
+        )
         version = client.VersionApi(plane.api())
 
         def up() -> bool:
@@ -142,11 +189,15 @@ def control_plane() -> Iterator[ControlPlane]:
                 return False
             return True
 
-        if not wait_until(up, timeout=180, interval=0.5,
-                          alive=lambda: all(p.poll() is None for p in procs)):
-            raise RuntimeError("kube-apiserver did not come up:\n"
-                               + log_tail(work / "etcd.log") + "\n"
-                               + log_tail(work / "apiserver.log"))
+        if not wait_until(
+            up, timeout=180, interval=0.5, alive=lambda: all(p.poll() is None for p in procs)
+        ):
+            raise RuntimeError(
+                "kube-apiserver did not come up:\n"
+                + log_tail(work / "etcd.log")
+                + "\n"
+                + log_tail(work / "apiserver.log")
+            )
         yield plane
     finally:
         for proc in reversed(procs):
@@ -154,8 +205,9 @@ def control_plane() -> Iterator[ControlPlane]:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def sync_statefulset_pods(api: client.ApiClient, namespace: str, name: str,
-                          ready: bool = True) -> int:
+def sync_statefulset_pods(
+    api: client.ApiClient, namespace: str, name: str, ready: bool = True
+) -> int:
     """Play the StatefulSet controller (and kubelet) once: pods `<name>-<i>` for i below
     spec.replicas exist from the template with their recovery PVCs (Ready if `ready`), the
     others are deleted. Returns the number of pods that exist afterwards."""
@@ -170,8 +222,9 @@ def sync_statefulset_pods(api: client.ApiClient, namespace: str, name: str,
     replicas = int(sts["spec"].get("replicas") or 0)
     template = sts["spec"]["template"]
     selector = ",".join(f"{k}={v}" for k, v in sts["spec"]["selector"]["matchLabels"].items())
-    existing = {p.metadata.name for p in pods.get(namespace=namespace,
-                                                  label_selector=selector).items}
+    existing = {
+        p.metadata.name for p in pods.get(namespace=namespace, label_selector=selector).items
+    }
     for i in range(replicas):
         pod_name = f"{name}-{i}"
         if pod_name not in existing:
@@ -179,25 +232,47 @@ def sync_statefulset_pods(api: client.ApiClient, namespace: str, name: str,
             volumes = list(spec.get("volumes") or [])
             for vct in sts["spec"].get("volumeClaimTemplates") or []:
                 claim = f"{vct['metadata']['name']}-{pod_name}"
-                volumes.append({"name": vct["metadata"]["name"],
-                                "persistentVolumeClaim": {"claimName": claim}})
+                volumes.append(
+                    {"name": vct["metadata"]["name"], "persistentVolumeClaim": {"claimName": claim}}
+                )
                 with contextlib.suppress(ConflictError):
-                    claims.create(namespace=namespace, body={
-                        "apiVersion": "v1", "kind": "PersistentVolumeClaim",
-                        "metadata": {"name": claim,
-                                     "labels": vct["metadata"].get("labels", {})},
-                        "spec": vct["spec"]})
+                    claims.create(
+                        namespace=namespace,
+                        body={
+                            "apiVersion": "v1",
+                            "kind": "PersistentVolumeClaim",
+                            "metadata": {
+                                "name": claim,
+                                "labels": vct["metadata"].get("labels", {}),
+                            },
+                            "spec": vct["spec"],
+                        },
+                    )
             spec["volumes"] = volumes
-            pods.create(namespace=namespace, body={
-                "apiVersion": "v1", "kind": "Pod",
-                "metadata": {**template["metadata"], "name": pod_name}, "spec": spec})
+            pods.create(
+                namespace=namespace,
+                body={
+                    "apiVersion": "v1",
+                    "kind": "Pod",
+                    "metadata": {**template["metadata"], "name": pod_name},
+                    "spec": spec,
+                },
+            )
         if ready:
             now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-            pods.status.patch(name=pod_name, namespace=namespace,
-                              content_type="application/merge-patch+json", body={"status": {
-                                  "phase": "Running", "conditions": [{
-                                      "type": "Ready", "status": "True",
-                                      "lastTransitionTime": now}]}})
+            pods.status.patch(
+                name=pod_name,
+                namespace=namespace,
+                content_type="application/merge-patch+json",
+                body={
+                    "status": {
+                        "phase": "Running",
+                        "conditions": [
+                            {"type": "Ready", "status": "True", "lastTransitionTime": now}
+                        ],
+                    }
+                },
+            )
     for pod_name in existing:
         if int(pod_name.rsplit("-", 1)[1]) >= replicas:
             pods.delete(name=pod_name, namespace=namespace, body={"gracePeriodSeconds": 0})

@@ -38,7 +38,7 @@ def cri_records(stream: str, line: bytes, max_line_bytes: int, ns: int) -> list[
     """The records of one output line (`line` without its newline): `P` pieces of
     `max_line_bytes` bytes, then the `F` rest."""
     stamp = cri_timestamp(ns).encode()
-    pieces = [line[i:i + max_line_bytes] for i in range(0, len(line), max_line_bytes)] or [b""]
+    pieces = [line[i : i + max_line_bytes] for i in range(0, len(line), max_line_bytes)] or [b""]
     return [
         b"%s %s %s %s\n" % (stamp, stream.encode(), b"F" if i == len(pieces) - 1 else b"P", piece)
         for i, piece in enumerate(pieces)
@@ -103,22 +103,36 @@ class ContainerLogs:
         return path
 
     def spawn(
-        self, pod: str, container: str, argv: Sequence[str], env: Mapping[str, str],
+        self,
+        pod: str,
+        container: str,
+        argv: Sequence[str],
+        env: Mapping[str, str],
         cwd: Path | None = None,
     ) -> ContainerProcess:
         """Start `argv` with stdout and stderr written to the container's log file."""
         path = self.log_file(pod, container)
         proc = subprocess.Popen(
-            list(argv), env=dict(env), cwd=cwd, stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+            list(argv),
+            env=dict(env),
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
         )
         out = open(path, "ab", buffering=0)  # noqa: SIM115 - closed by the last pump
         streams = [("stdout", proc.stdout), ("stderr", proc.stderr)]
         remaining = [len(streams)]
         pumps = [
-            threading.Thread(target=self._pump, args=(name, pipe, out, remaining),
-                             name=f"cri-{pod}-{name}", daemon=True)
-            for name, pipe in streams if pipe is not None
+            threading.Thread(
+                target=self._pump,
+                args=(name, pipe, out, remaining),
+                name=f"cri-{pod}-{name}",
+                daemon=True,
+            )
+            for name, pipe in streams
+            if pipe is not None
         ]
         for pump in pumps:
             pump.start()
@@ -127,8 +141,9 @@ class ContainerLogs:
     def _pump(self, stream: str, pipe: IO[bytes], out: IO[bytes], remaining: list[int]) -> None:
         try:
             for raw in pipe:
-                records = cri_records(stream, raw.rstrip(b"\n"), self.max_line_bytes,
-                                      time.time_ns())
+                records = cri_records(
+                    stream, raw.rstrip(b"\n"), self.max_line_bytes, time.time_ns()
+                )
                 with self._lock:
                     out.write(b"".join(records))
                     self.partial_records += len(records) - 1

@@ -46,13 +46,21 @@ class Slice:
     speed: float = 0.0
 
     def env(self) -> dict[str, str]:
-        return {"REPLAY_FILE": IMAGE_SSE_FILE, "REPLAY_FROM": self.from_time,
-                "REPLAY_LIMIT": str(self.limit), "REPLAY_SPEED": str(self.speed),
-                "REPLAY_LOOP": "false"}
+        return {
+            "REPLAY_FILE": IMAGE_SSE_FILE,
+            "REPLAY_FROM": self.from_time,
+            "REPLAY_LIMIT": str(self.limit),
+            "REPLAY_SPEED": str(self.speed),
+            "REPLAY_LOOP": "false",
+        }
 
     def ticks(self) -> list[Tick]:
-        settings = ReplaySettings(replay_file=SSE_FILE, replay_from=time.fromisoformat(
-            self.from_time), replay_limit=self.limit, metrics_port=0)
+        settings = ReplaySettings(
+            replay_file=SSE_FILE,
+            replay_from=time.fromisoformat(self.from_time),
+            replay_limit=self.limit,
+            metrics_port=0,
+        )
         return list(replay_ticks(settings))
 
 
@@ -62,17 +70,24 @@ def replay_job_manifest(kube: Kube, job_name: str, env: dict[str, str]) -> dict[
     deployment = kube.json("get", "deployment", "replay")
     template = copy.deepcopy(deployment["spec"]["template"])
     # The replay's own name label (the NetworkPolicies of base/ let `replay` reach the broker).
-    template["metadata"] = {"labels": {"app.kubernetes.io/name": "replay",
-                                       "app.kubernetes.io/instance": job_name,
-                                       "app.kubernetes.io/part-of": "stockstream"},
-                            "annotations": template["metadata"].get("annotations", {})}
+    template["metadata"] = {
+        "labels": {
+            "app.kubernetes.io/name": "replay",
+            "app.kubernetes.io/instance": job_name,
+            "app.kubernetes.io/part-of": "stockstream",
+        },
+        "annotations": template["metadata"].get("annotations", {}),
+    }
     template["spec"]["restartPolicy"] = "Never"
     (container,) = template["spec"]["containers"]
     kept = [e for e in container.get("env", []) if e["name"] not in env]
     container["env"] = kept + [{"name": k, "value": v} for k, v in env.items()]
-    return {"apiVersion": "batch/v1", "kind": "Job",
-            "metadata": {"name": job_name, "labels": template["metadata"]["labels"]},
-            "spec": {"backoffLimit": 0, "template": template}}
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": job_name, "labels": template["metadata"]["labels"]},
+        "spec": {"backoffLimit": 0, "template": template},
+    }
 
 
 def run_replay_job(kube: Kube, piece: Slice, wait: bool = True) -> str:
@@ -87,6 +102,7 @@ def run_replay_job(kube: Kube, piece: Slice, wait: bool = True) -> str:
 
 def wait_replay_job(kube: Kube, name: str, published: int, timeout_s: float = 600) -> None:
     """The Job succeeded and its `replay finished` log line says every tick was delivered."""
+
     def done() -> bool:
         status = kube.json("get", "job", name)["status"]
         if status.get("failed"):
@@ -94,13 +110,19 @@ def wait_replay_job(kube: Kube, name: str, published: int, timeout_s: float = 60
         return bool(status.get("succeeded"))
 
     poll(f"replay job {name} succeeded", done, timeout_s, 3)
-    lines = [json.loads(line) for line in kube.logs(f"job/{name}", 200).splitlines()
-             if line.startswith("{") and "replay finished" in line]
+    lines = [
+        json.loads(line)
+        for line in kube.logs(f"job/{name}", 200).splitlines()
+        if line.startswith("{") and "replay finished" in line
+    ]
     assert lines, f"no 'replay finished' line in job {name}'s log"
     # ECS log lines keep a call's extra fields under `stockstream` (stockstream/logs.py).
     finished = lines[-1].get("stockstream", lines[-1])
     assert (finished["published"], finished["delivered"], finished["failed"]) == (
-        published, published, 0), finished
+        published,
+        published,
+        0,
+    ), finished
 
 
 @dataclass
@@ -126,9 +148,21 @@ def redis_client(port: int) -> redis.Redis:
 def redis_cli(port: int, *command: str) -> str:
     """`redis-cli` against the port-forwarded Service, as the README tells users to."""
     proc = subprocess.run(
-        ["redis-cli", "-h", "127.0.0.1", "-p", str(port), "--no-auth-warning",
-         "-a", REDIS_PASSWORD, *command],
-        capture_output=True, text=True, timeout=30, check=True,
+        [
+            "redis-cli",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "--no-auth-warning",
+            "-a",
+            REDIS_PASSWORD,
+            *command,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
     )
     return proc.stdout
 
@@ -137,8 +171,12 @@ def wait_all_one_minute_windows(client: redis.Redis, oracle: dict, timeout_s: fl
     """Every 1-minute window of the oracle is in Redis: the input has been idle long enough
     for the watermark (following wall time) to close them all."""
     want = max(ends_of(oracle, "1m"))
-    poll("the last 1m window in Redis",
-         lambda: max(history_ends(client, "1m"), default=0) >= want, timeout_s, 3)
+    poll(
+        "the last 1m window in Redis",
+        lambda: max(history_ends(client, "1m"), default=0) >= want,
+        timeout_s,
+        3,
+    )
 
 
 def assert_redis_matches_oracle(client: redis.Redis, oracle: dict) -> dict[str, int]:

@@ -24,30 +24,62 @@ PROFILES = "local-cluster,operator-local-cluster"  # skaffold.yaml
 CRD = "stockstreams.stockstream.io"
 
 
-def drop_operated(kube: Kube, namespaces: Sequence[str], *, wait: bool,
-                  delete_crd: bool = False) -> None:
+def drop_operated(
+    kube: Kube, namespaces: Sequence[str], *, wait: bool, delete_crd: bool = False
+) -> None:
     """Delete the operator, then `namespaces` with their StockStreams (and the CRD).
 
     The operator goes first and for good, then the StockStreams' finalizers, then the rest:
     removed while an operator still ran, a finalizer came back (kopf adds it to every live
     StockStream) and, its operator gone, held the StockStream, its namespace and the CRD in
     deletion for good (seen: the next run's `skaffold run` waited on the CRD and failed)."""
-    kube.run("delete", "namespace", OPERATOR_NAMESPACE, "--ignore-not-found", "--wait=true",
-             namespaced=False, timeout_s=600)
+    kube.run(
+        "delete",
+        "namespace",
+        OPERATOR_NAMESPACE,
+        "--ignore-not-found",
+        "--wait=true",
+        namespaced=False,
+        timeout_s=600,
+    )
     listed = kube.run("get", "stockstreams", "-A", "-o", "json", namespaced=False, check=False)
     if listed.returncode == 0:
         for item in json.loads(listed.stdout)["items"]:
             meta = item["metadata"]
             if delete_crd or meta["namespace"] in namespaces:
-                kube.run("patch", "stockstream", meta["name"], "-n", meta["namespace"],
-                         "--type", "merge", "-p", '{"metadata":{"finalizers":[]}}',
-                         namespaced=False, check=False)
+                kube.run(
+                    "patch",
+                    "stockstream",
+                    meta["name"],
+                    "-n",
+                    meta["namespace"],
+                    "--type",
+                    "merge",
+                    "-p",
+                    '{"metadata":{"finalizers":[]}}',
+                    namespaced=False,
+                    check=False,
+                )
     if delete_crd:
-        kube.run("delete", "crd", CRD, "--ignore-not-found", f"--wait={str(wait).lower()}",
-                 namespaced=False, timeout_s=300)
+        kube.run(
+            "delete",
+            "crd",
+            CRD,
+            "--ignore-not-found",
+            f"--wait={str(wait).lower()}",
+            namespaced=False,
+            timeout_s=300,
+        )
     for namespace in namespaces:
-        kube.run("delete", "namespace", namespace, "--ignore-not-found",
-                 f"--wait={str(wait).lower()}", namespaced=False, timeout_s=600)
+        kube.run(
+            "delete",
+            "namespace",
+            namespace,
+            "--ignore-not-found",
+            f"--wait={str(wait).lower()}",
+            namespaced=False,
+            timeout_s=600,
+        )
 
 
 def undocumented_fields(crd: dict[str, Any], explain: Callable[[str], str]) -> list[str]:
@@ -79,28 +111,40 @@ def dataflow_selector(name: str) -> str:
     return f"app.kubernetes.io/name=dataflow,app.kubernetes.io/instance={name}"
 
 
-def stockstream_manifest(kube: Kube, name: str, image: str, replay: dict[str, Any],
-                         processes: int = 2) -> dict[str, Any]:
+def stockstream_manifest(
+    kube: Kube, name: str, image: str, replay: dict[str, Any], processes: int = 2
+) -> dict[str, Any]:
     """A StockStream on the namespace's Kafka and Redis with `replay` as its feed
     (spec.feed.replay, e.g. `feed_replay(piece)`), as
     deploy/kustomize/operator/example/stockstream.yaml but for the local-cluster overlay
     (broker `kafka`, the generated `redis-auth-<hash>` Secret)."""
-    (secret,) = [s["metadata"]["name"] for s in kube.json("get", "secrets")["items"]
-                 if s["metadata"]["name"].startswith("redis-auth-")]
+    (secret,) = [
+        s["metadata"]["name"]
+        for s in kube.json("get", "secrets")["items"]
+        if s["metadata"]["name"].startswith("redis-auth-")
+    ]
     return {
-        "apiVersion": "stockstream.io/v1alpha1", "kind": "StockStream",
+        "apiVersion": "stockstream.io/v1alpha1",
+        "kind": "StockStream",
         "metadata": {"name": name, "namespace": kube.namespace},
         "spec": {
             "image": image,
             # Small CPU requests: found on the real cluster, the third process of a rescale
             # stayed Pending (`Insufficient cpu`) on the 2-core node that also runs the
             # plain-manifest deploy of the other cluster tests (250m per process by default).
-            "dataflow": {"processes": processes, "resources": {
-                "requests": {"cpu": "100m", "memory": "256Mi"},
-                "limits": {"cpu": "1", "memory": "768Mi"}}},
+            "dataflow": {
+                "processes": processes,
+                "resources": {
+                    "requests": {"cpu": "100m", "memory": "256Mi"},
+                    "limits": {"cpu": "1", "memory": "768Mi"},
+                },
+            },
             "broker": {"bootstrapServers": "kafka:9092", "topic": "ticks", "partitions": 6},
-            "redis": {"url": "redis://redis:6379/0", "username": "writer",
-                      "passwordSecret": {"name": secret, "key": "writer-password"}},
+            "redis": {
+                "url": "redis://redis:6379/0",
+                "username": "writer",
+                "passwordSecret": {"name": secret, "key": "writer-password"},
+            },
             "feed": {"provider": "replay", "replay": replay},
         },
     }
@@ -119,10 +163,16 @@ def status(kube: Kube, name: str) -> dict[str, Any]:
     return dict(kube.json("get", "stockstream", name).get("status") or {})
 
 
-def wait_lifecycle(kube: Kube, name: str, lifecycle: str, ready_processes: int | None = None,
-                   timeout_s: float = 600) -> dict[str, Any]:
+def wait_lifecycle(
+    kube: Kube,
+    name: str,
+    lifecycle: str,
+    ready_processes: int | None = None,
+    timeout_s: float = 600,
+) -> dict[str, Any]:
     """Wait until status.lifecycle is `lifecycle` for the current generation (and, if given,
     that many processes are ready, none terminating)."""
+
     def check() -> dict[str, Any] | None:
         obj = kube.json("get", "stockstream", name)
         st = obj.get("status") or {}
@@ -131,11 +181,15 @@ def wait_lifecycle(kube: Kube, name: str, lifecycle: str, ready_processes: int |
         if st.get("lifecycle") != lifecycle:
             return None
         if ready_processes is not None:
-            pods = [p for p in kube.pods(dataflow_selector(name))
-                    if not p["metadata"].get("deletionTimestamp")]
+            pods = [
+                p
+                for p in kube.pods(dataflow_selector(name))
+                if not p["metadata"].get("deletionTimestamp")
+            ]
             if len(pods) != ready_processes or not all(ready(p) for p in pods):
                 return None
         return dict(st)
+
     return poll(f"StockStream {name} {lifecycle} ({ready_processes} ready)", check, timeout_s, 2)
 
 
@@ -143,8 +197,12 @@ def assert_no_restarts(kube: Kube, name: str) -> list[dict[str, Any]]:
     """Every dataflow container is on its first start; otherwise the failure carries the
     FIRST failing pod's previous log (the evidence of a crash loop)."""
     pods = kube.pods(dataflow_selector(name))
-    restarted = [p for p in pods for c in p["status"].get("containerStatuses", [])
-                 if c.get("restartCount", 0) > 0]
+    restarted = [
+        p
+        for p in pods
+        for c in p["status"].get("containerStatuses", [])
+        if c.get("restartCount", 0) > 0
+    ]
     if restarted:
         first = min(restarted, key=lambda p: p["metadata"]["creationTimestamp"])
         pod = first["metadata"]["name"]
@@ -157,15 +215,18 @@ def assert_no_restarts(kube: Kube, name: str) -> list[dict[str, Any]]:
 def replay_job_of(kube: Kube, name: str, piece: Slice) -> str:
     """The name of the operator's replay Job publishing `piece` (it is named after its
     content, so found by its REPLAY_FROM)."""
+
     def find() -> str | None:
-        jobs = kube.json("get", "jobs", "-l",
-                         f"app.kubernetes.io/name=replay,app.kubernetes.io/instance={name}")
+        jobs = kube.json(
+            "get", "jobs", "-l", f"app.kubernetes.io/name=replay,app.kubernetes.io/instance={name}"
+        )
         for job in jobs["items"]:
             (container,) = job["spec"]["template"]["spec"]["containers"]
             env = {e["name"]: e.get("value") for e in container.get("env", [])}
             if env.get("REPLAY_FROM") == piece.from_time:
                 return str(job["metadata"]["name"])
         return None
+
     return poll(f"replay Job of slice {piece.name}", find, 300, 2)
 
 
@@ -187,9 +248,18 @@ class LifecycleWatch:
 
     def start(self) -> LifecycleWatch:
         self._proc = subprocess.Popen(
-            self.kube.argv("get", "stockstream", self.name, "--watch",
-                           "-o", "jsonpath={.status.lifecycle}{\"\\n\"}"),
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            self.kube.argv(
+                "get",
+                "stockstream",
+                self.name,
+                "--watch",
+                "-o",
+                'jsonpath={.status.lifecycle}{"\\n"}',
+            ),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         self._thread = threading.Thread(target=self._read, daemon=True)
         self._thread.start()
         return self
@@ -221,8 +291,12 @@ class LifecycleWatch:
 
 def lifecycle_events(kube: Kube, name: str) -> set[tuple[str, str]]:
     """(from, to) of every `lifecycle A -> B` Event the operator posted for `name`."""
-    events = kube.json("get", "events", "--field-selector",
-                       f"involvedObject.kind=StockStream,involvedObject.name={name}")["items"]
+    events = kube.json(
+        "get",
+        "events",
+        "--field-selector",
+        f"involvedObject.kind=StockStream,involvedObject.name={name}",
+    )["items"]
     pairs = set()
     for event in events:
         message = event.get("message", "")

@@ -39,13 +39,26 @@ class Kube:
             argv += ["-n", self.namespace]
         return [*argv, *args]
 
-    def run(self, *args: str, stdin: str | None = None, timeout_s: float = 120,
-            check: bool = True, namespaced: bool = True) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(self.argv(*args, namespaced=namespaced), input=stdin,
-                              capture_output=True, text=True, timeout=timeout_s, check=False)
+    def run(
+        self,
+        *args: str,
+        stdin: str | None = None,
+        timeout_s: float = 120,
+        check: bool = True,
+        namespaced: bool = True,
+    ) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            self.argv(*args, namespaced=namespaced),
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            check=False,
+        )
         if check and proc.returncode != 0:
-            raise subprocess.CalledProcessError(proc.returncode, proc.args, proc.stdout,
-                                                proc.stderr)
+            raise subprocess.CalledProcessError(
+                proc.returncode, proc.args, proc.stdout, proc.stderr
+            )
         return proc
 
     def out(self, *args: str, timeout_s: float = 120) -> str:
@@ -65,18 +78,18 @@ class Kube:
     def pod_metrics(self, pod: str, port: int = 9100) -> str:
         return self.raw(f"/api/v1/namespaces/{self.namespace}/pods/{pod}:{port}/proxy/metrics")
 
-    def exec(self, pod: str, container: str, *cmd: str,
-             timeout_s: float = 120) -> subprocess.CompletedProcess[str]:
-        return self.run("exec", pod, "-c", container, "--", *cmd, timeout_s=timeout_s,
-                        check=False)
+    def exec(
+        self, pod: str, container: str, *cmd: str, timeout_s: float = 120
+    ) -> subprocess.CompletedProcess[str]:
+        return self.run("exec", pod, "-c", container, "--", *cmd, timeout_s=timeout_s, check=False)
 
     def logs(self, target: str, tail: int = 50) -> str:
-        return self.run("logs", target, f"--tail={tail}", "--all-containers",
-                        check=False).stdout
+        return self.run("logs", target, f"--tail={tail}", "--all-containers", check=False).stdout
 
     @contextmanager
-    def port_forward(self, target: str, remote_port: int,
-                     local_port: int | None = None) -> Iterator[int]:
+    def port_forward(
+        self, target: str, remote_port: int, local_port: int | None = None
+    ) -> Iterator[int]:
         """`kubectl port-forward <target> <local>:<remote>` on a free loopback port (or
         `local_port`, as skaffold's port-forwards do); yields the local port once it accepts
         connections; stopped by its PID."""
@@ -84,17 +97,20 @@ class Kube:
             probe.bind(("127.0.0.1", local_port or 0))
             local = probe.getsockname()[1]
         proc = subprocess.Popen(
-            self.argv("port-forward", "--address", "127.0.0.1", target,
-                      f"{local}:{remote_port}"),
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            self.argv("port-forward", "--address", "127.0.0.1", target, f"{local}:{remote_port}"),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         try:
+
             def listening() -> bool:
                 if proc.poll() is not None:
                     raise AssertionError(f"port-forward {target} exited: {proc.stdout.read()}")  # type: ignore[union-attr]
                 with socket.socket() as s:
                     s.settimeout(1)
                     return s.connect_ex(("127.0.0.1", local)) == 0
+
             poll(f"port-forward {target}:{remote_port}", listening, 60, 0.5)
             yield local
         finally:
@@ -113,26 +129,38 @@ def ready(pod: dict[str, Any]) -> bool:
 
 def wait_ready(kube: Kube, selector: str, count: int, timeout_s: float = 600) -> list[dict]:
     """Wait until exactly `count` pods match `selector`, all Ready and none terminating."""
+
     def check() -> list[dict] | None:
         pods = [p for p in kube.pods(selector) if not p["metadata"].get("deletionTimestamp")]
         if len(pods) == count and all(ready(p) for p in pods):
             return pods
         return None
+
     return poll(f"{count} Ready pods {selector}", check, timeout_s)
 
 
 def skaffold_binary() -> str:
     """skaffold built from Go modules (scripts/cluster/build-skaffold.sh, cached)."""
-    out = subprocess.run([str(REPO / "scripts/cluster/build-skaffold.sh")], capture_output=True,
-                         text=True, timeout=1800, check=False)
+    out = subprocess.run(
+        [str(REPO / "scripts/cluster/build-skaffold.sh")],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+    )
     assert out.returncode == 0, f"build-skaffold.sh failed:\n{out.stderr[-3000:]}"
     return out.stdout.strip().splitlines()[-1]
 
 
 def build_third_party_images() -> list[str]:
     """Kafka, Redis and Prometheus images from Debian/Maven (deploy/images/build.sh)."""
-    out = subprocess.run([str(REPO / "deploy/images/build.sh")], capture_output=True, text=True,
-                         timeout=1800, check=False)
+    out = subprocess.run(
+        [str(REPO / "deploy/images/build.sh")],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+    )
     assert out.returncode == 0, f"deploy/images/build.sh failed:\n{out.stderr[-3000:]}"
     return out.stdout.split()
 
@@ -142,14 +170,23 @@ def skaffold_run(kube: Kube, log_path: Path, profile: str = PROFILE) -> None:
     test cluster."""
     skaffold = skaffold_binary()
     build_third_party_images()
-    argv = [skaffold, "run", "-p", profile, "--kubeconfig", kube.kubeconfig,
-            "--status-check=true", "--port-forward=off"]
+    argv = [
+        skaffold,
+        "run",
+        "-p",
+        profile,
+        "--kubeconfig",
+        kube.kubeconfig,
+        "--status-check=true",
+        "--port-forward=off",
+    ]
     if kube.context:
         argv += ["--kube-context", kube.context]
     env = {**os.environ, "KUBECONFIG": kube.kubeconfig, "PATH": _path_with_kubectl(kube)}
     with open(log_path, "w") as log:
-        proc = subprocess.run(argv, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-                              timeout=2400, check=False)
+        proc = subprocess.run(
+            argv, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, timeout=2400, check=False
+        )
     assert proc.returncode == 0, f"skaffold run failed:\n{log_path.read_text()[-5000:]}"
 
 
@@ -179,14 +216,23 @@ def metric_value(text: str, name: str) -> float:
 
 def kube_for(cluster: KubeCluster) -> Kube:
     """A `Kube` for the `kube_cluster` fixture's cluster (tests/cluster_support.py)."""
-    return Kube(kubeconfig=str(cluster.kubeconfig), context=cluster.context,
-                kubectl_bin=str(cluster.kubectl_path))
+    return Kube(
+        kubeconfig=str(cluster.kubeconfig),
+        context=cluster.context,
+        kubectl_bin=str(cluster.kubectl_path),
+    )
 
 
 def kustomize_binary() -> str:
     """Path of kustomize, installed into .cache/ by scripts/install-kustomize.sh if needed."""
-    proc = subprocess.run([str(REPO / "scripts" / "install-kustomize.sh")], capture_output=True,
-                          text=True, timeout=900, env=os.environ.copy(), check=False)
+    proc = subprocess.run(
+        [str(REPO / "scripts" / "install-kustomize.sh")],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=os.environ.copy(),
+        check=False,
+    )
     if proc.returncode != 0 or not proc.stdout.strip():
         raise AssertionError(f"scripts/install-kustomize.sh failed:\n{proc.stderr}")
     return proc.stdout.strip().splitlines()[-1]

@@ -50,8 +50,12 @@ def feed_ticks() -> list[Tick]:
     return [t for t in iter_ticks(SSE_FILE, from_time=FROM_LOCAL) if t.ts_ms < UNTIL_MS]
 
 
-def wait_until(condition: Callable[[], bool], what: str, timeout_s: float = DEADLINE_S,
-               context: Callable[[], str] = lambda: "") -> None:
+def wait_until(
+    condition: Callable[[], bool],
+    what: str,
+    timeout_s: float = DEADLINE_S,
+    context: Callable[[], str] = lambda: "",
+) -> None:
     """Poll `condition` (generous deadline: the machine is loaded); fail with `context()`."""
     deadline = time.monotonic() + timeout_s
     while not condition():
@@ -102,23 +106,41 @@ class LiveRun:
         """Start (or restart: it resumes) the paced replay producer."""
         self.replay_starts += 1
         env = {
-            **os.environ, "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap, "TICKS_TOPIC": self.topic,
-            "REPLAY_FILE": str(SSE_FILE), "REPLAY_FROM": FROM_LOCAL,
-            "REPLAY_LIMIT": str(self.limit), "REPLAY_SPEED": str(SPEED), "REPLAY_RESUME": "true",
-            "REPLAY_FLUSH_TIMEOUT_S": "120", "METRICS_PORT": str(self.replay_port),
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
+            "TICKS_TOPIC": self.topic,
+            "REPLAY_FILE": str(SSE_FILE),
+            "REPLAY_FROM": FROM_LOCAL,
+            "REPLAY_LIMIT": str(self.limit),
+            "REPLAY_SPEED": str(SPEED),
+            "REPLAY_RESUME": "true",
+            "REPLAY_FLUSH_TIMEOUT_S": "120",
+            "METRICS_PORT": str(self.replay_port),
             "LOG_LEVEL": "INFO",
         }
         log = open(self.work / f"replay-{self.replay_starts}.log", "ab")  # noqa: SIM115
-        self.replay = subprocess.Popen([sys.executable, "-m", "services.replay"], cwd=REPO_ROOT,
-                                       env=env, stdout=log, stderr=log)
+        self.replay = subprocess.Popen(
+            [sys.executable, "-m", "services.replay"],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=log,
+            stderr=log,
+        )
 
     def start_dataflow(self) -> None:
         """Start the 2-process cluster (a restart resumes from the recovery snapshots)."""
         if self.cluster is None:
             env = dataflow_env(
-                self.bootstrap, self.topic, self.dlq, self.redis_url, BOUNDED="false",
-                RECOVERY_DIR=str(self.work / "recovery"), SNAPSHOT_INTERVAL_S="1",
-                IDLE_TICK_S="0.5", IDLE_TIMEOUT_S=str(IDLE_TIMEOUT_S), LOG_LEVEL="INFO",
+                self.bootstrap,
+                self.topic,
+                self.dlq,
+                self.redis_url,
+                BOUNDED="false",
+                RECOVERY_DIR=str(self.work / "recovery"),
+                SNAPSHOT_INTERVAL_S="1",
+                IDLE_TICK_S="0.5",
+                IDLE_TIMEOUT_S=str(IDLE_TIMEOUT_S),
+                LOG_LEVEL="INFO",
             )
             self.cluster = LocalCluster(env, processes=2, log_dir=self.work / "dataflow")
         self.cluster.start_with_env([{"METRICS_PORT": str(p)} for p in self.dataflow_ports])
@@ -127,8 +149,11 @@ class LiveRun:
         """SIGKILL one process once snapshots are committed; its peer cannot go on without
         it, so it is stopped too."""
         assert self.cluster is not None
-        wait_until(lambda: committed_epoch(self.work / "recovery") >= 3,
-                   "committed recovery snapshots", context=self.logs)
+        wait_until(
+            lambda: committed_epoch(self.work / "recovery") >= 3,
+            "committed recovery snapshots",
+            context=self.logs,
+        )
         self.cluster.kill(index)
         self.cluster.procs[index].wait(30)
         self.cluster.stop()
@@ -160,26 +185,37 @@ class LiveRun:
 
         consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": "faults-probe"})
         try:
-            return sum(consumer.get_watermark_offsets(TopicPartition(self.topic, p), timeout=10)[1]
-                       for p in range(3))
+            return sum(
+                consumer.get_watermark_offsets(TopicPartition(self.topic, p), timeout=10)[1]
+                for p in range(3)
+            )
         finally:
             consumer.close()
 
     def wait_published(self, at_least: int) -> None:
-        wait_until(lambda: self.published() >= at_least, f"{at_least} ticks in the topic",
-                   context=self.logs)
+        wait_until(
+            lambda: self.published() >= at_least,
+            f"{at_least} ticks in the topic",
+            context=self.logs,
+        )
 
     def finish(self) -> None:
         """Wait for the feed to end (replay exit 0) and the live cluster to have read all of
         it (the 1m window ending at 09:44:50 closed); then stop the cluster and run it bounded
         from its snapshots to the end of the topic, which closes every window."""
         assert self.replay is not None and self.cluster is not None
-        wait_until(lambda: self.replay is not None and self.replay.poll() is not None,
-                   "the replay to finish", context=self.logs)
+        wait_until(
+            lambda: self.replay is not None and self.replay.poll() is not None,
+            "the replay to finish",
+            context=self.logs,
+        )
         assert self.replay.returncode == 0, self.logs()
         client = redis.Redis.from_url(self.redis_url)
-        wait_until(lambda: int(client.hget("window:1m", "end") or 0) * 1000
-                   >= UNTIL_MS - 10_000, "the live run to reach 09:44:50", context=self.logs)
+        wait_until(
+            lambda: int(client.hget("window:1m", "end") or 0) * 1000 >= UNTIL_MS - 10_000,
+            "the live run to reach 09:44:50",
+            context=self.logs,
+        )
         self.live_metrics = {port: scrape(port) for port in self.dataflow_ports}
         self.cluster.stop()
         self.cluster.env = {**self.cluster.env, "BOUNDED": "true"}
@@ -202,8 +238,11 @@ class LiveRun:
         # Lateness per partition, in the partition's order (what the dataflow sees).
         accepted, late = split_late(arrivals, partition_of.__getitem__, 5_000)
         assert not late, "the feed is in time order: nothing is late"
-        assert_history_matches(redis.Redis.from_url(self.redis_url),
-                               oracle_windows(accepted, DEFAULT_SPECS), DEFAULT_SPECS)
+        assert_history_matches(
+            redis.Redis.from_url(self.redis_url),
+            oracle_windows(accepted, DEFAULT_SPECS),
+            DEFAULT_SPECS,
+        )
         letters = read_topic(self.bootstrap, self.dlq, expected=0, timeout_s=10, settle_s=2)
         assert letters == [], [dict(m.headers() or []) for m in letters[:5]]
 
@@ -236,8 +275,9 @@ def live_run(bootstrap: str, redis_url: str, topic: str, dlq: str, work: Path) -
         run.wait_published(30)  # the first snapshot of all 30 stocks: every partition
         run.start_dataflow()
         client = redis.Redis.from_url(redis_url)
-        wait_until(lambda: client.exists("window:1m") == 1, "the dataflow's first window",
-                   context=run.logs)  # running: a fault now is mid-run, not at start-up
+        wait_until(
+            lambda: client.exists("window:1m") == 1, "the dataflow's first window", context=run.logs
+        )  # running: a fault now is mid-run, not at start-up
         yield run
     finally:
         run.stop()

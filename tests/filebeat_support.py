@@ -70,13 +70,24 @@ class Filebeat(EmbeddedServer):
         if self.is_running:
             return self
         argv = [
-            str(self.binary), "-e", "-c", str(self.config),
+            str(self.binary),
+            "-e",
+            "-c",
+            str(self.config),
             # A checkout may be group-writable; the config holds no secrets.
             "--strict.perms=false",
-            "--path.home", str(self.workdir), "--path.data", str(self.workdir / "data"),
-            "--path.logs", str(self.workdir / "logs"),
-            "-E", "http.enabled=true", "-E", f"http.host={LOOPBACK}",
-            "-E", f"http.port={self.http_port}",
+            "--path.home",
+            str(self.workdir),
+            "--path.data",
+            str(self.workdir / "data"),
+            "--path.logs",
+            str(self.workdir / "logs"),
+            "-E",
+            "http.enabled=true",
+            "-E",
+            f"http.host={LOOPBACK}",
+            "-E",
+            f"http.port={self.http_port}",
         ]
         env = {"PATH": "/usr/bin:/bin", "HOME": str(self.workdir), **self.env}
         self._proc = _process.spawn(argv, self.log_path, cwd=self.workdir, env=env)
@@ -88,10 +99,13 @@ class Filebeat(EmbeddedServer):
             except (httpx.HTTPError, ValueError):
                 return False
 
-        if not _process.wait_until(ready, self.startup_timeout, interval=0.5,
-                                   alive=lambda: self.is_running):
-            self._start_failed(f"filebeat ({self.binary})",
-                               f"did not serve {self.stats_url} within {self.startup_timeout}s")
+        if not _process.wait_until(
+            ready, self.startup_timeout, interval=0.5, alive=lambda: self.is_running
+        ):
+            self._start_failed(
+                f"filebeat ({self.binary})",
+                f"did not serve {self.stats_url} within {self.startup_timeout}s",
+            )
         return self
 
     def log_tail(self, lines: int = 40) -> str:

@@ -13,12 +13,14 @@ def read_topic(
 ) -> list[Message]:
     """Every message of `topic` from the beginning, with a fresh consumer group: stops once
     `expected` have arrived and nothing more came for `settle_s`, or at the timeout."""
-    consumer = Consumer({
-        "bootstrap.servers": bootstrap,
-        "group.id": f"test-{uuid.uuid4().hex[:8]}",
-        "auto.offset.reset": "earliest",
-        "enable.auto.commit": False,
-    })
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"test-{uuid.uuid4().hex[:8]}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
     consumer.subscribe([topic])
     messages: list[Message] = []
     deadline = time.monotonic() + timeout_s

@@ -58,8 +58,9 @@ def selector_matches(selector: Mapping[str, Any] | None, labels: Mapping[str, st
     """A LabelSelector: `{}` (and an absent one) matches everything."""
     if selector is None:
         return True
-    return (all(labels.get(k) == v for k, v in (selector.get("matchLabels") or {}).items())
-            and all(_expression_matches(e, labels) for e in selector.get("matchExpressions") or []))
+    return all(labels.get(k) == v for k, v in (selector.get("matchLabels") or {}).items()) and all(
+        _expression_matches(e, labels) for e in selector.get("matchExpressions") or []
+    )
 
 
 def policy_types(policy: Manifest) -> set[str]:
@@ -70,8 +71,11 @@ def policy_types(policy: Manifest) -> set[str]:
 
 
 def selects(policy: Manifest, pod: Endpoint) -> bool:
-    return (pod.is_pod and policy["metadata"].get("namespace") == pod.namespace
-            and selector_matches(policy["spec"].get("podSelector", {}), pod.labels))
+    return (
+        pod.is_pod
+        and policy["metadata"].get("namespace") == pod.namespace
+        and selector_matches(policy["spec"].get("podSelector", {}), pod.labels)
+    )
 
 
 def peer_matches(peer: Mapping[str, Any], policy_namespace: str | None, other: Endpoint) -> bool:
@@ -81,7 +85,8 @@ def peer_matches(peer: Mapping[str, Any], policy_namespace: str | None, other: E
         address = ipaddress.ip_address(other.ip)
         block = peer["ipBlock"]
         return address in ipaddress.ip_network(block["cidr"]) and not any(
-            address in ipaddress.ip_network(cidr) for cidr in block.get("except", []))
+            address in ipaddress.ip_network(cidr) for cidr in block.get("except", [])
+        )
     if not other.is_pod:
         return False
     if "namespaceSelector" in peer:
@@ -92,8 +97,9 @@ def peer_matches(peer: Mapping[str, Any], policy_namespace: str | None, other: E
     return selector_matches(peer.get("podSelector"), other.labels)
 
 
-def port_matches(rule_ports: Iterable[Mapping[str, Any]] | None, dst: Endpoint, port: int,
-                 protocol: str) -> bool:
+def port_matches(
+    rule_ports: Iterable[Mapping[str, Any]] | None, dst: Endpoint, port: int, protocol: str
+) -> bool:
     ports = list(rule_ports or [])
     if not ports:
         return True
@@ -112,10 +118,18 @@ def port_matches(rule_ports: Iterable[Mapping[str, Any]] | None, dst: Endpoint, 
     return False
 
 
-def _side_allows(policies: list[Manifest], pod: Endpoint, other: Endpoint, dst: Endpoint,
-                 port: int, protocol: str, direction: str) -> bool:
-    kind, section, peers_key = (("Ingress", "ingress", "from") if direction == "ingress"
-                                else ("Egress", "egress", "to"))
+def _side_allows(
+    policies: list[Manifest],
+    pod: Endpoint,
+    other: Endpoint,
+    dst: Endpoint,
+    port: int,
+    protocol: str,
+    direction: str,
+) -> bool:
+    kind, section, peers_key = (
+        ("Ingress", "ingress", "from") if direction == "ingress" else ("Egress", "egress", "to")
+    )
     relevant = [p for p in policies if selects(p, pod) and kind in policy_types(p)]
     if not relevant:
         return True  # not isolated in this direction
@@ -130,18 +144,18 @@ def _side_allows(policies: list[Manifest], pod: Endpoint, other: Endpoint, dst: 
     return False
 
 
-def allowed(policies: list[Manifest], src: Endpoint, dst: Endpoint, port: int,
-            protocol: str = "TCP") -> bool:
+def allowed(
+    policies: list[Manifest], src: Endpoint, dst: Endpoint, port: int, protocol: str = "TCP"
+) -> bool:
     """Whether a connection from `src` to `dst` on `port`/`protocol` is allowed."""
     egress_ok = not src.is_pod or _side_allows(policies, src, dst, dst, port, protocol, "egress")
-    ingress_ok = not dst.is_pod or _side_allows(policies, dst, src, dst, port, protocol,
-                                                "ingress")
+    ingress_ok = not dst.is_pod or _side_allows(policies, dst, src, dst, port, protocol, "ingress")
     return egress_ok and ingress_ok
 
 
-def pods_of(objs: list[Manifest], namespace_labels: Mapping[str, Mapping[str, str]]) -> list[
-    tuple[Endpoint, list[tuple[int, str]]]
-]:
+def pods_of(
+    objs: list[Manifest], namespace_labels: Mapping[str, Mapping[str, str]]
+) -> list[tuple[Endpoint, list[tuple[int, str]]]]:
     """One pod per workload of rendered manifests, with its declared container ports."""
     out = []
     for obj in objs:
@@ -150,12 +164,31 @@ def pods_of(objs: list[Manifest], namespace_labels: Mapping[str, Mapping[str, st
         spec = obj["spec"]["jobTemplate"]["spec"] if obj["kind"] == "CronJob" else obj["spec"]
         template = spec["template"]
         namespace = obj["metadata"].get("namespace", "default")
-        ports = [(p["containerPort"], p.get("protocol", "TCP"))
-                 for c in template["spec"]["containers"] for p in c.get("ports", [])]
-        names = {p["name"]: (p["containerPort"], p.get("protocol", "TCP"))
-                 for c in template["spec"]["containers"] for p in c.get("ports", []) if "name" in p}
-        ns_labels = {"kubernetes.io/metadata.name": namespace,
-                     **namespace_labels.get(namespace, {})}
-        out.append((Endpoint(obj["metadata"]["name"], namespace,
-                             template["metadata"].get("labels", {}), ns_labels, names), ports))
+        ports = [
+            (p["containerPort"], p.get("protocol", "TCP"))
+            for c in template["spec"]["containers"]
+            for p in c.get("ports", [])
+        ]
+        names = {
+            p["name"]: (p["containerPort"], p.get("protocol", "TCP"))
+            for c in template["spec"]["containers"]
+            for p in c.get("ports", [])
+            if "name" in p
+        }
+        ns_labels = {
+            "kubernetes.io/metadata.name": namespace,
+            **namespace_labels.get(namespace, {}),
+        }
+        out.append(
+            (
+                Endpoint(
+                    obj["metadata"]["name"],
+                    namespace,
+                    template["metadata"].get("labels", {}),
+                    ns_labels,
+                    names,
+                ),
+                ports,
+            )
+        )
     return out

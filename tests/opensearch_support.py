@@ -86,12 +86,14 @@ class OpenSearchServer(EmbeddedServer):
 
     def request(self, method: str, path: str, body: Any = None, **params: Any) -> Any:
         """One REST call; returns the decoded JSON answer, raises on an HTTP error status."""
-        response = httpx.request(method, self.url + path, json=body, params=params or None,
-                                 timeout=60.0)
+        response = httpx.request(
+            method, self.url + path, json=body, params=params or None, timeout=60.0
+        )
         if response.is_error:
             raise httpx.HTTPStatusError(
                 f"{method} {path} -> {response.status_code}: {response.text[:2000]}",
-                request=response.request, response=response,
+                request=response.request,
+                response=response,
             )
         return response.json()
 
@@ -137,15 +139,23 @@ class OpenSearchServer(EmbeddedServer):
         argv = [str(home / "bin/opensearch")]
         if os.geteuid() == 0:
             entry = pwd.getpwnam(self.install.user)
-            argv = ["setpriv", f"--reuid={entry.pw_uid}", f"--regid={entry.pw_gid}",
-                    "--clear-groups", "--", *argv]
+            argv = [
+                "setpriv",
+                f"--reuid={entry.pw_uid}",
+                f"--regid={entry.pw_gid}",
+                "--clear-groups",
+                "--",
+                *argv,
+            ]
         # setpriv and bin/opensearch exec: the PID is the JVM's.
         self._proc = _process.spawn(argv, self.log_path, cwd=home, env=env)
         _process.register(id(self), self.stop)
-        if not _process.wait_until(self._ready, self.startup_timeout, interval=0.5,
-                                   alive=lambda: self.is_running):
-            self._start_failed(f"OpenSearch on {self.url}",
-                               f"did not become ready within {self.startup_timeout}s")
+        if not _process.wait_until(
+            self._ready, self.startup_timeout, interval=0.5, alive=lambda: self.is_running
+        ):
+            self._start_failed(
+                f"OpenSearch on {self.url}", f"did not become ready within {self.startup_timeout}s"
+            )
         return self
 
     def _ready(self) -> bool:

@@ -53,6 +53,7 @@ def prepare_recovery(settings: DataflowSettings) -> RecoveryConfig | None:
 def serve_probes(port: int, bounds: HealthBounds) -> None:
     """/metrics, and /readyz and /healthz answering from the process's `HEALTH` (with the
     reason in the body); the two gauges computed from it at each scrape."""
+
     def ready() -> tuple[bool, str]:
         return readiness(HEALTH.view(), time.monotonic(), bounds)
 
@@ -96,8 +97,14 @@ def main() -> None:
     flow = build_flow(settings)
     tune_gc()
     observe_gc_pauses()
-    log.info("starting", extra={"process_id": settings.process_id, "bounded": settings.bounded,
-                                "recovery": bool(recovery)})
+    log.info(
+        "starting",
+        extra={
+            "process_id": settings.process_id,
+            "bounded": settings.bounded,
+            "recovery": bool(recovery),
+        },
+    )
     cli_main(
         flow,
         workers_per_process=settings.workers_per_process,

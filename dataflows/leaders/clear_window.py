@@ -71,12 +71,15 @@ def clear_window(client: redis.Redis, spec: str, expected_end_s: int | None = No
 
 def main(argv: list[str] | None = None) -> int:
     parser = OneLineArgumentParser(
-        prog=PROG, description=__doc__, epilog=settings_help(RedisClientSettings),
+        prog=PROG,
+        description=__doc__,
+        epilog=settings_help(RedisClientSettings),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("window", help="window spec name: 1m, 5m, 15m, 5m_max")
-    parser.add_argument("--end", type=int, metavar="EPOCH_S",
-                        help="clear only if the latest window ends at EPOCH_S")
+    parser.add_argument(
+        "--end", type=int, metavar="EPOCH_S", help="clear only if the latest window ends at EPOCH_S"
+    )
     parser.add_argument("--redis-url", help="Redis URL instead of REDIS_URL")
     parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     args = parser.parse_args(argv)
@@ -101,8 +104,10 @@ def main(argv: list[str] | None = None) -> int:
     if cleared.end_s is None:
         print(f"window:{args.window} has no latest window: nothing to clear")
     else:
-        print(f"cleared {args.window} window ending at {cleared.end_s}: {cleared.keys} keys, "
-              f"{args.window}.* fields of {cleared.figure_hashes} figures hashes")
+        print(
+            f"cleared {args.window} window ending at {cleared.end_s}: {cleared.keys} keys, "
+            f"{args.window}.* fields of {cleared.figure_hashes} figures hashes"
+        )
     return 0
 
 

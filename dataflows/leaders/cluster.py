@@ -53,7 +53,10 @@ class LocalCluster:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             out = open(self.log_dir / f"dataflow-{index}.log", "ab")  # noqa: SIM115 - child owns it
         return subprocess.Popen(
-            [sys.executable, "-m", "dataflows.leaders"], env=env, stdout=out, stderr=out,
+            [sys.executable, "-m", "dataflows.leaders"],
+            env=env,
+            stdout=out,
+            stderr=out,
             start_new_session=True,  # Ctrl-C reaches the parent, which stops us in order
         )
 

@@ -29,9 +29,7 @@ def count_rejection(letter: DeadLetter) -> DeadLetter:
     return letter
 
 
-def dead_letter_headers(
-    letter: DeadLetter, now: datetime
-) -> list[tuple[str, str | bytes | None]]:
+def dead_letter_headers(letter: DeadLetter, now: datetime) -> list[tuple[str, str | bytes | None]]:
     return [
         ("reason", letter.reason.value.encode()),
         ("reason_detail", letter.reason_text.encode()),
@@ -51,11 +49,17 @@ def log_dead_letters(items: list[DeadLetter]) -> None:
         by_reason.setdefault(letter.reason.value, []).append(letter)
     for reason, letters in by_reason.items():
         first = letters[0]
-        log.warning("ticks dead-lettered", extra={
-            "reason": reason, "count": len(letters), "reason_detail": first.reason_text,
-            "source_topic": first.topic, "source_partition": first.partition,
-            "source_offset": first.offset,
-        })
+        log.warning(
+            "ticks dead-lettered",
+            extra={
+                "reason": reason,
+                "count": len(letters),
+                "reason_detail": first.reason_text,
+                "source_topic": first.topic,
+                "source_partition": first.partition,
+                "source_offset": first.offset,
+            },
+        )
 
 
 def _on_delivery(err: KafkaError | None, msg: Message) -> None:
@@ -74,8 +78,13 @@ class _DeadLetterPartition(StatelessSinkPartition[DeadLetter]):
     def write_batch(self, items: list[DeadLetter]) -> None:
         now = datetime.now(UTC)
         for letter in items:
-            produce(self.producer, self.topic, letter.key, letter.value,
-                    headers=dead_letter_headers(letter, now))
+            produce(
+                self.producer,
+                self.topic,
+                letter.key,
+                letter.value,
+                headers=dead_letter_headers(letter, now),
+            )
         self._flush()
         log_dead_letters(items)
 
@@ -98,6 +107,10 @@ class DeadLetterSink(DynamicSink[DeadLetter]):
         self.extra = dict(extra)
 
     def build(self, step_id: str, worker_index: int, worker_count: int) -> _DeadLetterPartition:
-        producer = create_producer(self.bootstrap, client_id=f"leaders-dlq-{worker_index}",
-                                   extra=self.extra, on_delivery=_on_delivery)
+        producer = create_producer(
+            self.bootstrap,
+            client_id=f"leaders-dlq-{worker_index}",
+            extra=self.extra,
+            on_delivery=_on_delivery,
+        )
         return _DeadLetterPartition(producer, self.topic)

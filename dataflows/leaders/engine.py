@@ -140,13 +140,18 @@ class PartitionEngine:
         pane. True if it prepared."""
         next_close_ms = self.next_close_ms()
         if (
-            self.closed_through_ms is None or next_close_ms is None or self.watermark_ms is None
+            self.closed_through_ms is None
+            or next_close_ms is None
+            or self.watermark_ms is None
             or not next_close_ms - PANE_MS // 2 <= self.watermark_ms < next_close_ms
             or (self.prepared is not None and self.prepared.end_ms == next_close_ms)
         ):
             return False
-        self.prepared = prepare_older(self.panes, next_close_ms, [
-            spec.length_panes for spec in self._closing_specs(next_close_ms)])
+        self.prepared = prepare_older(
+            self.panes,
+            next_close_ms,
+            [spec.length_panes for spec in self._closing_specs(next_close_ms)],
+        )
         return True
 
     def _closing_specs(self, end_ms: int) -> list[WindowSpec]:
@@ -197,7 +202,10 @@ class PartitionEngine:
     ) -> list[PartitionReport]:
         return [
             PartitionReport(
-                spec.name, self.partition, through_ms, self.first_ts_ms,
+                spec.name,
+                self.partition,
+                through_ms,
+                self.first_ts_ms,
                 tuple(closed.get(spec.name, ())),
             )
             for spec in self.specs

@@ -42,13 +42,22 @@ def build_flow(settings: DataflowSettings) -> Dataflow:
     """The dataflow for these settings (reads the topic's partitions from the broker)."""
     specs = settings.specs
     from_end = settings.start_from == StartFrom.END
-    engine = EngineConfig(specs, settings.lateness_ms, settings.top_n, settings.ticks_topic,
-                          idle_tick_s=None if settings.bounded else settings.idle_tick_s,
-                          guard=settings.guard, idle_timeout_s=settings.idle_timeout_s)
+    engine = EngineConfig(
+        specs,
+        settings.lateness_ms,
+        settings.top_n,
+        settings.ticks_topic,
+        idle_tick_s=None if settings.bounded else settings.idle_tick_s,
+        guard=settings.guard,
+        idle_timeout_s=settings.idle_timeout_s,
+    )
     source = PartitionWindowsSource(
-        settings.brokers, engine, tail=not settings.bounded,
+        settings.brokers,
+        engine,
+        tail=not settings.bounded,
         starting_offset=OFFSET_END if from_end else OFFSET_BEGINNING,
-        add_config=settings.kafka_extra_config, batch_size=settings.batch_size,
+        add_config=settings.kafka_extra_config,
+        batch_size=settings.batch_size,
     )
     # Every partition, empty or not: the ranking waits for each (an empty one up to the idle
     # timeout per window, dataflows/leaders/ranking.py), so one that receives its first ticks
@@ -66,16 +75,26 @@ def build_flow(settings: DataflowSettings) -> Dataflow:
     # (spec, RankedWindow)
     windows = op.map("drop_spec", ranked, drop_key)
     # RankedWindow
-    op.output("leaders_out", windows, RedisLeaderboardSink(
-        settings.redis_url, settings.history_ttl_s, settings.redis_retry_max_s,
-        settings.future_max_ahead_of_clock_s,
-    ))
+    op.output(
+        "leaders_out",
+        windows,
+        RedisLeaderboardSink(
+            settings.redis_url,
+            settings.history_ttl_s,
+            settings.redis_retry_max_s,
+            settings.future_max_ahead_of_clock_s,
+        ),
+    )
     rejected = cast(op.Stream[DeadLetter], outcome.falses)  # what is not a report
     letters = op.map("count_rejections", rejected, count_rejection)
     # DeadLetter
-    op.output("dlq_out", letters, DeadLetterSink(
-        settings.kafka_bootstrap_servers, settings.dlq_topic, settings.kafka_extra_config
-    ))
+    op.output(
+        "dlq_out",
+        letters,
+        DeadLetterSink(
+            settings.kafka_bootstrap_servers, settings.dlq_topic, settings.kafka_extra_config
+        ),
+    )
     return flow
 
 

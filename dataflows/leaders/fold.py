@@ -92,8 +92,7 @@ class PaneGrid:
     summed: Floats  # (horizon, symbols, len(SUMMED))
 
     @classmethod
-    def of(cls, items: Sequence[tuple[str, SymbolPanes]], end_index: int,
-           horizon: int) -> PaneGrid:
+    def of(cls, items: Sequence[tuple[str, SymbolPanes]], end_index: int, horizon: int) -> PaneGrid:
         records, owners = _gather(items)
         panes = records[:, INDEX].astype(np.intp) - (end_index - horizon)
         inside = (panes >= 0) & (panes < horizon)
@@ -123,11 +122,13 @@ class PaneGrid:
         totals = sum_panes(self.summed, first_pane, horizon)[rows]
         present = present[rows]
         return build_rows(
-            [self.symbols[row] for row in rows.tolist()], totals=totals,
+            [self.symbols[row] for row in rows.tolist()],
+            totals=totals,
             pane_counts=pane_counts[rows],
             firsts=window[rows, present.argmax(axis=1), FIRST_PRICE],
             lasts=window[rows, length - 1 - present[:, ::-1].argmax(axis=1), LAST_PRICE],
-            lows=window[rows, :, LOW].min(axis=1), highs=window[rows, :, HIGH].max(axis=1),
+            lows=window[rows, :, LOW].min(axis=1),
+            highs=window[rows, :, HIGH].max(axis=1),
         )
 
 
@@ -141,8 +142,14 @@ def sum_panes(summed: Floats, first_pane: int, stop_pane: int) -> Floats:
 
 
 def build_rows(
-    symbols: list[str], *, totals: Floats, pane_counts: npt.NDArray[np.intp], firsts: Floats,
-    lasts: Floats, lows: Floats, highs: Floats,
+    symbols: list[str],
+    *,
+    totals: Floats,
+    pane_counts: npt.NDArray[np.intp],
+    firsts: Floats,
+    lasts: Floats,
+    lows: Floats,
+    highs: Floats,
 ) -> list[Figures]:
     """One `Figures` per symbol from its window's sums (`SUMMED` order), number of panes
     with ticks, first and last price, and extremes."""
@@ -154,13 +161,31 @@ def build_rows(
     gains = (lasts - firsts) / firsts * 100.0
     volatilities = np.sqrt(totals[:, SUM_RANGE_SQUARE] / (FOUR_LN2 * pane_counts))
     return [
-        _build_figures(symbol, int(count), mean, low, high, first, last,
-                       vwap if size_sum > 0 else None, gain, volatility)
-        for symbol, count, mean, low, high, first, last, vwap, size_sum, gain, volatility
-        in zip(
-            symbols, counts.tolist(), means.tolist(), lows.tolist(), highs.tolist(),
-            firsts.tolist(), lasts.tolist(), vwaps.tolist(), size_sums.tolist(),
-            gains.tolist(), volatilities.tolist(), strict=True,
+        _build_figures(
+            symbol,
+            int(count),
+            mean,
+            low,
+            high,
+            first,
+            last,
+            vwap if size_sum > 0 else None,
+            gain,
+            volatility,
+        )
+        for symbol, count, mean, low, high, first, last, vwap, size_sum, gain, volatility in zip(
+            symbols,
+            counts.tolist(),
+            means.tolist(),
+            lows.tolist(),
+            highs.tolist(),
+            firsts.tolist(),
+            lasts.tolist(),
+            vwaps.tolist(),
+            size_sums.tolist(),
+            gains.tolist(),
+            volatilities.tolist(),
+            strict=True,
         )
     ]
 
@@ -175,8 +200,9 @@ def _gather(items: Sequence[tuple[str, SymbolPanes]]) -> tuple[Floats, npt.NDArr
         before = len(flat)
         lo, hi = symbol_panes.lo, symbol_panes.hi
         if hi > lo:  # a copy of the records in use, straight from the buffer
-            flat.frombytes(memoryview(symbol_panes.data).cast("B")[
-                lo * record_bytes : hi * record_bytes])
+            flat.frombytes(
+                memoryview(symbol_panes.data).cast("B")[lo * record_bytes : hi * record_bytes]
+            )
         head = symbol_panes.head
         if head is not None:
             flat.extend(head)

@@ -59,8 +59,12 @@ class Older:
 
     @classmethod
     def concat(cls, chunks: list[Older]) -> Older:
-        return cls(*(np.concatenate([getattr(chunk, name) for chunk in chunks])
-                     for name in ("sums", "pane_counts", "firsts", "lasts", "lows", "highs")))
+        return cls(
+            *(
+                np.concatenate([getattr(chunk, name) for chunk in chunks])
+                for name in ("sums", "pane_counts", "firsts", "lasts", "lows", "highs")
+            )
+        )
 
 
 @dataclass(frozen=True)
@@ -79,8 +83,9 @@ class OlderPanes:
     older: dict[int, Older]  # per length in panes (> 1: a 1-pane window has no older pane)
 
 
-def prepare_older(panes: Mapping[str, SymbolPanes], end_ms: int,
-                  lengths_panes: Sequence[int]) -> OlderPanes:
+def prepare_older(
+    panes: Mapping[str, SymbolPanes], end_ms: int, lengths_panes: Sequence[int]
+) -> OlderPanes:
     """Fold the panes of the windows ending at `end_ms` but their last (see `OlderPanes`)."""
     wanted = sorted(length for length in set(lengths_panes) if length > 1)
     items = list(panes.items())
@@ -91,7 +96,8 @@ def prepare_older(panes: Mapping[str, SymbolPanes], end_ms: int,
             for length in wanted:
                 chunks[length].append(older_of(grid, length))
     return OlderPanes(
-        end_ms, {symbol: row for row, (symbol, _) in enumerate(items)},
+        end_ms,
+        {symbol: row for row, (symbol, _) in enumerate(items)},
         {length: Older.concat(parts) for length, parts in chunks.items() if parts},
     )
 
@@ -112,7 +118,8 @@ def fold_with_older(
     last_present = last[:, COUNT] > 0
     with np.errstate(divide="ignore", invalid="ignore"):  # (no pane: inf / inf, not used)
         last_sums[:, SUM_RANGE_SQUARE] = np.where(
-            last_present, np.square(np.log(last[:, HIGH] / last[:, LOW])), 0.0)
+            last_present, np.square(np.log(last[:, HIGH] / last[:, LOW])), 0.0
+        )
     known = np.array([prepared.symbols.get(symbol, -1) for symbol in symbols], dtype=np.intp)
     is_known = known >= 0
     for length in wanted:
@@ -133,11 +140,19 @@ def fold_with_older(
             lows = np.minimum(np.where(is_known, older.lows[known], np.inf), last[:, LOW])
             highs = np.maximum(np.where(is_known, older.highs[known], -np.inf), last[:, HIGH])
         rows = np.flatnonzero(pane_counts)
-        result[length] = build_rows(
-            [symbols[row] for row in rows.tolist()], totals=totals[rows],
-            pane_counts=pane_counts[rows], firsts=firsts[rows], lasts=lasts[rows],
-            lows=lows[rows], highs=highs[rows],
-        ) if len(rows) else []
+        result[length] = (
+            build_rows(
+                [symbols[row] for row in rows.tolist()],
+                totals=totals[rows],
+                pane_counts=pane_counts[rows],
+                firsts=firsts[rows],
+                lasts=lasts[rows],
+                lows=lows[rows],
+                highs=highs[rows],
+            )
+            if len(rows)
+            else []
+        )
     return result
 
 
@@ -160,8 +175,13 @@ def older_of(grid: PaneGrid, length: int) -> Older:
     present = window[:, :, COUNT] > 0
     firsts = window[:, :, FIRST_PRICE][np.arange(len(window)), present.argmax(axis=1)]
     lasts = window[:, :, LAST_PRICE][
-        np.arange(len(window)), length - 2 - present[:, ::-1].argmax(axis=1)]
+        np.arange(len(window)), length - 2 - present[:, ::-1].argmax(axis=1)
+    ]
     return Older(
-        sum_panes(grid.summed, first_pane, horizon - 1), present.sum(axis=1), firsts,
-        lasts, window[:, :, LOW].min(axis=1), window[:, :, HIGH].max(axis=1),
+        sum_panes(grid.summed, first_pane, horizon - 1),
+        present.sum(axis=1),
+        firsts,
+        lasts,
+        window[:, :, LOW].min(axis=1),
+        window[:, :, HIGH].max(axis=1),
     )

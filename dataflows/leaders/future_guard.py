@@ -65,7 +65,11 @@ class FutureGuard:
     refuting: int = 0
 
     def admit(
-        self, message: Received, tick: Tick, now_ms: int, passed: Released,
+        self,
+        message: Received,
+        tick: Tick,
+        now_ms: int,
+        passed: Released,
         rejected: list[DeadLetter],
     ) -> None:
         """Judge one tick: append it to `passed` (maybe with held ticks it confirms), hold it,
@@ -73,13 +77,21 @@ class FutureGuard:
         ts_ms = tick.ts_ms
         config = self.config
         if ts_ms > now_ms + config.max_ahead_of_clock_ms:
-            rejected.append(self._letter(
-                message, tick, f"{config.max_ahead_of_clock_ms // 1000} s ahead of the clock "
-                f"{format_ts(now_ms)}"))
+            rejected.append(
+                self._letter(
+                    message,
+                    tick,
+                    f"{config.max_ahead_of_clock_ms // 1000} s ahead of the clock "
+                    f"{format_ts(now_ms)}",
+                )
+            )
             return
         reference = self.reference_ms
-        if (reference is None or ts_ms <= reference + config.max_jump_ms
-                or reference >= now_ms - config.live_lag_ms):
+        if (
+            reference is None
+            or ts_ms <= reference + config.max_jump_ms
+            or reference >= now_ms - config.live_lag_ms
+        ):
             if reference is None or ts_ms > reference:
                 self.reference_ms = ts_ms
             passed.append((message, tick))
@@ -103,8 +115,10 @@ class FutureGuard:
         self.refuting += 1
         if self.refuting < self.config.confirm_ticks:
             return
-        detail = (f"not confirmed: {self.refuting} ticks at the partition's time "
-                  f"{format_ts(self.reference_ms or 0)} followed")
+        detail = (
+            f"not confirmed: {self.refuting} ticks at the partition's time "
+            f"{format_ts(self.reference_ms or 0)} followed"
+        )
         for message, tick in self.held:
             rejected.append(self._letter(message, tick, detail))
         self.held.clear()
@@ -138,8 +152,10 @@ class FutureGuard:
 
     def _letter(self, message: Received, tick: Tick, why: str) -> DeadLetter:
         reference = "none" if self.reference_ms is None else format_ts(self.reference_ms)
-        detail = (f"event time {format_ts(tick.ts_ms)} too far ahead ({why}); partition "
-                  f"{self.partition} is at {reference}")
+        detail = (
+            f"event time {format_ts(tick.ts_ms)} too far ahead ({why}); partition "
+            f"{self.partition} is at {reference}"
+        )
         return letter_for(message, Reason.FUTURE, detail)
 
 
@@ -154,5 +170,7 @@ def refuse_future_window(window: _Window) -> None:
     """The sink's half of the guard: the Lua script kept a window ending too far ahead of the
     clock out of the latest keys (its history keys were written); count and log it."""
     WINDOWS_NOT_LATEST_FUTURE.labels(window.spec).inc()
-    log.error("window too far ahead of the clock: not made the latest",
-              extra={"window": window.spec, "end_iso": format_ts(window.end_ms)})
+    log.error(
+        "window too far ahead of the clock: not made the latest",
+        extra={"window": window.spec, "end_iso": format_ts(window.end_ms)},
+    )

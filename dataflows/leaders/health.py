@@ -67,8 +67,9 @@ def liveness(view: HealthView, now: float, bounds: HealthBounds) -> Verdict:
         return Verdict(True, "starting")
     stalled_s = now - view.last_beat
     if stalled_s > bounds.stall_s:
-        return Verdict(False, f"dataflow loop stalled for {stalled_s:.0f}s "
-                              f"(bound {bounds.stall_s:g}s)")
+        return Verdict(
+            False, f"dataflow loop stalled for {stalled_s:.0f}s (bound {bounds.stall_s:g}s)"
+        )
     return Verdict(True, "ok")
 
 
@@ -161,4 +162,3 @@ HEALTH = DataflowHealth()
 def on_kafka_stats(stats_json: str) -> None:
     """The consumers' `stats_cb` (a module function: the source's config stays picklable)."""
     HEALTH.on_stats(stats_json)
-

@@ -30,8 +30,15 @@ class DeadLetter:
 def dead_letter(msg: Received, rejection: Rejection) -> DeadLetter:
     """A message's dead letter: its original bytes, the reason and where it was read."""
     raw = as_raw(msg)
-    return DeadLetter(rejection.reason, rejection.reason_text, raw.key, raw.value,
-                      raw.topic or "", raw.partition or 0, raw.offset or 0)
+    return DeadLetter(
+        rejection.reason,
+        rejection.reason_text,
+        raw.key,
+        raw.value,
+        raw.topic or "",
+        raw.partition or 0,
+        raw.offset or 0,
+    )
 
 
 def letter_for(msg: Received, reason: Reason, detail: str) -> DeadLetter:

@@ -37,9 +37,13 @@ def as_raw(msg: Received) -> RawMessage:
     if not isinstance(msg, Message):
         return msg
     return KafkaSourceMessage(
-        key=msg.key(), value=msg.value(), topic=msg.topic(),
+        key=msg.key(),
+        value=msg.value(),
+        topic=msg.topic(),
         headers=cast(list[tuple[str, bytes]], msg.headers() or []),
-        latency=msg.latency(), offset=msg.offset(), partition=msg.partition(),
+        latency=msg.latency(),
+        offset=msg.offset(),
+        partition=msg.partition(),
         timestamp=msg.timestamp(),
     )
 
@@ -51,8 +55,9 @@ def count_consumer_error(err: ConfluentKafkaError) -> None:
     KAFKA_CONSUMER_ERRORS.labels(err.name()).inc()
     if err.code() == ConfluentKafkaError._ALL_BROKERS_DOWN:
         HEALTH.broker_down()
-    _errors_log.log(logging.WARNING, "kafka consumer error", key=err.name(),
-                    extra={"error": err.str()})
+    _errors_log.log(
+        logging.WARNING, "kafka consumer error", key=err.name(), extra={"error": err.str()}
+    )
 
 
 def consumer_config(
@@ -91,7 +96,11 @@ class PartitionReader:
     read raises StopIteration on the call after the one that reached the partition's end."""
 
     def __init__(
-        self, config: Mapping[str, Any], topic: str, partition: int, offset: int,
+        self,
+        config: Mapping[str, Any],
+        topic: str,
+        partition: int,
+        offset: int,
         batch_size: int,
     ) -> None:
         self.topic = topic

@@ -86,8 +86,11 @@ def servers(settings: LocalRunSettings, workdir: Path) -> Iterator[tuple[str, Re
             urls = RedisUrls(settings.redis_url, settings.redis_url)
         else:
             users = {name: secrets.token_urlsafe(16) for name in ("writer", "reader")}
-            redis_server = stack.enter_context(RedisServer(
-                password=secrets.token_urlsafe(16), users=users, workdir=workdir / "redis"))
+            redis_server = stack.enter_context(
+                RedisServer(
+                    password=secrets.token_urlsafe(16), users=users, workdir=workdir / "redis"
+                )
+            )
             urls = RedisUrls(redis_server.url_for("writer"), redis_server.url_for("reader"))
         yield bootstrap, urls
 
@@ -100,8 +103,10 @@ def wait_for_data(bootstrap: str, topic: str, timeout_s: float = 60) -> None:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
         while time.monotonic() < deadline:
             try:
-                if all(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] > 0
-                       for p in partitions):
+                if all(
+                    consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] > 0
+                    for p in partitions
+                ):
                     return
             except KafkaException as exc:  # a new topic's leaders are still being elected
                 log.info("waiting for partition leaders", extra={"error": str(exc)})
@@ -112,43 +117,73 @@ def wait_for_data(bootstrap: str, topic: str, timeout_s: float = 60) -> None:
 
 
 def run(settings: LocalRunSettings) -> None:
-    with tempfile.TemporaryDirectory(prefix="stockstream-") as tmp, \
-            servers(settings, Path(tmp)) as (bootstrap, redis_urls):
+    with (
+        tempfile.TemporaryDirectory(prefix="stockstream-") as tmp,
+        servers(settings, Path(tmp)) as (bootstrap, redis_urls),
+    ):
         workdir = Path(tmp)
-        ensure_topics(bootstrap, {settings.ticks_topic: settings.topic_partitions,
-                                  settings.dlq_topic: 1})
-        common = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "TICKS_TOPIC": settings.ticks_topic,
-                  "DLQ_TOPIC": settings.dlq_topic, "LOG_LEVEL": "WARNING"}
-        ingest_env = {**os.environ, **common, "PROVIDER": settings.provider,
-                      "REPLAY_SPEED": str(settings.replay_speed), "REPLAY_LOOP": "true",
-                      "METRICS_PORT": str(free_port() if settings.monitoring else 0),
-                      "MEMBERSHIP": "static"}
+        ensure_topics(
+            bootstrap, {settings.ticks_topic: settings.topic_partitions, settings.dlq_topic: 1}
+        )
+        common = {
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "TICKS_TOPIC": settings.ticks_topic,
+            "DLQ_TOPIC": settings.dlq_topic,
+            "LOG_LEVEL": "WARNING",
+        }
+        ingest_env = {
+            **os.environ,
+            **common,
+            "PROVIDER": settings.provider,
+            "REPLAY_SPEED": str(settings.replay_speed),
+            "REPLAY_LOOP": "true",
+            "METRICS_PORT": str(free_port() if settings.monitoring else 0),
+            "MEMBERSHIP": "static",
+        }
         if settings.replay_file:
             ingest_env["REPLAY_FILE"] = settings.replay_file
         if settings.replay_from:
             ingest_env["REPLAY_FROM"] = settings.replay_from
         ingest_log = open(workdir / "ingest.log", "ab")  # noqa: SIM115 - closed in finally
-        ingest = subprocess.Popen([sys.executable, "-m", "services.ingest"], env=ingest_env,
-                                  stdout=ingest_log, stderr=ingest_log, start_new_session=True)
+        ingest = subprocess.Popen(
+            [sys.executable, "-m", "services.ingest"],
+            env=ingest_env,
+            stdout=ingest_log,
+            stderr=ingest_log,
+            start_new_session=True,
+        )
         metrics_ports = [free_port() for _ in range(settings.processes)]
-        cluster = LocalCluster({**common, "REDIS_URL": redis_urls.writer}, settings.processes,
-                               log_dir=workdir / "logs")
+        cluster = LocalCluster(
+            {**common, "REDIS_URL": redis_urls.writer}, settings.processes, log_dir=workdir / "logs"
+        )
         try:
             wait_for_data(bootstrap, settings.ticks_topic)
             cluster.start_with_env([{"METRICS_PORT": str(p)} for p in metrics_ports])
-            print(f"broker {bootstrap}  redis (reader) {redis_urls.reader}  dataflow metrics "
-                  + " ".join(f"http://127.0.0.1:{p}/metrics" for p in metrics_ports), flush=True)
+            print(
+                f"broker {bootstrap}  redis (reader) {redis_urls.reader}  dataflow metrics "
+                + " ".join(f"http://127.0.0.1:{p}/metrics" for p in metrics_ports),
+                flush=True,
+            )
             with contextlib.ExitStack() as stack:
                 banner = ""
                 if settings.monitoring:  # same job and pod names as in the cluster
-                    prometheus, alertmanager = stack.enter_context(monitoring({
-                        "dataflow": [(f"127.0.0.1:{p}", {"pod": f"dataflow-{i}"})
-                                     for i, p in enumerate(metrics_ports)],
-                        "ingest": [(f"127.0.0.1:{ingest_env['METRICS_PORT']}",
-                                    {"pod": "ingest-0"})],
-                    }, workdir))
-                    banner = (f"prometheus {prometheus.url}/alerts  "
-                              f"alertmanager {alertmanager.url}\n")
+                    prometheus, alertmanager = stack.enter_context(
+                        monitoring(
+                            {
+                                "dataflow": [
+                                    (f"127.0.0.1:{p}", {"pod": f"dataflow-{i}"})
+                                    for i, p in enumerate(metrics_ports)
+                                ],
+                                "ingest": [
+                                    (f"127.0.0.1:{ingest_env['METRICS_PORT']}", {"pod": "ingest-0"})
+                                ],
+                            },
+                            workdir,
+                        )
+                    )
+                    banner = (
+                        f"prometheus {prometheus.url}/alerts  alertmanager {alertmanager.url}\n"
+                    )
                 time.sleep(2)
                 watch(settings, redis_urls.reader, cluster, ingest, banner)
         except KeyboardInterrupt:
@@ -160,16 +195,22 @@ def run(settings: LocalRunSettings) -> None:
             cluster.stop()
 
 
-def watch(settings: LocalRunSettings, redis_url: str, cluster: LocalCluster,
-          ingest: subprocess.Popen[bytes], banner: str = "") -> None:
+def watch(
+    settings: LocalRunSettings,
+    redis_url: str,
+    cluster: LocalCluster,
+    ingest: subprocess.Popen[bytes],
+    banner: str = "",
+) -> None:
     """Print the leaderboards every `refresh_s` until Ctrl-C, `run_for_s`, or a crash."""
     client = redis.Redis.from_url(redis_url)
     started = time.monotonic()
     while settings.run_for_s is None or time.monotonic() - started < settings.run_for_s:
         for proc in [*cluster.procs, ingest]:
             if proc.poll() is not None:
-                raise RuntimeError(f"a pipeline process exited ({proc.args!r}):\n"
-                                   + cluster.log_tail())
+                raise RuntimeError(
+                    f"a pipeline process exited ({proc.args!r}):\n" + cluster.log_tail()
+                )
         board = snapshot(client, DEFAULT_WINDOWS)
         clear = "\033[H\033[2J" if sys.stdout.isatty() else ""
         print(f"{clear}stockstream local run (Ctrl-C to stop)\n{banner}\n{board}", flush=True)

@@ -50,13 +50,22 @@ def observe(ranking: SpecRanking, windows: list[RankedWindow]) -> list[RankedWin
     for window in windows:
         if window.corrected:
             WINDOWS_CORRECTED.labels(window.spec).inc()
-            log.warning("window %s ending %s ranked again: a partition that was empty when it "
-                        "was ranked has ticks in it", window.spec, format_ts(window.end_ms))
+            log.warning(
+                "window %s ending %s ranked again: a partition that was empty when it "
+                "was ranked has ticks in it",
+                window.spec,
+                format_ts(window.end_ms),
+            )
     for part in ranking.too_late:
         WINDOW_PARTS_TOO_LATE.labels(part.spec).inc()
-        log.error("partition %s's share of window %s ending %s (%d symbols) is not written: the "
-                  "window was ranked too long ago to merge it", part.partition, part.spec,
-                  format_ts(part.end_ms), len(part.rows))
+        log.error(
+            "partition %s's share of window %s ending %s (%d symbols) is not written: the "
+            "window was ranked too long ago to merge it",
+            part.partition,
+            part.spec,
+            format_ts(part.end_ms),
+            len(part.rows),
+        )
     ranking.too_late.clear()
     return windows
 

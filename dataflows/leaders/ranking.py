@@ -138,7 +138,8 @@ class SpecRanking:
         heartbeats of partitions that were empty in the last run say nothing about this one."""
         self.empty_heard_s = {}
         self.progress_ms = {
-            partition: through_ms for partition, through_ms in self.progress_ms.items()
+            partition: through_ms
+            for partition, through_ms in self.progress_ms.items()
             if through_ms != NO_MORE_WINDOWS_MS
         }
 

@@ -263,8 +263,15 @@ class WindowKeys:
         )
 
     def as_list(self) -> list[str]:
-        return [self.meta, self.leaders, self.figure, self.gainers, self.history_leaders,
-                self.history_figure, self.history_gainers]
+        return [
+            self.meta,
+            self.leaders,
+            self.figure,
+            self.gainers,
+            self.history_leaders,
+            self.history_figure,
+            self.history_gainers,
+        ]
 
 
 def _non_finite_as_text(value: Any) -> Any:
@@ -300,22 +307,30 @@ def flat_strings(items: list[tuple[Any, ...]]) -> bytes:
 
 def window_metadata(window: RankedWindow) -> bytes:
     """The JSON object the leaderboard script decodes: the window's start, ISO times, partial."""
-    return orjson.dumps({
-        "start": window.start_ms // 1000,
-        "start_iso": format_ts(window.start_ms),
-        "end_iso": format_ts(window.end_ms),
-        "partial": int(window.partial),
-    })
+    return orjson.dumps(
+        {
+            "start": window.start_ms // 1000,
+            "start_iso": format_ts(window.start_ms),
+            "end_iso": format_ts(window.end_ms),
+            "partial": int(window.partial),
+        }
+    )
 
 
 def window_pairs(window: RankedWindow) -> tuple[bytes, bytes, bytes]:
     """The leaders, every symbol's score and (mean specs, else `[]`) gain, each a flat array
     `score, symbol, ...` (`flat_strings`): ZADD's argument order."""
     by_score = attrgetter(window.score, "symbol")
-    gains = (list(map(attrgetter("gain_pct", "symbol"), window.rows))
-             if window.score != Score.MAX else [])
-    return (flat_strings([(value, symbol) for symbol, value in window.leaders]),
-            flat_strings(list(map(by_score, window.rows))), flat_strings(gains))
+    gains = (
+        list(map(attrgetter("gain_pct", "symbol"), window.rows))
+        if window.score != Score.MAX
+        else []
+    )
+    return (
+        flat_strings([(value, symbol) for symbol, value in window.leaders]),
+        flat_strings(list(map(by_score, window.rows))),
+        flat_strings(gains),
+    )
 
 
 _FIGURES = attrgetter(*FIGURE_NAMES)
@@ -328,30 +343,43 @@ FIGURES_ROWS_PER_CALL = 1_000
 an end's 10,000 symbols kept every reader waiting 110-160 ms; 1,000 a call, about 15 ms."""
 
 
-def figures_calls(windows: list[RankedWindow], stale: list[list[str]],
-                  rows_per_call: int = FIGURES_ROWS_PER_CALL) -> list[list[bytes]]:
+def figures_calls(
+    windows: list[RankedWindow], stale: list[list[str]], rows_per_call: int = FIGURES_ROWS_PER_CALL
+) -> list[list[bytes]]:
     """The figures script's arguments for windows of distinct specs (`WRITE_FIGURES_LUA`): a
     row per symbol of any of them, holding each window's figures (`flat_strings` flattens the
     nested tuples), `rows_per_call` rows a call; the first call also removes the stale
     symbols' figures."""
     symbols = [tuple(map(_SYMBOL, window.rows)) for window in windows]
     if all(these == symbols[0] for these in symbols):  # the usual case: one symbol set
-        rows = list(zip(symbols[0], *(map(_FIGURES, window.rows) for window in windows),
-                        strict=True))
+        rows = list(
+            zip(symbols[0], *(map(_FIGURES, window.rows) for window in windows), strict=True)
+        )
     else:
-        by_window = [dict(zip(these, map(_FIGURES, window.rows), strict=True))
-                     for these, window in zip(symbols, windows, strict=True)]
+        by_window = [
+            dict(zip(these, map(_FIGURES, window.rows), strict=True))
+            for these, window in zip(symbols, windows, strict=True)
+        ]
         every = dict.fromkeys(symbol for these in symbols for symbol in these)
-        rows = [(symbol, *(figures.get(symbol, _NOT_IN_WINDOW) for figures in by_window))
-                for symbol in every]
+        rows = [
+            (symbol, *(figures.get(symbol, _NOT_IN_WINDOW) for figures in by_window))
+            for symbol in every
+        ]
     prefixes = [f"{window.spec}." for window in windows]
     ends = [str(window.end_ms // 1000) for window in windows]
     none_stale: list[list[str]] = [[] for _ in windows]
-    first_meta, later_meta = (orjson.dumps({"prefixes": prefixes, "ends": ends, "stale": these})
-                              for these in (stale, none_stale))
-    return [[later_meta if first else first_meta, b"figures:",
-             flat_strings(rows[first:first + rows_per_call])]
-            for first in range(0, max(len(rows), 1), rows_per_call)]
+    first_meta, later_meta = (
+        orjson.dumps({"prefixes": prefixes, "ends": ends, "stale": these})
+        for these in (stale, none_stale)
+    )
+    return [
+        [
+            later_meta if first else first_meta,
+            b"figures:",
+            flat_strings(rows[first : first + rows_per_call]),
+        ]
+        for first in range(0, max(len(rows), 1), rows_per_call)
+    ]
 
 
 def distinct_spec_runs(windows: list[RankedWindow]) -> list[list[int]]:
@@ -373,7 +401,10 @@ class LeaderboardWriter:
     jitter until Redis answers, so no window is ever skipped."""
 
     def __init__(
-        self, client: redis.Redis, history_ttl_s: int, retry_max_s: float,
+        self,
+        client: redis.Redis,
+        history_ttl_s: int,
+        retry_max_s: float,
         max_ahead_of_clock_s: float = 300.0,
     ) -> None:
         self.client = client
@@ -410,9 +441,17 @@ class LeaderboardWriter:
             TO_SINK_PHASE.observe(max(0.0, started_s - window.closed_at_s))
         ahead_limit_s = int(started_s + self.max_ahead_of_clock_s)
         window_calls = [
-            (self.window_script.sha, keys.as_list(),
-             [window.end_ms // 1000, self.history_ttl_s, window_metadata(window), ahead_limit_s,
-              *window_pairs(window)])
+            (
+                self.window_script.sha,
+                keys.as_list(),
+                [
+                    window.end_ms // 1000,
+                    self.history_ttl_s,
+                    window_metadata(window),
+                    ahead_limit_s,
+                    *window_pairs(window),
+                ],
+            )
             for window, keys in ((w, WindowKeys.of(w)) for w in windows)
         ]
         replies = self._retrying(windows[0], lambda: self._pipelined(window_calls))
@@ -423,10 +462,13 @@ class LeaderboardWriter:
             if reply[0] == -1:
                 refuse_future_window(window)
         latest = [reply[0] == 1 for reply in replies]
-        newest = [(window, [symbol.decode() for symbol in reply[1:]], call)
-                  for window, reply, is_latest, call
-                  in zip(windows, replies, latest, window_calls, strict=True)
-                  if is_latest]
+        newest = [
+            (window, [symbol.decode() for symbol in reply[1:]], call)
+            for window, reply, is_latest, call in zip(
+                windows, replies, latest, window_calls, strict=True
+            )
+            if is_latest
+        ]
         figure_calls: list[tuple[str, list[str], list[Any]]] = [
             (self.figures_script.sha, [], args)
             for run in distinct_spec_runs([window for window, _, _ in newest])
@@ -437,11 +479,11 @@ class LeaderboardWriter:
             for window, _, (_, keys, _) in newest
         ]
         if newest:
-            copied = self._retrying(windows[0], lambda: self._pipelined(
-                figure_calls + history_calls))[len(figure_calls):]
+            copied = self._retrying(
+                windows[0], lambda: self._pipelined(figure_calls + history_calls)
+            )[len(figure_calls) :]
             REDIS_FIGURES_HISTORY_PHASE.observe(time.time() - now_s)
-            replaced = [call for (_, _, call), done in zip(newest, copied, strict=True)
-                        if not done]
+            replaced = [call for (_, _, call), done in zip(newest, copied, strict=True) if not done]
             if replaced:  # its end is older than its spec's latest now: history only
                 self._retrying(windows[0], lambda: self._pipelined(replaced))
         for window in windows:
@@ -473,9 +515,15 @@ class LeaderboardWriter:
                 return call()
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 REDIS_ERRORS.inc()
-                log.warning("redis write failed, retrying",
-                            extra={"window": window.spec, "end_ms": window.end_ms,
-                                   "error": str(exc), "retry_in_s": round(delay_s, 3)})
+                log.warning(
+                    "redis write failed, retrying",
+                    extra={
+                        "window": window.spec,
+                        "end_ms": window.end_ms,
+                        "error": str(exc),
+                        "retry_in_s": round(delay_s, 3),
+                    },
+                )
                 time.sleep(delay_s * random.uniform(0.5, 1.0))  # jitter
                 HEALTH.beat()  # waiting for Redis: a restart would not bring it back
                 delay_s = min(delay_s * 2, self.retry_max_s)
@@ -496,7 +544,10 @@ class RedisLeaderboardSink(DynamicSink[RankedWindow]):
     """One Redis connection per worker."""
 
     def __init__(
-        self, redis_url: str, history_ttl_s: int, retry_max_s: float,
+        self,
+        redis_url: str,
+        history_ttl_s: int,
+        retry_max_s: float,
         max_ahead_of_clock_s: float = 300.0,
     ) -> None:
         self.redis_url = redis_url
@@ -508,6 +559,8 @@ class RedisLeaderboardSink(DynamicSink[RankedWindow]):
         client = redis.Redis.from_url(
             self.redis_url, socket_timeout=10, socket_connect_timeout=5, health_check_interval=30
         )
-        return _RedisPartition(LeaderboardWriter(
-            client, self.history_ttl_s, self.retry_max_s, self.max_ahead_of_clock_s
-        ))
+        return _RedisPartition(
+            LeaderboardWriter(
+                client, self.history_ttl_s, self.retry_max_s, self.max_ahead_of_clock_s
+            )
+        )

@@ -99,8 +99,9 @@ class DataflowSettings(CommonSettings):
 
     @property
     def health_bounds(self) -> HealthBounds:
-        return HealthBounds(stall_s=self.liveness_stall_s,
-                            broker_down_s=self.readiness_broker_down_s)
+        return HealthBounds(
+            stall_s=self.liveness_stall_s, broker_down_s=self.readiness_broker_down_s
+        )
 
     @property
     def lateness_ms(self) -> int:

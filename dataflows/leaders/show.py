@@ -82,12 +82,27 @@ def read_board(client: redis.Redis, window: str) -> Board | None:
     leaders = []
     for rank, (symbol, score) in enumerate(ranked, start=1):
         name = symbol.decode()
-        fields = client.hmget(f"figures:{name}", f"{window}.gain_pct", f"{window}.volatility",
-                              f"{window}.count")
-        leaders.append(Leader(rank, name, score, _float(fields[0]), _float(fields[1]),
-                              None if fields[2] is None else int(fields[2])))
-    return Board(window, meta[b"start_iso"].decode(), meta[b"end_iso"].decode(),
-                 meta[b"partial"] == b"1", int(meta[b"symbols"]), tuple(leaders))
+        fields = client.hmget(
+            f"figures:{name}", f"{window}.gain_pct", f"{window}.volatility", f"{window}.count"
+        )
+        leaders.append(
+            Leader(
+                rank,
+                name,
+                score,
+                _float(fields[0]),
+                _float(fields[1]),
+                None if fields[2] is None else int(fields[2]),
+            )
+        )
+    return Board(
+        window,
+        meta[b"start_iso"].decode(),
+        meta[b"end_iso"].decode(),
+        meta[b"partial"] == b"1",
+        int(meta[b"symbols"]),
+        tuple(leaders),
+    )
 
 
 def _fmt(value: float | None, spec: str) -> str:
@@ -103,10 +118,12 @@ def render(boards: list[tuple[str, Board | None]]) -> str:
             lines += [f"{window}: no window closed yet", ""]
             continue
         flag = "  (partial)" if board.partial else ""
-        lines.append(f"{window}  [{board.start_iso} .. {board.end_iso})  "
-                     f"{board.symbols} symbols{flag}")
-        lines.append(f"  {'#':>2}  {'symbol':<10} {score:>12} {'gain %':>9} {'volatility':>11} "
-                     f"{'ticks':>7}")
+        lines.append(
+            f"{window}  [{board.start_iso} .. {board.end_iso})  {board.symbols} symbols{flag}"
+        )
+        lines.append(
+            f"  {'#':>2}  {'symbol':<10} {score:>12} {'gain %':>9} {'volatility':>11} {'ticks':>7}"
+        )
         for leader in board.leaders:
             lines.append(
                 f"  {leader.rank:>2}  {leader.symbol:<10} {leader.score:>12.4f} "
@@ -127,14 +144,19 @@ def main(argv: list[str] | None = None) -> int:
         from dataflows.leaders import clear_window
 
         return clear_window.main(argv[1:])
-    parser = OneLineArgumentParser(prog=PROG, description=__doc__,
-                                   epilog=settings_help(RedisClientSettings),
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineArgumentParser(
+        prog=PROG,
+        description=__doc__,
+        epilog=settings_help(RedisClientSettings),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--redis-url", help="Redis URL instead of REDIS_URL")
-    parser.add_argument("--windows", default=",".join(DEFAULT_WINDOWS),
-                        help="comma-separated window names")
-    parser.add_argument("--watch", type=float, metavar="SECONDS",
-                        help="refresh every SECONDS until Ctrl-C")
+    parser.add_argument(
+        "--windows", default=",".join(DEFAULT_WINDOWS), help="comma-separated window names"
+    )
+    parser.add_argument(
+        "--watch", type=float, metavar="SECONDS", help="refresh every SECONDS until Ctrl-C"
+    )
     args = parser.parse_args(argv)
     client = connect(PROG, args.redis_url)
     windows = tuple(w.strip() for w in args.windows.split(",") if w.strip())

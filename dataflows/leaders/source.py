@@ -62,8 +62,10 @@ class EngineConfig:
 
 def late_letter(msg: Received, tick: Tick, engine: PartitionEngine) -> DeadLetter:
     """The dead letter of a tick older than its partition's watermark."""
-    detail = (f"event time {format_ts(tick.ts_ms)} is before the watermark "
-              f"{format_ts(engine.watermark_ms or 0)} of partition {engine.partition}")
+    detail = (
+        f"event time {format_ts(tick.ts_ms)} is before the watermark "
+        f"{format_ts(engine.watermark_ms or 0)} of partition {engine.partition}"
+    )
     return letter_for(msg, Reason.LATE, detail)
 
 
@@ -79,8 +81,11 @@ def observe(engine: PartitionEngine, reports: list[PartitionReport]) -> list[Par
 
 class _WindowsPartition(StatefulSourcePartition[SourceItem, Snapshot]):
     def __init__(
-        self, kafka: PartitionReader, engine: PartitionEngine,
-        config: EngineConfig, guard: FutureGuard,
+        self,
+        kafka: PartitionReader,
+        engine: PartitionEngine,
+        config: EngineConfig,
+        guard: FutureGuard,
     ) -> None:
         self.kafka = kafka
         self.engine = engine
@@ -164,8 +169,10 @@ class _WindowsPartition(StatefulSourcePartition[SourceItem, Snapshot]):
 
     def snapshot(self) -> Snapshot:
         pending = [as_raw(msg) for msg in self.pending]  # a consumed Message cannot be pickled
-        return pickle.dumps((self.kafka.snapshot(), self.engine, self.guard, pending),
-                            protocol=pickle.HIGHEST_PROTOCOL)
+        return pickle.dumps(
+            (self.kafka.snapshot(), self.engine, self.guard, pending),
+            protocol=pickle.HIGHEST_PROTOCOL,
+        )
 
     def close(self) -> None:
         self.kafka.close()
@@ -178,8 +185,14 @@ class PartitionWindowsSource(FixedPartitionedSource[SourceItem, Snapshot]):
     pane boundary) and `DeadLetter`s (invalid and late messages)."""
 
     def __init__(
-        self, brokers: list[str], config: EngineConfig, *, tail: bool, starting_offset: int,
-        add_config: Mapping[str, str], batch_size: int,
+        self,
+        brokers: list[str],
+        config: EngineConfig,
+        *,
+        tail: bool,
+        starting_offset: int,
+        add_config: Mapping[str, str],
+        batch_size: int,
     ) -> None:
         self.config = config
         self.starting_offset = starting_offset
@@ -205,13 +218,21 @@ class PartitionWindowsSource(FixedPartitionedSource[SourceItem, Snapshot]):
             pending = state[3] if len(state) > 3 else []  # before batches were cut: none
             PARTITIONS_RESUMED.inc()
         index, topic = for_part.split("-", 1)
-        kafka = PartitionReader(self.consumer_config, topic, int(index),
-                                self.starting_offset if offset is None else offset,
-                                self.batch_size)
+        kafka = PartitionReader(
+            self.consumer_config,
+            topic,
+            int(index),
+            self.starting_offset if offset is None else offset,
+            self.batch_size,
+        )
         if guard is not None:
             guard.config = self.config.guard  # settings may have changed since the snapshot
-        part = _WindowsPartition(kafka, engine or self.config.new_engine(index), self.config,
-                                 guard or self.config.new_guard(index))
+        part = _WindowsPartition(
+            kafka,
+            engine or self.config.new_engine(index),
+            self.config,
+            guard or self.config.new_guard(index),
+        )
         part.pending = pending
         HEALTH.partition_built()
         return part

@@ -86,9 +86,11 @@ def follow_replicas(
             code = _field(obj, "code")
             log.warning("statefulset watch error", extra={"code": code})
             return WatchOutcome(None if code == 410 else resource_version, code == 410)
-        resource_version = _field(obj, "metadata", "resource_version") or _field(
-            obj, "metadata", "resourceVersion"
-        ) or resource_version
+        resource_version = (
+            _field(obj, "metadata", "resource_version")
+            or _field(obj, "metadata", "resourceVersion")
+            or resource_version
+        )
         if kind == "BOOKMARK" or _field(obj, "metadata", "name") != name:
             continue
         if kind == "DELETED":

@@ -43,8 +43,11 @@ def main() -> None:
     elector = Elector(api, settings) if settings.leader_election else None
     guard = elector.guard if elector else (lambda: None)
     handlers.configure(Kube(api, guard=guard, instance=settings.identity), settings, guard=guard)
-    serve_metrics(settings.metrics_port, ready=elector.healthy if elector else lambda: True,
-                  host=settings.listen_host)
+    serve_metrics(
+        settings.metrics_port,
+        ready=elector.healthy if elector else lambda: True,
+        host=settings.listen_host,
+    )
     stop = threading.Event()
     if elector:
         # kopf's liveness endpoint exists once kopf runs: a standby answers /healthz on the
@@ -58,16 +61,22 @@ def main() -> None:
     else:
         OPERATOR_LEADER.set(1)
     namespaces = settings.namespaces
-    log.info("starting", extra={"namespaces": namespaces or "cluster-wide",
-                                "interval_s": settings.reconcile_interval_s,
-                                "identity": settings.identity})
+    log.info(
+        "starting",
+        extra={
+            "namespaces": namespaces or "cluster-wide",
+            "interval_s": settings.reconcile_interval_s,
+            "identity": settings.identity,
+        },
+    )
     try:
         kopf.run(
             standalone=True,  # exclusion is the Lease's, not kopf peering's (README: HA)
             clusterwide=not namespaces,
             namespaces=namespaces,
             liveness_endpoint=f"http://{settings.listen_host}:{settings.health_port}/healthz"
-            if settings.health_port else None,
+            if settings.health_port
+            else None,
         )
     finally:
         stop.set()

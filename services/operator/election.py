@@ -46,9 +46,13 @@ def local_now() -> datetime:
 class Elector:
     """One candidate: its identity, the Lease's address and the timings from the settings."""
 
-    def __init__(self, api: client.ApiClient, settings: OperatorSettings,
-                 clock: Callable[[], datetime] = local_now,
-                 exit_: Callable[[int], None] = os._exit) -> None:
+    def __init__(
+        self,
+        api: client.ApiClient,
+        settings: OperatorSettings,
+        clock: Callable[[], datetime] = local_now,
+        exit_: Callable[[int], None] = os._exit,
+    ) -> None:
         self._api = api
         self._leases = client.CoordinationV1Api(api)
         self.identity = settings.identity
@@ -68,8 +72,9 @@ class Elector:
 
     def _read(self) -> LeaseRecord | None:
         try:
-            lease = self._leases.read_namespaced_lease(self.name, self.namespace,
-                                                       _request_timeout=self._timeout)
+            lease = self._leases.read_namespaced_lease(
+                self.name, self.namespace, _request_timeout=self._timeout
+            )
         except client.ApiException as exc:
             if exc.status != 404:
                 raise
@@ -88,8 +93,9 @@ class Elector:
                 # a version counts as seen when the answer is here (a candidate's expiry is
                 # late rather than early); the holder's deadline counts from `start` (early)
                 seen = self._contact = self._clock()
-                if record is not None and (self._observed is None
-                                           or self._observed[0] != record.version):
+                if record is not None and (
+                    self._observed is None or self._observed[0] != record.version
+                ):
                     self._observed = (record.version, seen)
                 self._record = record
                 observed_at = self._observed[1] if self._observed else seen
@@ -97,33 +103,48 @@ class Elector:
                     return False
                 new = claimed(record, self.identity, self.duration_s, datetime.now(UTC))
                 meta: dict[str, Any] = {"name": self.name, "namespace": self.namespace}
-                body: Any = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",  # a dict
-                             "metadata": meta, "spec": to_spec(new)}
+                body: Any = {
+                    "apiVersion": "coordination.k8s.io/v1",
+                    "kind": "Lease",  # a dict
+                    "metadata": meta,
+                    "spec": to_spec(new),
+                }
                 if self._resource_version is None:
-                    out = self._leases.create_namespaced_lease(self.namespace, body,
-                                                               _request_timeout=self._timeout)
+                    out = self._leases.create_namespaced_lease(
+                        self.namespace, body, _request_timeout=self._timeout
+                    )
                 else:
                     meta["resourceVersion"] = self._resource_version
                     out = self._leases.replace_namespaced_lease(
-                        self.name, self.namespace, body, _request_timeout=self._timeout)
+                        self.name, self.namespace, body, _request_timeout=self._timeout
+                    )
             except Exception as exc:  # API down, a conflict (409): retried next period
-                log.warning("lease attempt failed", extra={"lease": self.name,
-                                                           "error": str(exc)[:300]})
+                log.warning(
+                    "lease attempt failed", extra={"lease": self.name, "error": str(exc)[:300]}
+                )
                 return False
             if record is None or record.holder != self.identity:
-                log.info("lease acquired", extra={"lease": self.name, "identity": self.identity,
-                                                  "previous_holder": record.holder if record
-                                                  else "", "transitions": new.transitions})
+                log.info(
+                    "lease acquired",
+                    extra={
+                        "lease": self.name,
+                        "identity": self.identity,
+                        "previous_holder": record.holder if record else "",
+                        "transitions": new.transitions,
+                    },
+                )
             self._record, self._renewed_at = new, start
             self._resource_version = self._api.sanitize_for_serialization(out)["metadata"][
-                "resourceVersion"]
+                "resourceVersion"
+            ]
             self._observed = (new.version, start)
             return True
 
     def acquire(self) -> None:
         """Block until this candidate holds the Lease (a standby waits here)."""
-        log.info("standby", extra={"lease": f"{self.namespace}/{self.name}",
-                                   "identity": self.identity})
+        log.info(
+            "standby", extra={"lease": f"{self.namespace}/{self.name}", "identity": self.identity}
+        )
         while not self.try_once():
             time.sleep(self.retry_period_s)
         OPERATOR_LEADER.set(1)
@@ -136,7 +157,8 @@ class Elector:
         (an active replica and a standby alike)."""
         contact = self._contact
         return self.leading() or (
-            contact is not None and self._clock() < contact + timedelta(seconds=self.duration_s))
+            contact is not None and self._clock() < contact + timedelta(seconds=self.duration_s)
+        )
 
     def guard(self) -> None:
         """Before a write: exit unless the Lease is still ours."""
@@ -157,8 +179,10 @@ class Elector:
 
     def lost(self, reason: str) -> None:
         OPERATOR_LEADER.set(0)
-        log.error("lease lost: stopping at once", extra={"lease": self.name, "reason": reason,
-                                                         "identity": self.identity})
+        log.error(
+            "lease lost: stopping at once",
+            extra={"lease": self.name, "reason": reason, "identity": self.identity},
+        )
         for handler in logging.getLogger().handlers:
             handler.flush()
         self._exit(LOST_EXIT)
@@ -169,10 +193,16 @@ class Elector:
             record = self._record
             if record is None or record.holder != self.identity or not self.leading():
                 return
-            body: Any = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-                         "metadata": {"name": self.name, "namespace": self.namespace,
-                                      "resourceVersion": self._resource_version},
-                         "spec": to_spec(released(record, datetime.now(UTC)))}
+            body: Any = {
+                "apiVersion": "coordination.k8s.io/v1",
+                "kind": "Lease",
+                "metadata": {
+                    "name": self.name,
+                    "namespace": self.namespace,
+                    "resourceVersion": self._resource_version,
+                },
+                "spec": to_spec(released(record, datetime.now(UTC))),
+            }
             try:
                 self._leases.replace_namespaced_lease(self.name, self.namespace, body)
             except Exception as exc:  # the standby takes over after the lease duration

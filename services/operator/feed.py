@@ -31,34 +31,58 @@ def _common_env(spec: StockStreamSpec) -> list[Obj]:
         {"name": "METRICS_PORT", "value": str(METRICS_PORT)},
     ]
     if b.config_secret:
-        env.append({"name": "KAFKA_EXTRA_CONFIG", "valueFrom": {"secretKeyRef": {
-            "name": b.config_secret.name, "key": b.config_secret.key}}})
+        env.append(
+            {
+                "name": "KAFKA_EXTRA_CONFIG",
+                "valueFrom": {
+                    "secretKeyRef": {"name": b.config_secret.name, "key": b.config_secret.key}
+                },
+            }
+        )
     return env
 
 
 def _replay_env(spec: StockStreamSpec) -> list[Obj]:
     f = spec.feed
-    env = [{"name": "REPLAY_FILE", "value": f.replay.file},
-           {"name": "REPLAY_SPEED", "value": str(f.replay.speed)},
-           {"name": "REPLAY_LOOP", "value": "true" if f.replay.loop else "false"}]
+    env = [
+        {"name": "REPLAY_FILE", "value": f.replay.file},
+        {"name": "REPLAY_SPEED", "value": str(f.replay.speed)},
+        {"name": "REPLAY_LOOP", "value": "true" if f.replay.loop else "false"},
+    ]
     if f.replay.from_:
         env.append({"name": "REPLAY_FROM", "value": f.replay.from_})
     return env
 
 
-def _pod(instance: str, spec: StockStreamSpec, component: str, *, command: list[str],
-         env: list[Obj], extra: Obj | None = None) -> Obj:
-    container = hardened({
-        "name": component, "image": spec.image, "imagePullPolicy": spec.image_pull_policy,
-        "command": command, "env": env,
-        "ports": [{"name": "metrics", "containerPort": METRICS_PORT}],
-        "resources": {"requests": {"cpu": "50m", "memory": "96Mi"},
-                      "limits": {"cpu": "500m", "memory": "256Mi"}},
-        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108 - emptyDir
-    })
+def _pod(
+    instance: str,
+    spec: StockStreamSpec,
+    component: str,
+    *,
+    command: list[str],
+    env: list[Obj],
+    extra: Obj | None = None,
+) -> Obj:
+    container = hardened(
+        {
+            "name": component,
+            "image": spec.image,
+            "imagePullPolicy": spec.image_pull_policy,
+            "command": command,
+            "env": env,
+            "ports": [{"name": "metrics", "containerPort": METRICS_PORT}],
+            "resources": {
+                "requests": {"cpu": "50m", "memory": "96Mi"},
+                "limits": {"cpu": "500m", "memory": "256Mi"},
+            },
+            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108 - emptyDir
+        }
+    )
     pod: Obj = {
-        "automountServiceAccountToken": False, "enableServiceLinks": False,
-        "terminationGracePeriodSeconds": 40, "securityContext": dict(POD_SECURITY),
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "terminationGracePeriodSeconds": 40,
+        "securityContext": dict(POD_SECURITY),
         "containers": [container],
         "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
     }
@@ -67,9 +91,16 @@ def _pod(instance: str, spec: StockStreamSpec, component: str, *, command: list[
         container["volumeMounts"].extend(extra_mounts)
         pod["volumes"].extend(extra.pop("volumes", []))
         pod.update(extra)
-    return merged_into({"metadata": {"labels": labels(instance, component),
-                                     "annotations": dict(SCRAPE_ANNOTATIONS)}, "spec": pod},
-                       spec.pod_template)
+    return merged_into(
+        {
+            "metadata": {
+                "labels": labels(instance, component),
+                "annotations": dict(SCRAPE_ANNOTATIONS),
+            },
+            "spec": pod,
+        },
+        spec.pod_template,
+    )
 
 
 def replay_objects(instance: str, spec: StockStreamSpec) -> list[Obj]:
@@ -85,24 +116,41 @@ def replay_objects(instance: str, spec: StockStreamSpec) -> list[Obj]:
     service = metrics_service(instance, "replay", f"{instance}-replay")
     if f.replay.loop:
         pod["spec"]["containers"][0]["readinessProbe"] = {
-            "httpGet": {"path": "/readyz", "port": "metrics"}, "periodSeconds": 10}
+            "httpGet": {"path": "/readyz", "port": "metrics"},
+            "periodSeconds": 10,
+        }
         pod["spec"]["containers"][0]["livenessProbe"] = {
-            "httpGet": {"path": "/healthz", "port": "metrics"}, "initialDelaySeconds": 10,
-            "periodSeconds": 15}
-        return [service, {
-            "apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": f"{instance}-replay", "labels": labels(instance, "replay")},
-            "spec": {"replicas": 0 if spec.suspend else 1, "strategy": {"type": "Recreate"},
-                     "selector": {"matchLabels": selector(instance, "replay")},
-                     "template": pod},
-        }]
+            "httpGet": {"path": "/healthz", "port": "metrics"},
+            "initialDelaySeconds": 10,
+            "periodSeconds": 15,
+        }
+        return [
+            service,
+            {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": {"name": f"{instance}-replay", "labels": labels(instance, "replay")},
+                "spec": {
+                    "replicas": 0 if spec.suspend else 1,
+                    "strategy": {"type": "Recreate"},
+                    "selector": {"matchLabels": selector(instance, "replay")},
+                    "template": pod,
+                },
+            },
+        ]
     pod["spec"]["restartPolicy"] = "OnFailure"
-    return [service, {
-        "apiVersion": "batch/v1", "kind": "Job",
-        "metadata": {"name": f"{instance}-replay-{digest(pod)}",
-                     "labels": labels(instance, "replay")},
-        "spec": {"backoffLimit": 10, "suspend": spec.suspend, "template": pod},
-    }]
+    return [
+        service,
+        {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {
+                "name": f"{instance}-replay-{digest(pod)}",
+                "labels": labels(instance, "replay"),
+            },
+            "spec": {"backoffLimit": 10, "suspend": spec.suspend, "template": pod},
+        },
+    ]
 
 
 def ingest_objects(instance: str, spec: StockStreamSpec) -> list[Obj]:
@@ -112,16 +160,32 @@ def ingest_objects(instance: str, spec: StockStreamSpec) -> list[Obj]:
     name = f"{instance}-ingest"
     lab = labels(instance, "ingest")
     objs: list[Obj] = [
-        {"apiVersion": "v1", "kind": "ServiceAccount",
-         "metadata": {"name": name, "labels": lab}, "automountServiceAccountToken": False},
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
-         "metadata": {"name": name, "labels": lab},
-         "rules": [{"apiGroups": ["apps"], "resources": ["statefulsets"],
-                    "resourceNames": [name], "verbs": ["get", "list", "watch"]}]},
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-         "metadata": {"name": name, "labels": lab},
-         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
-         "subjects": [{"kind": "ServiceAccount", "name": name}]},
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": name, "labels": lab},
+            "automountServiceAccountToken": False,
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": {"name": name, "labels": lab},
+            "rules": [
+                {
+                    "apiGroups": ["apps"],
+                    "resources": ["statefulsets"],
+                    "resourceNames": [name],
+                    "verbs": ["get", "list", "watch"],
+                }
+            ],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": name, "labels": lab},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+            "subjects": [{"kind": "ServiceAccount", "name": name}],
+        },
         {**metrics_service(instance, "ingest", name)},
     ]
     objs[-1]["spec"]["clusterIP"] = "None"
@@ -140,9 +204,12 @@ def ingest_objects(instance: str, spec: StockStreamSpec) -> list[Obj]:
     extra: dict[str, Any] = {"serviceAccountName": name, "automountServiceAccountToken": True}
     symbols_cm = f.symbols_config_map
     if f.symbols:
-        cm = {"apiVersion": "v1", "kind": "ConfigMap",
-              "metadata": {"name": f"{instance}-symbols", "labels": lab},
-              "data": {"symbols.txt": "\n".join(f.symbols) + "\n"}}
+        cm = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": f"{instance}-symbols", "labels": lab},
+            "data": {"symbols.txt": "\n".join(f.symbols) + "\n"},
+        }
         objs.append(cm)
         extra["volumes"] = [{"name": "symbols", "configMap": {"name": f"{instance}-symbols"}}]
         env.append({"name": "SYMBOLS_FILE", "value": f"{SYMBOLS_DIR}/symbols.txt"})
@@ -152,22 +219,44 @@ def ingest_objects(instance: str, spec: StockStreamSpec) -> list[Obj]:
     if "volumes" in extra:
         extra["volumeMounts"] = [{"name": "symbols", "mountPath": SYMBOLS_DIR, "readOnly": True}]
     if f.finnhub_token_secret and f.provider.startswith("finnhub"):
-        env.append({"name": "FINNHUB_API_KEY", "valueFrom": {"secretKeyRef": {
-            "name": f.finnhub_token_secret.name, "key": f.finnhub_token_secret.key}}})
-    pod = _pod(instance, spec, "ingest", command=["python", "-m", "services.ingest"], env=env,
-               extra=extra)
+        env.append(
+            {
+                "name": "FINNHUB_API_KEY",
+                "valueFrom": {
+                    "secretKeyRef": {
+                        "name": f.finnhub_token_secret.name,
+                        "key": f.finnhub_token_secret.key,
+                    }
+                },
+            }
+        )
+    pod = _pod(
+        instance, spec, "ingest", command=["python", "-m", "services.ingest"], env=env, extra=extra
+    )
     container = pod["spec"]["containers"][0]
-    container["readinessProbe"] = {"httpGet": {"path": "/readyz", "port": "metrics"},
-                                   "periodSeconds": 10}
-    container["livenessProbe"] = {"httpGet": {"path": "/healthz", "port": "metrics"},
-                                  "initialDelaySeconds": 10, "periodSeconds": 15}
-    objs.append({
-        "apiVersion": "apps/v1", "kind": "StatefulSet",
-        "metadata": {"name": name, "labels": lab},
-        "spec": {"serviceName": name, "replicas": 0 if spec.suspend else f.replicas,
-                 "podManagementPolicy": "Parallel",
-                 "selector": {"matchLabels": selector(instance, "ingest")}, "template": pod},
-    })
+    container["readinessProbe"] = {
+        "httpGet": {"path": "/readyz", "port": "metrics"},
+        "periodSeconds": 10,
+    }
+    container["livenessProbe"] = {
+        "httpGet": {"path": "/healthz", "port": "metrics"},
+        "initialDelaySeconds": 10,
+        "periodSeconds": 15,
+    }
+    objs.append(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "StatefulSet",
+            "metadata": {"name": name, "labels": lab},
+            "spec": {
+                "serviceName": name,
+                "replicas": 0 if spec.suspend else f.replicas,
+                "podManagementPolicy": "Parallel",
+                "selector": {"matchLabels": selector(instance, "ingest")},
+                "template": pod,
+            },
+        }
+    )
     return objs
 
 

@@ -33,7 +33,8 @@ class Freshness:
     def to_status(self) -> dict[str, Any]:
         windows = [
             {"name": n, "end": iso(self.ends[n]), "lagSeconds": int(self.lags_s.get(n, 0))}
-            for n in WINDOW_NAMES if n in self.ends
+            for n in WINDOW_NAMES
+            if n in self.ends
         ]
         out: dict[str, Any] = {"windows": windows}
         if "1m" in self.ends:
@@ -47,8 +48,9 @@ def iso(epoch_s: int) -> str:
     return datetime.fromtimestamp(epoch_s, UTC).isoformat(timespec="seconds")
 
 
-def parse_previous(status: Mapping[str, Any]) -> tuple[dict[str, int], dict[str, int],
-                                                        datetime | None]:
+def parse_previous(
+    status: Mapping[str, Any],
+) -> tuple[dict[str, int], dict[str, int], datetime | None]:
     """Window ends, lags and advancedAt from a previous `status.leaderboards`."""
     ends: dict[str, int] = {}
     lags: dict[str, int] = {}
@@ -59,8 +61,13 @@ def parse_previous(status: Mapping[str, Any]) -> tuple[dict[str, int], dict[str,
     return ends, lags, datetime.fromisoformat(raw) if raw else None
 
 
-def evaluate(previous: Mapping[str, Any], observed_ends: Mapping[str, int], now: datetime,
-             stale_after_s: int, running_since: datetime | None) -> Freshness:
+def evaluate(
+    previous: Mapping[str, Any],
+    observed_ends: Mapping[str, int],
+    now: datetime,
+    stale_after_s: int,
+    running_since: datetime | None,
+) -> Freshness:
     """Fold this pass's observed window ends into the previous status (pure).
 
     `running_since`: when the pipeline last became Running (None: it is not running, so no
@@ -81,23 +88,33 @@ def evaluate(previous: Mapping[str, Any], observed_ends: Mapping[str, int], now:
     if quiet_s <= stale_after_s:
         return fresh
     if one is None:
-        reason = (f"no 1m leaderboard in Redis since {baseline.isoformat(timespec='seconds')} "
-                  f"(over {stale_after_s} s of Running); check the "
-                  "feed is publishing (feed pods' logs, the ticks topic), the dataflow pods' "
-                  "logs and spec.redis.url")
+        reason = (
+            f"no 1m leaderboard in Redis since {baseline.isoformat(timespec='seconds')} "
+            f"(over {stale_after_s} s of Running); check the "
+            "feed is publishing (feed pods' logs, the ticks topic), the dataflow pods' "
+            "logs and spec.redis.url"
+        )
     else:
-        reason = (f"the 1m leaderboard has not advanced since "
-                  f"{baseline.isoformat(timespec='seconds')} (over {stale_after_s} s; latest "
-                  f"window end {iso(one)}); check the feed is publishing (feed pods' logs, "
-                  "the ticks topic) and the dataflow pods' logs for errors")
+        reason = (
+            f"the 1m leaderboard has not advanced since "
+            f"{baseline.isoformat(timespec='seconds')} (over {stale_after_s} s; latest "
+            f"window end {iso(one)}); check the feed is publishing (feed pods' logs, "
+            "the ticks topic) and the dataflow pods' logs for errors"
+        )
     return Freshness(dict(observed_ends), lags, advanced_at, True, reason)
 
 
-def read_window_ends(url: str, password: str | None, username: str | None = None,
-                     timeout_s: float = 3.0) -> dict[str, int]:
+def read_window_ends(
+    url: str, password: str | None, username: str | None = None, timeout_s: float = 3.0
+) -> dict[str, int]:
     """`end` of every `window:<N>` hash present in Redis (raises redis.RedisError)."""
-    client = redis.Redis.from_url(url, username=username, password=password,
-                                  socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+    client = redis.Redis.from_url(
+        url,
+        username=username,
+        password=password,
+        socket_timeout=timeout_s,
+        socket_connect_timeout=timeout_s,
+    )
     try:
         pipe = client.pipeline(transaction=False)
         for name in WINDOW_NAMES:

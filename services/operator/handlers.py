@@ -36,15 +36,22 @@ log = logging.getLogger(__name__)
 STATE: dict[str, Any] = {}  # "kube", "settings": set by configure() before kopf starts
 
 # Every metric with a series per StockStream (labels namespace, name): removed on delete.
-PER_STOCKSTREAM = (OPERATOR_LIFECYCLE, OPERATOR_LIFECYCLE_SINCE, OPERATOR_RECONCILES,
-                   OPERATOR_RECONCILE_DURATION, OPERATOR_ROLLBACKS)
+PER_STOCKSTREAM = (
+    OPERATOR_LIFECYCLE,
+    OPERATOR_LIFECYCLE_SINCE,
+    OPERATOR_RECONCILES,
+    OPERATOR_RECONCILE_DURATION,
+    OPERATOR_ROLLBACKS,
+)
 RESULTS = ("ok", "error")
-PROGRESSING = frozenset({str(Lifecycle.DEPLOYING), str(Lifecycle.RESCALING),
-                         str(Lifecycle.UPGRADING)})
+PROGRESSING = frozenset(
+    {str(Lifecycle.DEPLOYING), str(Lifecycle.RESCALING), str(Lifecycle.UPGRADING)}
+)
 
 
-def configure(kube: Kube, settings: OperatorSettings,
-              guard: Callable[[], None] = lambda: None) -> None:
+def configure(
+    kube: Kube, settings: OperatorSettings, guard: Callable[[], None] = lambda: None
+) -> None:
     """`guard`: before every pass and delete (leader election: exits unless leading)."""
     STATE["kube"] = kube
     STATE["guard"] = guard
@@ -58,7 +65,8 @@ def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.persistence.finalizer = f"{prefix}/operator"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=prefix)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=prefix, key="last-handled-configuration")
+        prefix=prefix, key="last-handled-configuration"
+    )
     settings.posting.enabled = False  # our own Events, one per transition
     settings.watching.server_timeout = 300
     settings.execution.max_workers = 16  # reconcile passes of several resources at once
@@ -78,16 +86,17 @@ def _export_counters(namespace: str, name: str) -> None:
 def _export(namespace: str, name: str, lifecycle: str, since: float) -> None:
     for state in Lifecycle:
         OPERATOR_LIFECYCLE.labels(namespace=namespace, name=name, lifecycle=str(state)).set(
-            1 if str(state) == lifecycle else 0)
+            1 if str(state) == lifecycle else 0
+        )
     OPERATOR_LIFECYCLE_SINCE.labels(namespace=namespace, name=name).set(since)
 
 
 def _passed(namespace: str, name: str, started: float, ok: bool) -> None:
     """Count one pass that began at monotonic time `started`, and its duration."""
     OPERATOR_RECONCILE_DURATION.labels(namespace=namespace, name=name).observe(
-        time.monotonic() - started)
-    OPERATOR_RECONCILES.labels(namespace=namespace, name=name,
-                               result="ok" if ok else "error").inc()
+        time.monotonic() - started
+    )
+    OPERATOR_RECONCILES.labels(namespace=namespace, name=name, result="ok" if ok else "error").inc()
 
 
 def lifecycle_since(status: Mapping[str, Any], carried: bool, now: float) -> float:
@@ -106,8 +115,9 @@ def lifecycle_since(status: Mapping[str, Any], carried: bool, now: float) -> flo
     return now
 
 
-def tracked_lifecycle(tracked: tuple[str, float] | None, status: Mapping[str, Any],
-                      before: Mapping[str, Any]) -> tuple[str, float]:
+def tracked_lifecycle(
+    tracked: tuple[str, float] | None, status: Mapping[str, Any], before: Mapping[str, Any]
+) -> tuple[str, float]:
     """(lifecycle, since) to export after a pass that returned `status`; `tracked`: the pair
     exported last (None before this process's first successful pass), `before`: the status
     the pass started from."""
@@ -119,8 +129,9 @@ def tracked_lifecycle(tracked: tuple[str, float] | None, status: Mapping[str, An
 
 
 @kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=30.0)
-async def run(stopped: kopf.DaemonStopped, body: kopf.Body, name: str, namespace: str | None,
-              **_: Any) -> None:
+async def run(
+    stopped: kopf.DaemonStopped, body: kopf.Body, name: str, namespace: str | None, **_: Any
+) -> None:
     """Reconcile every `reconcile_interval_s`, at once after a spec change. The status this
     daemon wrote is the `previous` of its next pass (the watch may lag behind). Async, so
     that an idle resource holds no thread; a pass (blocking client calls) runs in one."""
@@ -179,9 +190,12 @@ def delete(body: kopf.Body, name: str, namespace: str | None, **_: Any) -> None:
     except InvalidSpecError:  # only without the CRD's schema or CEL rules: keep the volumes
         delete_volumes = False
     if delete_volumes:
-        for pvc in kube.list("v1", "PersistentVolumeClaim", namespace,
-                             objects.selector_text(name, "dataflow")):
+        for pvc in kube.list(
+            "v1", "PersistentVolumeClaim", namespace, objects.selector_text(name, "dataflow")
+        ):
             kube.delete("v1", "PersistentVolumeClaim", pvc["metadata"]["name"], namespace)
     _forget(namespace, name)
-    log.info("deleted", extra={"object": name, "namespace": namespace,
-                               "volumes_kept": not delete_volumes})
+    log.info(
+        "deleted",
+        extra={"object": name, "namespace": namespace, "volumes_kept": not delete_volumes},
+    )

@@ -45,8 +45,12 @@ def api_client(kubeconfig: str | None = None) -> client.ApiClient:
 class Kube:
     """Thin typed wrapper of the DynamicClient for one operator."""
 
-    def __init__(self, api: client.ApiClient, guard: Callable[[], None] = lambda: None,
-                 instance: str = FIELD_MANAGER) -> None:
+    def __init__(
+        self,
+        api: client.ApiClient,
+        guard: Callable[[], None] = lambda: None,
+        instance: str = FIELD_MANAGER,
+    ) -> None:
         """`guard` runs before every write (leader election: exits unless the Lease is held);
         `instance`: the Events' reportingInstance (the replica's identity)."""
         self._dyn = DynamicClient(api)
@@ -65,20 +69,33 @@ class Kube:
         name = obj["metadata"]["name"]
         before = None if dry_run else self.get(obj["apiVersion"], obj["kind"], name, namespace)
         try:
-            out = self._dyn.server_side_apply(res, body=obj, namespace=namespace,
-                                              field_manager=FIELD_MANAGER, force_conflicts=True,
-                                              dry_run="All" if dry_run else None)
+            out = self._dyn.server_side_apply(
+                res,
+                body=obj,
+                namespace=namespace,
+                field_manager=FIELD_MANAGER,
+                force_conflicts=True,
+                dry_run="All" if dry_run else None,
+            )
         except UnprocessibleEntityError as exc:
-            raise RefusedError(f"the API server refused the {obj['kind']} {name}: "
-                               f"{exc.summary()}") from exc
+            raise RefusedError(
+                f"the API server refused the {obj['kind']} {name}: {exc.summary()}"
+            ) from exc
         result: Obj = out.to_dict()
         if dry_run:
             return result
         old_rv = (before or {}).get("metadata", {}).get("resourceVersion")
         if old_rv != result["metadata"]["resourceVersion"]:
             OPERATOR_WRITES.labels(kind=obj["kind"]).inc()
-            log.info("applied", extra={"kind": obj["kind"], "object": obj["metadata"]["name"],
-                                       "namespace": namespace, "new_object": before is None})
+            log.info(
+                "applied",
+                extra={
+                    "kind": obj["kind"],
+                    "object": obj["metadata"]["name"],
+                    "namespace": namespace,
+                    "new_object": before is None,
+                },
+            )
         return result
 
     def get(self, api_version: str, kind: str, name: str, namespace: str) -> Obj | None:
@@ -95,8 +112,13 @@ class Kube:
     def patch(self, api_version: str, kind: str, name: str, namespace: str, body: Obj) -> Obj:
         res = self._res(api_version, kind)
         self._guard()
-        out: Obj = res.patch(body=body, name=name, namespace=namespace, content_type=MERGE,
-                             field_manager=FIELD_MANAGER).to_dict()
+        out: Obj = res.patch(
+            body=body,
+            name=name,
+            namespace=namespace,
+            content_type=MERGE,
+            field_manager=FIELD_MANAGER,
+        ).to_dict()
         OPERATOR_WRITES.labels(kind=kind).inc()
         log.info("patched", extra={"kind": kind, "object": name, "namespace": namespace})
         return out
@@ -105,7 +127,8 @@ class Kube:
         self._guard()
         try:
             self._res(api_version, kind).delete(
-                name=name, namespace=namespace, body={"propagationPolicy": "Background"})
+                name=name, namespace=namespace, body={"propagationPolicy": "Background"}
+            )
         except NotFoundError:
             return False
         OPERATOR_WRITES.labels(kind=kind).inc()
@@ -115,8 +138,13 @@ class Kube:
     def patch_status(self, name: str, namespace: str, status: Obj) -> Obj:
         res = self._res(API_VERSION, KIND).subresources["status"]
         self._guard()
-        out: Obj = res.patch(body={"status": status}, name=name, namespace=namespace,
-                             content_type=MERGE, field_manager=FIELD_MANAGER).to_dict()
+        out: Obj = res.patch(
+            body={"status": status},
+            name=name,
+            namespace=namespace,
+            content_type=MERGE,
+            field_manager=FIELD_MANAGER,
+        ).to_dict()
         OPERATOR_WRITES.labels(kind=f"{KIND}/status").inc()
         log.info("status written", extra={"object": name, "namespace": namespace})
         return out
@@ -137,20 +165,41 @@ class Kube:
         meta = owner["metadata"]
         now = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
         body = {
-            "apiVersion": "v1", "kind": "Event",
-            "metadata": {"name": f"{meta['name']}.{uuid.uuid4().hex[:12]}",
-                         "namespace": meta["namespace"]},
-            "involvedObject": {"apiVersion": API_VERSION, "kind": KIND, "name": meta["name"],
-                               "namespace": meta["namespace"], "uid": meta["uid"]},
-            "type": type_, "reason": reason, "message": message[:1024],
-            "firstTimestamp": now, "lastTimestamp": now, "count": 1,
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {
+                "name": f"{meta['name']}.{uuid.uuid4().hex[:12]}",
+                "namespace": meta["namespace"],
+            },
+            "involvedObject": {
+                "apiVersion": API_VERSION,
+                "kind": KIND,
+                "name": meta["name"],
+                "namespace": meta["namespace"],
+                "uid": meta["uid"],
+            },
+            "type": type_,
+            "reason": reason,
+            "message": message[:1024],
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
             "source": {"component": FIELD_MANAGER},
-            "reportingComponent": FIELD_MANAGER, "reportingInstance": self._instance,
+            "reportingComponent": FIELD_MANAGER,
+            "reportingInstance": self._instance,
         }
         self._guard()
         try:
             self._res("v1", "Event").create(body=body, namespace=meta["namespace"])
         except client.ApiException as exc:  # an Event is best effort, never fatal
             log.warning("event not posted", extra={"reason": reason, "error": str(exc)})
-        log.info("event", extra={"type": type_, "reason": reason, "event_message": message,
-                                 "object": meta["name"], "namespace": meta["namespace"]})
+        log.info(
+            "event",
+            extra={
+                "type": type_,
+                "reason": reason,
+                "event_message": message,
+                "object": meta["name"],
+                "namespace": meta["namespace"],
+            },
+        )

@@ -19,8 +19,10 @@ from fractions import Fraction
 # A label key, annotation key, nodeSelector or toleration key (a "qualified name"): an
 # optional DNS-subdomain prefix and '/', then a name of at most 63 characters. The prefix's
 # 253-character bound is checked apart (RE2 has no look-ahead to bound a repeated group).
-QUALIFIED_NAME = (r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
-                  r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+QUALIFIED_NAME = (
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+)
 PREFIX_MAX = 253
 LABEL_VALUE = r"^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$"
 DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
@@ -30,21 +32,35 @@ DNS_SUBDOMAIN_MAX = 253
 # exponent (e3, E-2). `K` alone, `ki` and fractional exponents are refused there too.
 QUANTITY = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([KMGTPE]i|[numkMGTPE]|[eE][+-]?[0-9]+)?$"
 
-QUALIFIED_NAME_DOC = ("an optional prefix (a DNS subdomain of at most 253 characters) and "
-                      "'/', then a name of at most 63 characters: alphanumerics, '-', '_' or "
-                      "'.', starting and ending with an alphanumeric (e.g. team, "
-                      "example.com/tier)")
-LABEL_VALUE_DOC = ("at most 63 characters: empty, or alphanumerics, '-', '_' or '.' starting "
-                   "and ending with an alphanumeric")
-DNS_SUBDOMAIN_DOC = ("a DNS subdomain: at most 253 lowercase alphanumerics, '-' or '.', "
-                     "starting and ending with an alphanumeric")
+QUALIFIED_NAME_DOC = (
+    "an optional prefix (a DNS subdomain of at most 253 characters) and "
+    "'/', then a name of at most 63 characters: alphanumerics, '-', '_' or "
+    "'.', starting and ending with an alphanumeric (e.g. team, "
+    "example.com/tier)"
+)
+LABEL_VALUE_DOC = (
+    "at most 63 characters: empty, or alphanumerics, '-', '_' or '.' starting "
+    "and ending with an alphanumeric"
+)
+DNS_SUBDOMAIN_DOC = (
+    "a DNS subdomain: at most 253 lowercase alphanumerics, '-' or '.', "
+    "starting and ending with an alphanumeric"
+)
 QUANTITY_DOC = "a non-negative Kubernetes quantity (e.g. 500m, 2, 1.5, 256Mi, 1Gi)"
 
 _BINARY = {s: 2 ** (10 * i) for i, s in enumerate(("Ki", "Mi", "Gi", "Ti", "Pi", "Ei"), 1)}
-_DECIMAL = {"n": Fraction(1, 10**9), "u": Fraction(1, 10**6), "m": Fraction(1, 1000),
-            "": Fraction(1), "k": Fraction(10**3), "M": Fraction(10**6),
-            "G": Fraction(10**9), "T": Fraction(10**12), "P": Fraction(10**15),
-            "E": Fraction(10**18)}
+_DECIMAL = {
+    "n": Fraction(1, 10**9),
+    "u": Fraction(1, 10**6),
+    "m": Fraction(1, 1000),
+    "": Fraction(1),
+    "k": Fraction(10**3),
+    "M": Fraction(10**6),
+    "G": Fraction(10**9),
+    "T": Fraction(10**12),
+    "P": Fraction(10**15),
+    "E": Fraction(10**18),
+}
 _MAX_EXPONENT = 1000
 
 
@@ -68,8 +84,8 @@ def quantity_value(quantity: str | int) -> Fraction:
     match = re.fullmatch(QUANTITY, quantity)
     if match is None:
         raise ValueError(f"not a Kubernetes quantity: {quantity!r}")
-    value = Fraction(quantity[:match.end(1)])  # the signed number
-    suffix = quantity[match.end(1):]
+    value = Fraction(quantity[: match.end(1)])  # the signed number
+    suffix = quantity[match.end(1) :]
     if suffix in _BINARY:
         return value * _BINARY[suffix]
     if suffix in _DECIMAL:
@@ -101,12 +117,12 @@ def cel_dns_subdomain(x: str) -> str:
 
 
 def cel_non_negative_quantity(x: str) -> str:
-    return (f"type({x}) == int ? {x} >= 0 : "
-            f"isQuantity({x}) && !quantity({x}).isLessThan(quantity('0'))")
+    return (
+        f"type({x}) == int ? {x} >= 0 : isQuantity({x}) && !quantity({x}).isLessThan(quantity('0'))"
+    )
 
 
 def cel_quantity_at_most(low: str, high: str) -> str:
     """`low` <= `high` when both are quantities (a bad one fails its own rule instead)."""
     a, b = f"string({low})", f"string({high})"
-    return (f"!isQuantity({a}) || !isQuantity({b}) "
-            f"|| quantity({a}).compareTo(quantity({b})) <= 0")
+    return f"!isQuantity({a}) || !isQuantity({b}) || quantity({a}).compareTo(quantity({b})) <= 0"

@@ -73,8 +73,9 @@ def claimed(record: LeaseRecord | None, me: str, duration_s: int, now: datetime)
     if record is not None and record.holder == me:
         return replace(record, duration_s=duration_s, renew_time=now)
     transitions = 0 if record is None else record.transitions + (1 if record.holder else 0)
-    return LeaseRecord(holder=me, duration_s=duration_s, acquire_time=now, renew_time=now,
-                       transitions=transitions)
+    return LeaseRecord(
+        holder=me, duration_s=duration_s, acquire_time=now, renew_time=now, transitions=transitions
+    )
 
 
 def released(record: LeaseRecord, now: datetime) -> LeaseRecord:
@@ -97,17 +98,21 @@ def parse_time(value: datetime | str | None) -> datetime | None:
 def from_spec(spec: dict[str, Any] | None) -> LeaseRecord:
     """A record from a Lease's spec (camelCase keys: `sanitize_for_serialization`'s dict)."""
     spec = spec or {}
-    return LeaseRecord(holder=spec.get("holderIdentity") or "",
-                       duration_s=int(spec.get("leaseDurationSeconds") or 0),
-                       acquire_time=parse_time(spec.get("acquireTime")),
-                       renew_time=parse_time(spec.get("renewTime")),
-                       transitions=int(spec.get("leaseTransitions") or 0))
+    return LeaseRecord(
+        holder=spec.get("holderIdentity") or "",
+        duration_s=int(spec.get("leaseDurationSeconds") or 0),
+        acquire_time=parse_time(spec.get("acquireTime")),
+        renew_time=parse_time(spec.get("renewTime")),
+        transitions=int(spec.get("leaseTransitions") or 0),
+    )
 
 
 def to_spec(record: LeaseRecord) -> dict[str, Any]:
-    spec: dict[str, Any] = {"holderIdentity": record.holder,
-                            "leaseDurationSeconds": record.duration_s,
-                            "leaseTransitions": record.transitions}
+    spec: dict[str, Any] = {
+        "holderIdentity": record.holder,
+        "leaseDurationSeconds": record.duration_s,
+        "leaseTransitions": record.transitions,
+    }
     if record.acquire_time is not None:
         spec["acquireTime"] = micro_time(record.acquire_time)
     if record.renew_time is not None:

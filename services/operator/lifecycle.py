@@ -79,16 +79,20 @@ def decide(o: Observed) -> Decision:  # noqa: PLR0911 - one return per transitio
     """The next step and the lifecycle state for `o`."""
     target = 0 if o.suspend else o.desired_processes
     if not o.sts_exists:
-        return Decision(Action.CREATE, Lifecycle.SUSPENDED if o.suspend else Lifecycle.DEPLOYING,
-                        "CreatingCluster")
+        return Decision(
+            Action.CREATE,
+            Lifecycle.SUSPENDED if o.suspend else Lifecycle.DEPLOYING,
+            "CreatingCluster",
+        )
     if o.sts_hash != o.desired_hash:
         restart = _restart_kind(o)
         if o.sts_replicas != 0:
             return Decision(Action.STOP, restart, "StoppingProcesses")
         if o.pods_alive > 0:
             return Decision(Action.NONE, restart, "WaitingForProcessesToStop")
-        return Decision(Action.START, Lifecycle.SUSPENDED if o.suspend else restart,
-                        "StartingProcesses")
+        return Decision(
+            Action.START, Lifecycle.SUSPENDED if o.suspend else restart, "StartingProcesses"
+        )
     if o.sts_replicas != target:
         if target == 0:
             return Decision(Action.SCALE, Lifecycle.SUSPENDED, "StoppingProcesses")

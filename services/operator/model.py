@@ -28,9 +28,26 @@ from services.operator.spec import (
     Windows,
 )
 
-__all__ = ["API_VERSION", "GROUP", "KIND", "PLURAL", "PROVIDERS", "SSE_FILE", "VERSION",
-           "Broker", "Dataflow", "Feed", "InvalidSpecError", "Monitoring", "Recovery", "Redis",
-           "SecretKeyRef", "StockStreamSpec", "Windows", "parse_spec"]
+__all__ = [
+    "API_VERSION",
+    "GROUP",
+    "KIND",
+    "PLURAL",
+    "PROVIDERS",
+    "SSE_FILE",
+    "VERSION",
+    "Broker",
+    "Dataflow",
+    "Feed",
+    "InvalidSpecError",
+    "Monitoring",
+    "Recovery",
+    "Redis",
+    "SecretKeyRef",
+    "StockStreamSpec",
+    "Windows",
+    "parse_spec",
+]
 
 GROUP = "stockstream.io"
 VERSION = "v1alpha1"

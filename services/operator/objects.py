@@ -67,10 +67,16 @@ def names(instance: str) -> dict[str, str]:
 def owned(obj: Obj, owner: Mapping[str, Any]) -> Obj:
     """`obj` with a controller ownerReference to the StockStream `owner` (its body)."""
     meta = owner["metadata"]
-    obj["metadata"]["ownerReferences"] = [{
-        "apiVersion": API_VERSION, "kind": KIND, "name": meta["name"], "uid": meta["uid"],
-        "controller": True, "blockOwnerDeletion": True,
-    }]
+    obj["metadata"]["ownerReferences"] = [
+        {
+            "apiVersion": API_VERSION,
+            "kind": KIND,
+            "name": meta["name"],
+            "uid": meta["uid"],
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+    ]
     return obj
 
 
@@ -82,8 +88,7 @@ def with_password(url: str, env_name: str, username: str | None = None) -> str:
     """`redis://host:6379/0` -> `redis://USER:$(ENV)@host:6379/0` (Kubernetes expands it)."""
     parts = urlsplit(url)
     host = parts.netloc.rsplit("@", 1)[-1]
-    return urlunsplit((parts.scheme, f"{username or ''}:$({env_name})@{host}", parts.path,
-                       "", ""))
+    return urlunsplit((parts.scheme, f"{username or ''}:$({env_name})@{host}", parts.path, "", ""))
 
 
 def dataflow_settings(spec: StockStreamSpec) -> dict[str, str]:
@@ -112,9 +117,12 @@ def config_map(instance: str, spec: StockStreamSpec) -> Obj:
     """The immutable, content-named ConfigMap of the dataflow's settings."""
     data = dataflow_settings(spec)
     return {
-        "apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": {"name": f"{instance}-dataflow-{digest(data)}",
-                     "labels": labels(instance, "dataflow")},
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": f"{instance}-dataflow-{digest(data)}",
+            "labels": labels(instance, "dataflow"),
+        },
         "immutable": True,
         "data": data,
     }
@@ -124,14 +132,26 @@ def secret_env(spec: StockStreamSpec) -> list[Obj]:
     env: list[Obj] = []
     if spec.broker.config_secret:
         ref: SecretKeyRef = spec.broker.config_secret
-        env.append({"name": "KAFKA_EXTRA_CONFIG", "valueFrom": {"secretKeyRef": {
-            "name": ref.name, "key": ref.key}}})
+        env.append(
+            {
+                "name": "KAFKA_EXTRA_CONFIG",
+                "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}},
+            }
+        )
     if spec.redis.password_secret:
         ref = spec.redis.password_secret
-        env.append({"name": "REDIS_PASSWORD", "valueFrom": {"secretKeyRef": {
-            "name": ref.name, "key": ref.key}}})
-        env.append({"name": "REDIS_URL", "value": with_password(
-            spec.redis.url, "REDIS_PASSWORD", spec.redis.username)})
+        env.append(
+            {
+                "name": "REDIS_PASSWORD",
+                "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}},
+            }
+        )
+        env.append(
+            {
+                "name": "REDIS_URL",
+                "value": with_password(spec.redis.url, "REDIS_PASSWORD", spec.redis.username),
+            }
+        )
     else:
         env.append({"name": "REDIS_URL", "value": spec.redis.url})
     return env
@@ -139,14 +159,17 @@ def secret_env(spec: StockStreamSpec) -> list[Obj]:
 
 def hardened(container: Obj) -> Obj:
     container["securityContext"] = {
-        "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
         "capabilities": {"drop": ["ALL"]},
     }
     return container
 
 
 POD_SECURITY: Obj = {
-    "runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001,
+    "runAsNonRoot": True,
+    "runAsUser": 10001,
+    "runAsGroup": 10001,
     "seccompProfile": {"type": "RuntimeDefault"},
 }
 
@@ -167,10 +190,12 @@ def probes(startup_failures: int) -> Obj:
     http = {"httpGet": {"path": "/healthz", "port": "metrics"}}
     return {
         "startupProbe": {**http, "periodSeconds": 5, "failureThreshold": startup_failures},
-        "readinessProbe": {"httpGet": {"path": "/readyz", "port": "metrics"},
-                           "periodSeconds": 10, "timeoutSeconds": 2},
-        "livenessProbe": {**http, "periodSeconds": 15, "timeoutSeconds": 2,
-                          "failureThreshold": 4},
+        "readinessProbe": {
+            "httpGet": {"path": "/readyz", "port": "metrics"},
+            "periodSeconds": 10,
+            "timeoutSeconds": 2,
+        },
+        "livenessProbe": {**http, "periodSeconds": 15, "timeoutSeconds": 2, "failureThreshold": 4},
     }
 
 
@@ -187,33 +212,47 @@ def pod_template(instance: str, spec: StockStreamSpec, processes: int) -> Obj:
         {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
         *secret_env(spec),
     ]
-    container = hardened({
-        "name": "dataflow", "image": spec.image, "imagePullPolicy": spec.image_pull_policy,
-        "command": ["dataflow-entrypoint"],
-        "envFrom": [{"configMapRef": {"name": config_map(instance, spec)["metadata"]["name"]}}],
-        "env": env,
-        "ports": [{"name": "timely", "containerPort": TIMELY_PORT},
-                  {"name": "metrics", "containerPort": METRICS_PORT}],
-        **probes(startup_failures=24),
-        "resources": spec.dataflow.resources.container(),
-        "volumeMounts": [{"name": "recovery", "mountPath": RECOVERY_DIR},
-                         {"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108 - emptyDir
-    })
+    container = hardened(
+        {
+            "name": "dataflow",
+            "image": spec.image,
+            "imagePullPolicy": spec.image_pull_policy,
+            "command": ["dataflow-entrypoint"],
+            "envFrom": [{"configMapRef": {"name": config_map(instance, spec)["metadata"]["name"]}}],
+            "env": env,
+            "ports": [
+                {"name": "timely", "containerPort": TIMELY_PORT},
+                {"name": "metrics", "containerPort": METRICS_PORT},
+            ],
+            **probes(startup_failures=24),
+            "resources": spec.dataflow.resources.container(),
+            "volumeMounts": [
+                {"name": "recovery", "mountPath": RECOVERY_DIR},
+                {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - emptyDir
+            ],
+        }
+    )
     annotations = dict(SCRAPE_ANNOTATIONS)
     if spec.restart_nonce is not None:
         annotations[RESTART_NONCE_ANNOTATION] = str(spec.restart_nonce)
-    return merged_into({
-        "metadata": {"labels": labels(instance, "dataflow"), "annotations": annotations},
-        "spec": {
-            "automountServiceAccountToken": False,
-            "enableServiceLinks": False,
-            "terminationGracePeriodSeconds": 30,
-            "securityContext": {**POD_SECURITY, "fsGroup": 10001,
-                                "fsGroupChangePolicy": "OnRootMismatch"},
-            "containers": [container],
-            "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
+    return merged_into(
+        {
+            "metadata": {"labels": labels(instance, "dataflow"), "annotations": annotations},
+            "spec": {
+                "automountServiceAccountToken": False,
+                "enableServiceLinks": False,
+                "terminationGracePeriodSeconds": 30,
+                "securityContext": {
+                    **POD_SECURITY,
+                    "fsGroup": 10001,
+                    "fsGroupChangePolicy": "OnRootMismatch",
+                },
+                "containers": [container],
+                "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
+            },
         },
-    }, overlay(spec.pod_template, spec.dataflow.pod_template))
+        overlay(spec.pod_template, spec.dataflow.pod_template),
+    )
 
 
 def cluster_hash(instance: str, spec: StockStreamSpec) -> str:
@@ -228,17 +267,23 @@ def statefulset(instance: str, spec: StockStreamSpec, replicas: int) -> Obj:
     starts all (coordinated restart). PVCs are kept on scale-down (the snapshots)."""
     n = names(instance)
     rec = spec.dataflow.recovery
-    claim: Obj = {"accessModes": ["ReadWriteOnce"],
-                  "resources": {"requests": {"storage": rec.storage_size}}}
+    claim: Obj = {
+        "accessModes": ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": rec.storage_size}},
+    }
     if rec.storage_class_name:
         claim["storageClassName"] = rec.storage_class_name
     template = pod_template(instance, spec, spec.dataflow.processes)
     chash = digest(template)
     template["metadata"]["annotations"][HASH_ANNOTATION] = chash
     return {
-        "apiVersion": "apps/v1", "kind": "StatefulSet",
-        "metadata": {"name": n["statefulset"], "labels": labels(instance, "dataflow"),
-                     "annotations": {HASH_ANNOTATION: chash}},
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": {
+            "name": n["statefulset"],
+            "labels": labels(instance, "dataflow"),
+            "annotations": {HASH_ANNOTATION: chash},
+        },
         "spec": {
             "serviceName": n["headless"],
             "replicas": replicas,
@@ -250,17 +295,20 @@ def statefulset(instance: str, spec: StockStreamSpec, replicas: int) -> Obj:
             },
             "selector": {"matchLabels": selector(instance, "dataflow")},
             "template": template,
-            "volumeClaimTemplates": [{
-                "metadata": {"name": "recovery", "labels": labels(instance, "dataflow")},
-                "spec": claim,
-            }],
+            "volumeClaimTemplates": [
+                {
+                    "metadata": {"name": "recovery", "labels": labels(instance, "dataflow")},
+                    "spec": claim,
+                }
+            ],
         },
     }
 
 
 def headless_service(instance: str) -> Obj:
     return {
-        "apiVersion": "v1", "kind": "Service",
+        "apiVersion": "v1",
+        "kind": "Service",
         "metadata": {"name": names(instance)["headless"], "labels": labels(instance, "dataflow")},
         "spec": {
             "clusterIP": "None",
@@ -275,10 +323,14 @@ def metrics_service(instance: str, component: str, name: str) -> Obj:
     """A Service in front of the component's /metrics (for people and port-forwards;
     Prometheus scrapes the pods themselves, see SCRAPE_ANNOTATIONS)."""
     return {
-        "apiVersion": "v1", "kind": "Service",
+        "apiVersion": "v1",
+        "kind": "Service",
         "metadata": {"name": name, "labels": labels(instance, component)},
-        "spec": {"type": "ClusterIP", "selector": selector(instance, component),
-                 "ports": [{"name": "metrics", "port": METRICS_PORT, "targetPort": "metrics"}]},
+        "spec": {
+            "type": "ClusterIP",
+            "selector": selector(instance, component),
+            "ports": [{"name": "metrics", "port": METRICS_PORT, "targetPort": "metrics"}],
+        },
     }
 
 
@@ -286,7 +338,8 @@ def pdb(instance: str) -> Obj:
     """At most one dataflow process voluntarily evicted at a time (a lost process pauses
     the whole cluster until it is back)."""
     return {
-        "apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
         "metadata": {"name": names(instance)["pdb"], "labels": labels(instance, "dataflow")},
         "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector(instance, "dataflow")}},
     }
@@ -295,5 +348,8 @@ def pdb(instance: str) -> Obj:
 def dataflow_objects(instance: str) -> list[Obj]:
     """The dataflow objects that do not depend on the cluster generation."""
     n = names(instance)
-    return [headless_service(instance), metrics_service(instance, "dataflow", n["metrics"]),
-            pdb(instance)]
+    return [
+        headless_service(instance),
+        metrics_service(instance, "dataflow", n["metrics"]),
+        pdb(instance),
+    ]

@@ -17,8 +17,9 @@ def qualify(hosts: str, namespace: str) -> str:
     namespace; dotted names, IPs and localhost are kept."""
     out = []
     for hostport in hosts.split(","):
-        host, _, port = hostport.strip().rpartition(":") if ":" in hostport else (
-            hostport.strip(), "", "")
+        host, _, port = (
+            hostport.strip().rpartition(":") if ":" in hostport else (hostport.strip(), "", "")
+        )
         if host and "." not in host and host != "localhost":
             host = f"{host}.{namespace}.svc"
         out.append(f"{host}:{port}" if port else host)
@@ -46,8 +47,12 @@ def no_reason(pod: Obj) -> str | None:
     return None
 
 
-def waiting_reasons(pods: list[Obj], *, stuck_only: bool = False,
-                    why_not_ready: Callable[[Obj], str | None] = no_reason) -> str:
+def waiting_reasons(
+    pods: list[Obj],
+    *,
+    stuck_only: bool = False,
+    why_not_ready: Callable[[Obj], str | None] = no_reason,
+) -> str:
     """e.g. `x-dataflow-1: CrashLoopBackOff` for pods whose container waits,
     `x-dataflow-0: running, not ready (...)` for a running one failing its readiness probe, and
     `x-dataflow-2: Unschedulable (0/1 nodes are available: 1 Insufficient cpu. ...)` for pods
@@ -60,8 +65,11 @@ def waiting_reasons(pods: list[Obj], *, stuck_only: bool = False,
         name = pod["metadata"]["name"]
         status = pod.get("status") or {}
         for cond in status.get("conditions") or []:
-            if (cond.get("type") == "PodScheduled" and cond.get("status") == "False"
-                    and cond.get("reason") == "Unschedulable"):
+            if (
+                cond.get("type") == "PodScheduled"
+                and cond.get("status") == "False"
+                and cond.get("reason") == "Unschedulable"
+            ):
                 out.append(f"{name}: Unschedulable ({cond.get('message', '')[:200]})")
         for cs in status.get("containerStatuses") or []:
             state = cs.get("state") or {}
@@ -70,8 +78,9 @@ def waiting_reasons(pods: list[Obj], *, stuck_only: bool = False,
                 out.append(f"{name}: {reason}")
             elif "running" in state and cs.get("ready") is False and not stuck_only:
                 why = why_not_ready(pod)
-                out.append(f"{name}: running, not ready ({why})" if why
-                           else f"{name}: {RUNNING_NOT_READY}")
+                out.append(
+                    f"{name}: running, not ready ({why})" if why else f"{name}: {RUNNING_NOT_READY}"
+                )
     return "; ".join(out)
 
 

@@ -40,16 +40,19 @@ def _over(base: Any, top: Any) -> Any:
         if name in MAPS and value is not None and fields.get(name) is not None:
             value = {**fields[name], **value}
         fields[name] = value
-    return type(base).model_construct(_fields_set=base.model_fields_set | top.model_fields_set,
-                                      **fields)
+    return type(base).model_construct(
+        _fields_set=base.model_fields_set | top.model_fields_set, **fields
+    )
 
 
 def overlay(common: PodTemplate | None, specific: PodTemplate | None) -> PodTemplate:
     """The template of pods that take `specific` over `common` (spec.dataflow.podTemplate
     over spec.podTemplate)."""
     c, s = common or PodTemplate(), specific or PodTemplate()
-    return PodTemplate(metadata=_over(c.metadata, s.metadata) or PodMetadata(),
-                       spec=_over(c.spec, s.spec) or PodSpec())
+    return PodTemplate(
+        metadata=_over(c.metadata, s.metadata) or PodMetadata(),
+        spec=_over(c.spec, s.spec) or PodSpec(),
+    )
 
 
 def _given(model: Any) -> Obj:

@@ -37,34 +37,51 @@ def _int_or_string(value: Any) -> str | int:
     raise ValueError("a quantity is a string or an integer (quote a decimal: '0.5' or '500m')")
 
 
-Quantity = Annotated[str | int, PlainValidator(_int_or_string),
-                     WithJsonSchema({"x-kubernetes-int-or-string": True})]
+Quantity = Annotated[
+    str | int, PlainValidator(_int_or_string), WithJsonSchema({"x-kubernetes-int-or-string": True})
+]
 
 
 def quantity_rule(field: str) -> Rule:
     """Rule of the quantity at `dataflow.resources.<field>`."""
-    return Rule(cel_non_negative_quantity("self"), f"{PATH}.{field} must be {QUANTITY_DOC}",
-                is_non_negative_quantity)
+    return Rule(
+        cel_non_negative_quantity("self"),
+        f"{PATH}.{field} must be {QUANTITY_DOC}",
+        is_non_negative_quantity,
+    )
 
 
 class Requests(SpecModel):
     cpu: Annotated[Quantity, quantity_rule("requests.cpu")] | None = Field(
-        None, description="CPU the scheduler reserves for a process (e.g. 250m, 1).")
+        None, description="CPU the scheduler reserves for a process (e.g. 250m, 1)."
+    )
     memory: Annotated[Quantity, quantity_rule("requests.memory")] | None = Field(
-        None, description="Memory the scheduler reserves for a process (e.g. 256Mi).")
+        None, description="Memory the scheduler reserves for a process (e.g. 256Mi)."
+    )
     ephemeral_storage: Annotated[Quantity, quantity_rule("requests.ephemeral-storage")] | None = (
-        Field(None, alias="ephemeral-storage", description="Node-local disk the scheduler "
-              "reserves for a process (logs, the writable layer; /tmp is a 64Mi emptyDir)."))
+        Field(
+            None,
+            alias="ephemeral-storage",
+            description="Node-local disk the scheduler "
+            "reserves for a process (logs, the writable layer; /tmp is a 64Mi emptyDir).",
+        )
+    )
 
 
 class Limits(SpecModel):
     cpu: Annotated[Quantity, quantity_rule("limits.cpu")] | None = Field(
-        None, description="CPU a process may use at most (throttled above).")
+        None, description="CPU a process may use at most (throttled above)."
+    )
     memory: Annotated[Quantity, quantity_rule("limits.memory")] | None = Field(
-        None, description="Memory a process may use at most (OOM-killed above).")
+        None, description="Memory a process may use at most (OOM-killed above)."
+    )
     ephemeral_storage: Annotated[Quantity, quantity_rule("limits.ephemeral-storage")] | None = (
-        Field(None, alias="ephemeral-storage", description="Node-local disk a process may "
-              "use at most (evicted above)."))
+        Field(
+            None,
+            alias="ephemeral-storage",
+            description="Node-local disk a process may use at most (evicted above).",
+        )
+    )
 
 
 def _cel_name(name: str) -> str:
@@ -82,16 +99,20 @@ def _at_most_limit(name: str) -> Rule:
         high = getattr(r.limits, attr) if r.limits else None
         return low is None or high is None or quantity_value(low) <= quantity_value(high)
 
-    return Rule(f"!has(self.requests) || !has(self.limits) || !has({req}) || !has({lim}) "
-                f"|| {cel_quantity_at_most(req, lim)}",
-                f"{PATH}.requests.{name} must not exceed {PATH}.limits.{name}", holds)
+    return Rule(
+        f"!has(self.requests) || !has(self.limits) || !has({req}) || !has({lim}) "
+        f"|| {cel_quantity_at_most(req, lim)}",
+        f"{PATH}.requests.{name} must not exceed {PATH}.limits.{name}",
+        holds,
+    )
 
 
 class Resources(SpecModel):
     rules: ClassVar[tuple[Rule, ...]] = tuple(_at_most_limit(n) for n in NAMES)
 
-    requests: Requests | None = Field(None, description="What the scheduler reserves for each "
-                                      "process.")
+    requests: Requests | None = Field(
+        None, description="What the scheduler reserves for each process."
+    )
     limits: Limits | None = Field(None, description="The most each process may use.")
 
     def container(self) -> dict[str, Any]:
@@ -101,5 +122,6 @@ class Resources(SpecModel):
 
 def default_resources() -> Resources:
     """requests 250m CPU and 256Mi memory, limits 1 CPU and 768Mi memory."""
-    return Resources(requests=Requests(cpu="250m", memory="256Mi"),
-                     limits=Limits(cpu="1", memory="768Mi"))
+    return Resources(
+        requests=Requests(cpu="250m", memory="256Mi"), limits=Limits(cpu="1", memory="768Mi")
+    )

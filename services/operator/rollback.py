@@ -93,12 +93,16 @@ def _advanced_at(status: Mapping[str, Any]) -> datetime | None:
 def _fresh_at(previous: Mapping[str, Any], stale_after_s: int, now: datetime) -> bool:
     """Whether the leaderboards were advancing when a change was first seen."""
     advanced = _advanced_at(previous)
-    return (previous.get("lifecycle") in (Lifecycle.RUNNING, Lifecycle.ROLLED_BACK)
-            and advanced is not None and now - advanced <= timedelta(seconds=stale_after_s))
+    return (
+        previous.get("lifecycle") in (Lifecycle.RUNNING, Lifecycle.ROLLED_BACK)
+        and advanced is not None
+        and now - advanced <= timedelta(seconds=stale_after_s)
+    )
 
 
-def landed(pending: Mapping[str, Any], status: Mapping[str, Any],
-           feed_finished: bool = False) -> bool:
+def landed(
+    pending: Mapping[str, Any], status: Mapping[str, Any], feed_finished: bool = False
+) -> bool:
     """Whether the pending spec is stable (see the module's docstring)."""
     ready = _ready_since(status)
     if status.get("lifecycle") != Lifecycle.RUNNING or ready is None:
@@ -120,39 +124,76 @@ def track(previous: Mapping[str, Any], o: Observation, now: datetime) -> Outcome
     if o.spec.suspend or (stable and stable.get("generation") == o.generation):
         return Outcome({"stable": stable, "pending": None, "rollback": None})
     if not pending or pending.get("generation") != o.generation:
-        pending = {"generation": o.generation, "since": iso(now), "expectWindow": _fresh_at(
-            previous, o.spec.monitoring.stale_after_s, now)}
-    unchanged = (o.stable_spec is not None and workload_digest(o.instance, o.stable_spec)
-                 == workload_digest(o.instance, o.spec))
+        pending = {
+            "generation": o.generation,
+            "since": iso(now),
+            "expectWindow": _fresh_at(previous, o.spec.monitoring.stale_after_s, now),
+        }
+    unchanged = o.stable_spec is not None and workload_digest(
+        o.instance, o.stable_spec
+    ) == workload_digest(o.instance, o.spec)
     if landed(pending, o.status, o.feed_finished) or (unchanged and landed({}, o.status)):
-        new_stable = {"generation": o.generation, "since": iso(now),
-                      "spec": json.dumps(dict(o.spec_raw), sort_keys=True)}
-        return Outcome({"stable": new_stable, "pending": None, "rollback": None}, [(
-            "Normal", "SpecStable", f"generation {o.generation} is stable"
-            f"{': a fresh 1m window landed' if pending.get('expectWindow') else ''}; "
-            "it is what a rollback returns to")])
+        new_stable = {
+            "generation": o.generation,
+            "since": iso(now),
+            "spec": json.dumps(dict(o.spec_raw), sort_keys=True),
+        }
+        return Outcome(
+            {"stable": new_stable, "pending": None, "rollback": None},
+            [
+                (
+                    "Normal",
+                    "SpecStable",
+                    f"generation {o.generation} is stable"
+                    f"{': a fresh 1m window landed' if pending.get('expectWindow') else ''}; "
+                    "it is what a rollback returns to",
+                )
+            ],
+        )
     waited = now - datetime.fromisoformat(pending["since"])
     timeout_s = o.spec.rollback.readiness_timeout_s
-    if (not o.spec.rollback.enabled or not stable or unchanged
-            or waited <= timedelta(seconds=timeout_s)):
+    if (
+        not o.spec.rollback.enabled
+        or not stable
+        or unchanged
+        or waited <= timedelta(seconds=timeout_s)
+    ):
         return Outcome({"stable": stable, "pending": pending, "rollback": None})
-    reason = (f"generation {o.generation} landed no fresh 1m window within {timeout_s} s "
-              f"({o.status.get('message') or o.status.get('lifecycle')}); running the spec of "
-              f"generation {stable['generation']} again. The spec is kept as written: the next "
-              "edit is tried again")
-    new_rollback = {"generation": o.generation, "toGeneration": stable["generation"],
-                    "at": iso(now), "reason": reason}
-    return Outcome({"stable": stable, "pending": None, "rollback": new_rollback},
-                   [("Warning", "RolledBack", reason)], rolled_back_now=True)
+    reason = (
+        f"generation {o.generation} landed no fresh 1m window within {timeout_s} s "
+        f"({o.status.get('message') or o.status.get('lifecycle')}); running the spec of "
+        f"generation {stable['generation']} again. The spec is kept as written: the next "
+        "edit is tried again"
+    )
+    new_rollback = {
+        "generation": o.generation,
+        "toGeneration": stable["generation"],
+        "at": iso(now),
+        "reason": reason,
+    }
+    return Outcome(
+        {"stable": stable, "pending": None, "rollback": new_rollback},
+        [("Warning", "RolledBack", reason)],
+        rolled_back_now=True,
+    )
 
 
-def rolled_back_condition(previous: Mapping[str, Any], fields: Mapping[str, Any],
-                          generation: int, now: datetime) -> dict[str, Any]:
+def rolled_back_condition(
+    previous: Mapping[str, Any], fields: Mapping[str, Any], generation: int, now: datetime
+) -> dict[str, Any]:
     """The `RolledBack` condition: True while the stable spec runs instead of the resource's."""
     rollback = fields.get("rollback")
     conds = list(previous.get("conditions") or [])
     if rollback:
-        return condition(conds, CONDITION, True, reason="ReadinessTimeout",
-                         message=rollback["reason"], generation=generation, now=now)
-    return condition(conds, CONDITION, False, reason="AsExpected", message="",
-                     generation=generation, now=now)
+        return condition(
+            conds,
+            CONDITION,
+            True,
+            reason="ReadinessTimeout",
+            message=rollback["reason"],
+            generation=generation,
+            now=now,
+        )
+    return condition(
+        conds, CONDITION, False, reason="AsExpected", message="", generation=generation, now=now
+    )

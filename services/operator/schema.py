@@ -60,12 +60,14 @@ class Rule:
             raise PydanticCustomError(ERROR_TYPE, "{message}", {"message": self.message})
         return value
 
-    def __get_pydantic_core_schema__(self, source: Any,
-                                     handler: GetCoreSchemaHandler) -> CoreSchema:
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
         return core_schema.no_info_after_validator_function(self.check, handler(source))
 
-    def __get_pydantic_json_schema__(self, schema: CoreSchema,
-                                     handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
         out = handler(schema)
         out.setdefault(RULES_KEY, []).append(self.entry())
         return out
@@ -87,8 +89,13 @@ class SpecModel(BaseModel):
     attributes, unknown keys ignored (the API server prunes them), `rules` checked after the
     fields."""
 
-    model_config = ConfigDict(frozen=True, alias_generator=to_camel, validate_by_name=True,
-                              validate_by_alias=True, json_schema_extra=_object_rules)
+    model_config = ConfigDict(
+        frozen=True,
+        alias_generator=to_camel,
+        validate_by_name=True,
+        validate_by_alias=True,
+        json_schema_extra=_object_rules,
+    )
 
     rules: ClassVar[tuple[Rule, ...]] = ()
 
@@ -100,12 +107,29 @@ class SpecModel(BaseModel):
         return self
 
 
-ALLOWED = frozenset({
-    "type", "description", "default", "properties", "items", "required", "enum",
-    "minimum", "maximum", "minLength", "maxLength", "minItems", "maxItems", "pattern",
-    "maxProperties", "additionalProperties",
-    "x-kubernetes-validations", "x-kubernetes-preserve-unknown-fields", INT_OR_STRING,
-})
+ALLOWED = frozenset(
+    {
+        "type",
+        "description",
+        "default",
+        "properties",
+        "items",
+        "required",
+        "enum",
+        "minimum",
+        "maximum",
+        "minLength",
+        "maxLength",
+        "minItems",
+        "maxItems",
+        "pattern",
+        "maxProperties",
+        "additionalProperties",
+        "x-kubernetes-validations",
+        "x-kubernetes-preserve-unknown-fields",
+        INT_OR_STRING,
+    }
+)
 FIRST = ("type", "description", "required", "default")  # key order of a node in the YAML
 
 
@@ -139,15 +163,19 @@ def _node(node: Schema, defs: Schema, path: str) -> Schema:
             raise ValueError(f"{path or '.'}: only a map's additionalProperties is structural")
         node["additionalProperties"] = _node(node["additionalProperties"], defs, f"{path}[*]")
     if "properties" in node:
-        node["properties"] = {k: _node(v, defs, f"{path}.{k}")
-                              for k, v in node["properties"].items()}
+        node["properties"] = {
+            k: _node(v, defs, f"{path}.{k}") for k, v in node["properties"].items()
+        }
         if isinstance(node.get("default"), dict):
-            node["default"] = {k: v["default"] for k, v in node["properties"].items()
-                               if "default" in v}
+            node["default"] = {
+                k: v["default"] for k, v in node["properties"].items() if "default" in v
+            }
     if "items" in node:
         node["items"] = _node(node["items"], defs, f"{path}[]")
-    return {**{k: node[k] for k in FIRST if k in node},
-            **{k: v for k, v in node.items() if k not in FIRST}}
+    return {
+        **{k: node[k] for k in FIRST if k in node},
+        **{k: v for k, v in node.items() if k not in FIRST},
+    }
 
 
 def _merge(inner: Schema, outer: Schema) -> Schema:

@@ -39,20 +39,24 @@ class OperatorSettings(BaseSettings):
         "stockstream-system", description="Namespace of the Lease (the operator's own)."
     )
     lease_duration_s: int = Field(
-        15, ge=1, description="leaseDurationSeconds: how long a standby waits on an unchanged "
-        "Lease before taking it over."
+        15,
+        ge=1,
+        description="leaseDurationSeconds: how long a standby waits on an unchanged "
+        "Lease before taking it over.",
     )
     renew_deadline_s: float = Field(
-        10.0, gt=0, description="The holder stops acting (exits) if it has not renewed the "
-        "Lease for this long; less than the lease duration."
+        10.0,
+        gt=0,
+        description="The holder stops acting (exits) if it has not renewed the "
+        "Lease for this long; less than the lease duration.",
     )
     retry_period_s: float = Field(
-        2.0, gt=0, description="Period of acquire and renew attempts; less than the renew "
-        "deadline."
+        2.0, gt=0, description="Period of acquire and renew attempts; less than the renew deadline."
     )
     pod_name: str = Field(
-        "", description="holderIdentity in the Lease (the downward API's metadata.name); "
-        "empty: hostname-pid."
+        "",
+        description="holderIdentity in the Lease (the downward API's metadata.name); "
+        "empty: hostname-pid.",
     )
 
     @model_validator(mode="after")

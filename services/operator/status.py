@@ -35,27 +35,52 @@ class Verdict:
     cluster_hash: str | None = None
 
 
-def condition(previous: list[Mapping[str, Any]], type_: str, value: bool, *, reason: str,
-              message: str, generation: int, now: datetime) -> dict[str, Any]:
+def condition(
+    previous: list[Mapping[str, Any]],
+    type_: str,
+    value: bool,
+    *,
+    reason: str,
+    message: str,
+    generation: int,
+    now: datetime,
+) -> dict[str, Any]:
     status = "True" if value else "False"
     old = next((c for c in previous if c.get("type") == type_), None)
     since = now.isoformat(timespec="seconds")
     if old is not None and old.get("status") == status and old.get("lastTransitionTime"):
         since = old["lastTransitionTime"]
-    return {"type": type_, "status": status, "reason": reason, "message": message,
-            "lastTransitionTime": since, "observedGeneration": generation}
+    return {
+        "type": type_,
+        "status": status,
+        "reason": reason,
+        "message": message,
+        "lastTransitionTime": since,
+        "observedGeneration": generation,
+    }
 
 
 def build(previous: Mapping[str, Any], v: Verdict, now: datetime) -> dict[str, Any]:
     """The new status from the previous one and this pass's verdict."""
     conds = list(previous.get("conditions") or [])
     running = v.lifecycle in RUNNING and v.ready >= v.desired > 0
-    ready_reason = "AllProcessesReady" if running else (
-        "Failed" if v.lifecycle == Lifecycle.FAILED else v.step)
+    ready_reason = (
+        "AllProcessesReady"
+        if running
+        else ("Failed" if v.lifecycle == Lifecycle.FAILED else v.step)
+    )
     progressing = v.lifecycle in _PROGRESSING
-    prog_reason = v.step if progressing else (
-        {Lifecycle.SUSPENDED: "Suspended", Lifecycle.FAILED: "Failed",
-         Lifecycle.ROLLED_BACK: "RolledBack"}.get(v.lifecycle, "Stable"))
+    prog_reason = (
+        v.step
+        if progressing
+        else (
+            {
+                Lifecycle.SUSPENDED: "Suspended",
+                Lifecycle.FAILED: "Failed",
+                Lifecycle.ROLLED_BACK: "RolledBack",
+            }.get(v.lifecycle, "Stable")
+        )
+    )
     degraded = bool(v.degraded_reason)
     status: dict[str, Any] = {
         "observedGeneration": v.generation,
@@ -67,13 +92,33 @@ def build(previous: Mapping[str, Any], v: Verdict, now: datetime) -> dict[str, A
         "processes": f"{v.ready}/{v.desired}",
         "selector": v.selector,
         "conditions": [
-            condition(conds, "Ready", running, reason=ready_reason,
-                      message="every dataflow process is ready" if running else v.step,
-                      generation=v.generation, now=now),
-            condition(conds, "Progressing", progressing, reason=prog_reason,
-                      message=v.step, generation=v.generation, now=now),
-            condition(conds, "Degraded", degraded, reason=v.degraded_reason or "AsExpected",
-                      message=v.degraded_message, generation=v.generation, now=now),
+            condition(
+                conds,
+                "Ready",
+                running,
+                reason=ready_reason,
+                message="every dataflow process is ready" if running else v.step,
+                generation=v.generation,
+                now=now,
+            ),
+            condition(
+                conds,
+                "Progressing",
+                progressing,
+                reason=prog_reason,
+                message=v.step,
+                generation=v.generation,
+                now=now,
+            ),
+            condition(
+                conds,
+                "Degraded",
+                degraded,
+                reason=v.degraded_reason or "AsExpected",
+                message=v.degraded_message,
+                generation=v.generation,
+                now=now,
+            ),
         ],
     }
     if v.cluster_hash is not None:

@@ -27,33 +27,47 @@ class TopicDecision:
     message: str = ""
 
 
-def decide_topic(name: str, existing: int | None, declared: int,
-                 allow_increase: bool) -> TopicDecision:
+def decide_topic(
+    name: str, existing: int | None, declared: int, allow_increase: bool
+) -> TopicDecision:
     """What to do with topic `name` that has `existing` partitions (None: absent)."""
     if existing is None:
         return TopicDecision(TopicAction.CREATE, f"creating topic {name} ({declared} partitions)")
     if existing == declared:
         return TopicDecision(TopicAction.OK)
     if existing > declared:
-        return TopicDecision(TopicAction.REFUSE, (
-            f"topic {name} has {existing} partitions; lowering to {declared} is refused "
-            f"(Kafka cannot remove partitions): set broker.partitions back to {existing}"))
+        return TopicDecision(
+            TopicAction.REFUSE,
+            (
+                f"topic {name} has {existing} partitions; lowering to {declared} is refused "
+                f"(Kafka cannot remove partitions): set broker.partitions back to {existing}"
+            ),
+        )
     if not allow_increase:
-        return TopicDecision(TopicAction.REFUSE, (
-            f"topic {name} has {existing} partitions; raising to {declared} moves symbols "
-            "between partitions (and engines' state): set broker.allowPartitionIncrease: "
-            f"true to confirm, or broker.partitions back to {existing}"))
-    return TopicDecision(TopicAction.INCREASE,
-                         f"raising topic {name} from {existing} to {declared} partitions")
+        return TopicDecision(
+            TopicAction.REFUSE,
+            (
+                f"topic {name} has {existing} partitions; raising to {declared} moves symbols "
+                "between partitions (and engines' state): set broker.allowPartitionIncrease: "
+                f"true to confirm, or broker.partitions back to {existing}"
+            ),
+        )
+    return TopicDecision(
+        TopicAction.INCREASE, f"raising topic {name} from {existing} to {declared} partitions"
+    )
 
 
 class Admin:
     """The broker's topics (confluent-kafka AdminClient); raises KafkaException/TimeoutError."""
 
-    def __init__(self, bootstrap: str, extra: dict[str, Any] | None = None,
-                 timeout_s: float = 10.0) -> None:
-        conf: dict[str, Any] = {"bootstrap.servers": bootstrap, **(extra or {}),
-                                "logger": logging.getLogger("librdkafka")}
+    def __init__(
+        self, bootstrap: str, extra: dict[str, Any] | None = None, timeout_s: float = 10.0
+    ) -> None:
+        conf: dict[str, Any] = {
+            "bootstrap.servers": bootstrap,
+            **(extra or {}),
+            "logger": logging.getLogger("librdkafka"),
+        }
         self._admin = AdminClient(conf)
         self._timeout_s = timeout_s
 
@@ -71,7 +85,8 @@ class Admin:
     def create(self, name: str, partitions: int, replication: int) -> None:
         futures = self._admin.create_topics(
             [NewTopic(name, num_partitions=partitions, replication_factor=replication)],
-            request_timeout=self._timeout_s)
+            request_timeout=self._timeout_s,
+        )
         try:
             futures[name].result(timeout=self._timeout_s)
         except KafkaException as exc:
@@ -79,6 +94,7 @@ class Admin:
                 raise
 
     def increase(self, name: str, partitions: int) -> None:
-        futures = self._admin.create_partitions([NewPartitions(name, partitions)],
-                                                request_timeout=self._timeout_s)
+        futures = self._admin.create_partitions(
+            [NewPartitions(name, partitions)], request_timeout=self._timeout_s
+        )
         futures[name].result(timeout=self._timeout_s)

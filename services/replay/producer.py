@@ -87,8 +87,14 @@ def publish(
         if stop.is_set():
             break
         key, value = encode(stamped(tick, now_ms()))
-        produce(producer, topic, key, value, headers=[(SEQ_HEADER, str(seq).encode())],
-                partition=-1 if partitions is None else partition_for(key, partitions))
+        produce(
+            producer,
+            topic,
+            key,
+            value,
+            headers=[(SEQ_HEADER, str(seq).encode())],
+            partition=-1 if partitions is None else partition_for(key, partitions),
+        )
         REPLAY_TICKS_PUBLISHED.inc()
         count += 1
     return count

@@ -120,17 +120,21 @@ def unsent(
             REPLAY_TICKS_SKIPPED.inc()
             continue
         if not logged:
-            log.info("resumed replay: first tick not in the topic",
-                     extra={"seq": seq, "skipped_before": skipped})
+            log.info(
+                "resumed replay: first tick not in the topic",
+                extra={"seq": seq, "skipped_before": skipped},
+            )
             logged = True
         yield seq, tick
 
 
 def _consumer(bootstrap: str, extra: Mapping[str, object]) -> Consumer:
-    return Consumer({
-        "bootstrap.servers": bootstrap,
-        "group.id": f"stockstream-replay-resume-{uuid.uuid4().hex[:8]}",
-        "enable.auto.commit": False,
-        "enable.partition.eof": False,
-        **extra,
-    })
+    return Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"stockstream-replay-resume-{uuid.uuid4().hex[:8]}",
+            "enable.auto.commit": False,
+            "enable.partition.eof": False,
+            **extra,
+        }
+    )

@@ -253,8 +253,10 @@ class KafkaBroker(EmbeddedServer):
             interval=0.25,
             alive=lambda: self.is_running,
         ):
-            self._start_failed(f"Kafka broker on {self.bootstrap}",
-                               f"did not serve metadata within {self.startup_timeout}s")
+            self._start_failed(
+                f"Kafka broker on {self.bootstrap}",
+                f"did not serve metadata within {self.startup_timeout}s",
+            )
         return self
 
     def _serves_metadata(self) -> bool:

@@ -110,8 +110,14 @@ class RedisServer(EmbeddedServer):
         """AOF every second plus RDB snapshots, or neither."""
         if not self.persistence:
             return ["--save", "", "--appendonly", "no"]
-        return ["--appendonly", "yes", "--appendfsync", "everysec",
-                "--save", "3600 1 300 100 60 10000"]
+        return [
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "everysec",
+            "--save",
+            "3600 1 300 100 60 10000",
+        ]
 
     def _write_config(self) -> Path:
         # Users go into a config file, not argv: the process list shows no password hash.
@@ -172,15 +178,20 @@ class RedisServer(EmbeddedServer):
                     info = probe.info()
                 except redis.RedisError:
                     return False
-                return (self._proc is not None and info.get("process_id") == self._proc.pid
-                        and info.get("loading") == 0)
+                return (
+                    self._proc is not None
+                    and info.get("process_id") == self._proc.pid
+                    and info.get("loading") == 0
+                )
 
             ok = _process.wait_until(ready, self.startup_timeout, alive=lambda: self.is_running)
         finally:
             probe.close()
         if not ok:
-            self._start_failed(f"redis-server on {self.host}:{self.port}",
-                               f"did not become ready within {self.startup_timeout}s")
+            self._start_failed(
+                f"redis-server on {self.host}:{self.port}",
+                f"did not become ready within {self.startup_timeout}s",
+            )
         return self
 
     def kill(self) -> None:

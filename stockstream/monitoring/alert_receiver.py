@@ -40,17 +40,24 @@ class AlertReceiverSettings(BaseSettings):
 def log_alert(alert: Notified) -> None:
     """One log line per alert received: a warning while it fires, info once resolved."""
     level = logging.WARNING if alert.status == "firing" else logging.INFO
-    log.log(level, f"alert {alert.status}: {alert.labels.get('alertname', '?')}", extra={
-        "receiver": alert.receiver, "status": alert.status, "labels": alert.labels,
-        "summary": alert.annotations.get("summary", ""),
-    })
+    log.log(
+        level,
+        f"alert {alert.status}: {alert.labels.get('alertname', '?')}",
+        extra={
+            "receiver": alert.receiver,
+            "status": alert.status,
+            "labels": alert.labels,
+            "summary": alert.annotations.get("summary", ""),
+        },
+    )
 
 
 def main() -> None:
     settings = load_settings(AlertReceiverSettings, "stockstream alert-receiver", __doc__)
     configure_logging("alert-receiver", settings.log_level)
-    receiver = WebhookReceiver(host=settings.listen_host, port=settings.listen_port,
-                               on_alert=log_alert).start()
+    receiver = WebhookReceiver(
+        host=settings.listen_host, port=settings.listen_port, on_alert=log_alert
+    ).start()
     log.info("listening", extra={"url": receiver.url})
     threading.Event().wait()  # serves until the pod is stopped (SIGTERM ends the process)
 

@@ -17,9 +17,19 @@ def monitoring(
 ) -> Iterator[tuple[PrometheusServer, AlertmanagerServer]]:
     """Start Alertmanager, then Prometheus scraping `targets` every `interval_s`; print where
     to look; stop both on exit."""
-    with AlertmanagerServer(workdir=workdir / "alertmanager") as alertmanager, \
-            PrometheusServer(targets, RULES_DIR, alertmanager=alertmanager.address,
-                             interval_s=interval_s, workdir=workdir / "prometheus") as prometheus:
-        print(f"prometheus {prometheus.url}  (alerts: {prometheus.url}/alerts)\n"
-              f"alertmanager {alertmanager.url}", flush=True)
+    with (
+        AlertmanagerServer(workdir=workdir / "alertmanager") as alertmanager,
+        PrometheusServer(
+            targets,
+            RULES_DIR,
+            alertmanager=alertmanager.address,
+            interval_s=interval_s,
+            workdir=workdir / "prometheus",
+        ) as prometheus,
+    ):
+        print(
+            f"prometheus {prometheus.url}  (alerts: {prometheus.url}/alerts)\n"
+            f"alertmanager {alertmanager.url}",
+            flush=True,
+        )
         yield prometheus, alertmanager

@@ -35,8 +35,10 @@ def _executable(*names: str) -> str:
         found = shutil.which(name)
         if found:
             return found
-    raise FileNotFoundError(f"none of {names} on PATH; run scripts/bootstrap.sh "
-                            "(Debian packages prometheus and prometheus-alertmanager)")
+    raise FileNotFoundError(
+        f"none of {names} on PATH; run scripts/bootstrap.sh "
+        "(Debian packages prometheus and prometheus-alertmanager)"
+    )
 
 
 def http_json(url: str, timeout_s: float = 5.0) -> Any:
@@ -54,14 +56,18 @@ def _answers(url: str) -> bool:
 
 
 def prometheus_config(
-    targets: Mapping[str, Sequence[Target]], rule_dir: Path, self_address: str,
-    alertmanager: str | None, interval_s: float,
+    targets: Mapping[str, Sequence[Target]],
+    rule_dir: Path,
+    self_address: str,
+    alertmanager: str | None,
+    interval_s: float,
 ) -> dict[str, Any]:
     """prometheus.local.yml with these scrape targets (per job), rules and intervals."""
     config = yaml.safe_load(PROMETHEUS_LOCAL_CONFIG.read_text())
     interval = f"{interval_s:g}s"
-    config["global"].update(scrape_interval=interval, evaluation_interval=interval,
-                            scrape_timeout=interval)
+    config["global"].update(
+        scrape_interval=interval, evaluation_interval=interval, scrape_timeout=interval
+    )
     config["rule_files"] = [str(rule_dir / "*.yaml")]
     jobs = []
     for job in config["scrape_configs"]:
@@ -69,15 +75,22 @@ def prometheus_config(
         if name == "prometheus":
             job["static_configs"] = [{"targets": [self_address]}]
         elif name in targets:
-            job["static_configs"] = [{"targets": [address], "labels": dict(labels)}
-                                     for address, labels in targets[name]]
+            job["static_configs"] = [
+                {"targets": [address], "labels": dict(labels)} for address, labels in targets[name]
+            ]
         else:
             continue  # a job with nothing to scrape here
         jobs.append(job)
     for name in targets.keys() - {job["job_name"] for job in jobs}:
-        jobs.append({"job_name": name, "static_configs": [
-            {"targets": [address], "labels": dict(labels)} for address, labels in targets[name]
-        ]})
+        jobs.append(
+            {
+                "job_name": name,
+                "static_configs": [
+                    {"targets": [address], "labels": dict(labels)}
+                    for address, labels in targets[name]
+                ],
+            }
+        )
     config["scrape_configs"] = jobs
     if alertmanager:
         config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]}
@@ -90,9 +103,15 @@ class PrometheusServer(EmbeddedServer):
     workdir_prefix = "stockstream-prometheus-"
 
     def __init__(
-        self, targets: Mapping[str, Sequence[Target]], rule_dir: Path, *,
-        alertmanager: str | None = None, interval_s: float = 15.0, port: int | None = None,
-        workdir: Path | None = None, startup_timeout_s: float = 60.0,
+        self,
+        targets: Mapping[str, Sequence[Target]],
+        rule_dir: Path,
+        *,
+        alertmanager: str | None = None,
+        interval_s: float = 15.0,
+        port: int | None = None,
+        workdir: Path | None = None,
+        startup_timeout_s: float = 60.0,
     ) -> None:
         self.port = port or free_port()
         self.address = f"{LOOPBACK}:{self.port}"
@@ -124,9 +143,12 @@ class PrometheusServer(EmbeddedServer):
         ]
         self._proc = _process.spawn(argv, self.log_path, cwd=self.workdir)
         _process.register(id(self), self.stop)
-        if not _process.wait_until(lambda: _answers(f"{self.url}/-/ready"),
-                                   self.startup_timeout_s, interval=0.2,
-                                   alive=lambda: self.is_running):
+        if not _process.wait_until(
+            lambda: _answers(f"{self.url}/-/ready"),
+            self.startup_timeout_s,
+            interval=0.2,
+            alive=lambda: self.is_running,
+        ):
             self._start_failed(f"prometheus on {self.address}", "did not become ready")
         return self
 
@@ -135,14 +157,16 @@ class PrometheusServer(EmbeddedServer):
         self.targets = targets
         self._write_config()
         request = urllib.request.Request(  # noqa: S310 - our own loopback URL
-            f"{self.url}/-/reload", method="POST")
+            f"{self.url}/-/reload", method="POST"
+        )
         with urllib.request.urlopen(request, timeout=30) as reply:  # noqa: S310 - loopback
             if reply.status != 200:
                 raise RuntimeError(f"prometheus reload answered {reply.status}")
 
     def _write_config(self) -> Path:
-        config = prometheus_config(self.targets, self.rule_dir, self.address, self.alertmanager,
-                                   self.interval_s)
+        config = prometheus_config(
+            self.targets, self.rule_dir, self.address, self.alertmanager, self.interval_s
+        )
         path = self.workdir / "prometheus.yml"
         path.write_text(yaml.safe_dump(config, sort_keys=False))
         return path
@@ -194,8 +218,13 @@ class AlertmanagerServer(EmbeddedServer):
     workdir_prefix = "stockstream-alertmanager-"
 
     def __init__(
-        self, webhook_url: str | None = None, *, fast: bool = False, port: int | None = None,
-        workdir: Path | None = None, startup_timeout_s: float = 60.0,
+        self,
+        webhook_url: str | None = None,
+        *,
+        fast: bool = False,
+        port: int | None = None,
+        workdir: Path | None = None,
+        startup_timeout_s: float = 60.0,
     ) -> None:
         self.port = port or free_port()
         self.address = f"{LOOPBACK}:{self.port}"
@@ -213,8 +242,9 @@ class AlertmanagerServer(EmbeddedServer):
         if self.is_running:
             return self
         config_path = self.workdir / "alertmanager.yml"
-        config_path.write_text(yaml.safe_dump(alertmanager_config(self.webhook_url, self.fast),
-                                              sort_keys=False))
+        config_path.write_text(
+            yaml.safe_dump(alertmanager_config(self.webhook_url, self.fast), sort_keys=False)
+        )
         argv = [
             _executable("prometheus-alertmanager", "alertmanager"),
             f"--config.file={config_path}",
@@ -224,8 +254,11 @@ class AlertmanagerServer(EmbeddedServer):
         ]
         self._proc = _process.spawn(argv, self.log_path, cwd=self.workdir)
         _process.register(id(self), self.stop)
-        if not _process.wait_until(lambda: _answers(f"{self.url}/-/ready"),
-                                   self.startup_timeout_s, interval=0.2,
-                                   alive=lambda: self.is_running):
+        if not _process.wait_until(
+            lambda: _answers(f"{self.url}/-/ready"),
+            self.startup_timeout_s,
+            interval=0.2,
+            alive=lambda: self.is_running,
+        ):
             self._start_failed(f"alertmanager on {self.address}", "did not become ready")
         return self

@@ -23,13 +23,21 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 RULES_DIR = REPO / "observability/prometheus/rules"
 
-_UNITS_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000,
-             "w": 604_800_000, "y": 31_536_000_000}
+_UNITS_MS = {
+    "ms": 1,
+    "s": 1000,
+    "m": 60_000,
+    "h": 3_600_000,
+    "d": 86_400_000,
+    "w": 604_800_000,
+    "y": 31_536_000_000,
+}
 _DURATION = re.compile(r"(?:\d+(?:ms|s|m|h|d|w|y))+")
 _PART = re.compile(r"(\d+)(ms|s|m|h|d|w|y)")
 # `[5m]`, `[15m:1m]`, `[1h:]` and `offset 5m`, outside of quoted strings.
-_RANGE = re.compile(r"\[\s*(" + _DURATION.pattern + r")\s*(?::\s*(" + _DURATION.pattern
-                    + r")?\s*)?\]")
+_RANGE = re.compile(
+    r"\[\s*(" + _DURATION.pattern + r")\s*(?::\s*(" + _DURATION.pattern + r")?\s*)?\]"
+)
 _OFFSET = re.compile(r"\boffset\s+(-?)(" + _DURATION.pattern + r")\b")
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`')
 
@@ -73,7 +81,7 @@ def scale_expr(expr: str, factor: float) -> str:
 
     out, last = [], 0
     for string in _STRING.finditer(expr):  # label values are never rewritten
-        code = expr[last:string.start()]
+        code = expr[last : string.start()]
         out.append(_OFFSET.sub(offsets, _RANGE.sub(ranges, code)))
         out.append(string.group(0))
         last = string.end()
@@ -104,8 +112,9 @@ def write_scaled_rules(
     for path in rule_files:
         document = yaml.safe_load(path.read_text())
         target = out_dir / path.name
-        target.write_text(yaml.safe_dump(scale_rules(document, factor, interval_s),
-                                         sort_keys=False, width=100))
+        target.write_text(
+            yaml.safe_dump(scale_rules(document, factor, interval_s), sort_keys=False, width=100)
+        )
         written.append(target)
     return written
 

@@ -81,9 +81,16 @@ class WebhookReceiver:
 
     def record(self, payload: dict[str, Any]) -> None:
         now = time.monotonic()
-        received = [Notified(payload.get("receiver", ""), alert["status"],
-                             alert.get("labels", {}), alert.get("annotations", {}), now)
-                    for alert in payload.get("alerts", [])]
+        received = [
+            Notified(
+                payload.get("receiver", ""),
+                alert["status"],
+                alert.get("labels", {}),
+                alert.get("annotations", {}),
+                now,
+            )
+            for alert in payload.get("alerts", [])
+        ]
         with self._lock:
             self.alerts.extend(received)
             self._lock.notify_all()
@@ -94,20 +101,35 @@ class WebhookReceiver:
     def seen(self, alertname: str, status: str, since_s: float = 0.0) -> list[Notified]:
         """Alerts named `alertname` with `status` received at or after `since_s`."""
         with self._lock:
-            return [a for a in self.alerts if a.labels.get("alertname") == alertname
-                    and a.status == status and a.received_s >= since_s]
+            return [
+                a
+                for a in self.alerts
+                if a.labels.get("alertname") == alertname
+                and a.status == status
+                and a.received_s >= since_s
+            ]
 
-    def wait_for(self, alertname: str, status: str, since_s: float, timeout_s: float,
-                 labels: dict[str, str] | None = None) -> Notified | None:
+    def wait_for(
+        self,
+        alertname: str,
+        status: str,
+        since_s: float,
+        timeout_s: float,
+        labels: dict[str, str] | None = None,
+    ) -> Notified | None:
         """The first such alert (carrying `labels` too), waiting up to `timeout_s`; None if
         none came."""
         deadline = time.monotonic() + timeout_s
         wanted = {"alertname": alertname, **(labels or {})}
         with self._lock:
             while True:
-                found = [a for a in self.alerts if a.status == status
-                         and a.received_s >= since_s
-                         and all(a.labels.get(k) == v for k, v in wanted.items())]
+                found = [
+                    a
+                    for a in self.alerts
+                    if a.status == status
+                    and a.received_s >= since_s
+                    and all(a.labels.get(k) == v for k, v in wanted.items())
+                ]
                 if found:
                     return found[0]
                 left = deadline - time.monotonic()

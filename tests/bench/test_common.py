@@ -8,7 +8,9 @@ from bench.common import histogram_buckets, histogram_quantile
 
 # As prometheus_client exposes them: labels sorted by name, so `le` may come first or not.
 SAMPLES = {
-    'plain_bucket{le="0.1"}': 3.0, 'plain_bucket{le="+Inf"}': 4.0, "plain_count": 4.0,
+    'plain_bucket{le="0.1"}': 3.0,
+    'plain_bucket{le="+Inf"}': 4.0,
+    "plain_count": 4.0,
     'by_phase_bucket{le="0.1",phase="close"}': 1.0,
     'by_phase_bucket{le="+Inf",phase="close"}': 2.0,
     'by_phase_bucket{le="0.1",phase="to_sink"}': 5.0,
@@ -18,15 +20,18 @@ SAMPLES = {
 }
 
 
-@pytest.mark.parametrize(("name", "labels", "expected"), [
-    ("plain", None, [(0.1, 3.0), (float("inf"), 4.0)]),
-    ("by_phase", {"phase": "close"}, [(0.1, 1.0), (float("inf"), 2.0)]),
-    ("by_phase", {"phase": "to_sink"}, [(0.1, 5.0), (float("inf"), 5.0)]),
-    ("by_gen", {"generation": "2"}, [(0.01, 7.0), (float("inf"), 8.0)]),
-    ("by_gen", {"generation": "0"}, []),
-    ("by_phase", None, []),  # a labelled histogram needs its labels
-    ("plain", {"phase": "close"}, []),
-])
+@pytest.mark.parametrize(
+    ("name", "labels", "expected"),
+    [
+        ("plain", None, [(0.1, 3.0), (float("inf"), 4.0)]),
+        ("by_phase", {"phase": "close"}, [(0.1, 1.0), (float("inf"), 2.0)]),
+        ("by_phase", {"phase": "to_sink"}, [(0.1, 5.0), (float("inf"), 5.0)]),
+        ("by_gen", {"generation": "2"}, [(0.01, 7.0), (float("inf"), 8.0)]),
+        ("by_gen", {"generation": "0"}, []),
+        ("by_phase", None, []),  # a labelled histogram needs its labels
+        ("plain", {"phase": "close"}, []),
+    ],
+)
 def test_buckets_of_one_child_whatever_the_label_order(
     name: str, labels: dict[str, str] | None, expected: list[tuple[float, float]]
 ) -> None:

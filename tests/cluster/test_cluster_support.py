@@ -38,9 +38,20 @@ def test_named_cluster_is_used_with_its_context(
     cluster = external_cluster()
     assert isinstance(cluster, KubeCluster)
     assert (cluster.kubeconfig, cluster.context, cluster.registry, cluster.own) == (
-        kubeconfig, "kind-dev", "localhost:5001", False)
+        kubeconfig,
+        "kind-dev",
+        "localhost:5001",
+        False,
+    )
     assert cluster.kubectl_argv("get", "nodes") == [
-        "/usr/bin/true", "--kubeconfig", str(kubeconfig), "--context", "kind-dev", "get", "nodes"]
+        "/usr/bin/true",
+        "--kubeconfig",
+        str(kubeconfig),
+        "--context",
+        "kind-dev",
+        "get",
+        "nodes",
+    ]
     assert cluster.image("python:3.11") == "localhost:5001/stockstream/python:3.11"
 
 

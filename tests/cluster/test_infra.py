@@ -45,8 +45,12 @@ def pod_manifest(name: str, image: str, command: list[str], **spec: Any) -> dict
         "kind": "Pod",
         "metadata": {"name": name, "labels": {"app": name}},
         # python as PID 1 ignores SIGTERM: do not wait the default 30 s on deletion
-        "spec": {"restartPolicy": "Never", "terminationGracePeriodSeconds": 1,
-                 "containers": [container], **spec},
+        "spec": {
+            "restartPolicy": "Never",
+            "terminationGracePeriodSeconds": 1,
+            "containers": [container],
+            **spec,
+        },
     }
 
 
@@ -55,8 +59,15 @@ def namespace(kube_cluster: KubeCluster) -> Iterator[str]:
     name = f"infra-{uuid.uuid4().hex[:6]}"
     kube_cluster.kubectl("create", "namespace", name)
     # pods get a service-account token only if the account exists: wait for `default`
-    poll("the default ServiceAccount", lambda: kube_cluster.kubectl(
-        "-n", name, "get", "serviceaccount", "default", check=False).returncode == 0)
+    poll(
+        "the default ServiceAccount",
+        lambda: (
+            kube_cluster.kubectl(
+                "-n", name, "get", "serviceaccount", "default", check=False
+            ).returncode
+            == 0
+        ),
+    )
     yield name
     kube_cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
 
@@ -95,8 +106,9 @@ def test_node_is_ready(kube_cluster: KubeCluster) -> None:
 
 def uplink_devices() -> set[str]:
     """This machine's default-route interfaces (eth0)."""
-    route = subprocess.run(["ip", "-4", "-j", "route", "show", "default"],
-                           capture_output=True, text=True, check=True).stdout
+    route = subprocess.run(
+        ["ip", "-4", "-j", "route", "show", "default"], capture_output=True, text=True, check=True
+    ).stdout
     return {r["dev"] for r in json.loads(route)}
 
 
@@ -104,8 +116,12 @@ def uplink_addresses() -> set[str]:
     """IPv4 addresses of this machine's default-route interface."""
     addresses = set()
     for dev in uplink_devices():
-        out = subprocess.run(["ip", "-4", "-j", "addr", "show", "dev", dev],
-                             capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(
+            ["ip", "-4", "-j", "addr", "show", "dev", dev],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         addresses |= {a["local"] for i in json.loads(out) for a in i["addr_info"]}
     return addresses
 
@@ -116,34 +132,57 @@ def test_guards_are_in_place(kube_cluster: KubeCluster) -> None:
     runs in its own network; then no node of it may sit on this machine's uplink address
     unguarded."""
     if not kube_cluster.own:
-        node_ips = {a["address"] for n in kube_cluster.get_json("nodes")["items"]
-                    for a in n["status"]["addresses"] if a["type"] == "InternalIP"}
+        node_ips = {
+            a["address"]
+            for n in kube_cluster.get_json("nodes")["items"]
+            for a in n["status"]["addresses"]
+            if a["type"] == "InternalIP"
+        }
         assert not node_ips & uplink_addresses(), (
             f"an external cluster's node uses this machine's uplink address {node_ips}: "
             "run the project's own cluster (scripts/cluster/up.sh), which installs the guards"
         )
         return
-    mangle = subprocess.run(["iptables", "-w", "5", "-t", "mangle", "-S"],
-                            capture_output=True, text=True, check=True).stdout
-    routes = subprocess.run(["ip", "-4", "route", "show", "type", "unreachable"],
-                            capture_output=True, text=True, check=True).stdout
+    mangle = subprocess.run(
+        ["iptables", "-w", "5", "-t", "mangle", "-S"], capture_output=True, text=True, check=True
+    ).stdout
+    routes = subprocess.run(
+        ["ip", "-4", "route", "show", "type", "unreachable"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     devices = uplink_devices()
     assert devices, "no default route: which interface do the guards protect?"
     for dev in devices:
-        for rule in (f"-A FORWARD -o {dev} ", f"-A POSTROUTING -d 10.96.0.0/16 -o {dev} ",
-                     f"-A POSTROUTING -d 10.244.0.0/16 -o {dev} "):
-            assert any(line.startswith(rule) and line.endswith("-j DROP")
-                       for line in mangle.splitlines()), f"missing mangle rule {rule}...-j DROP"
+        for rule in (
+            f"-A FORWARD -o {dev} ",
+            f"-A POSTROUTING -d 10.96.0.0/16 -o {dev} ",
+            f"-A POSTROUTING -d 10.244.0.0/16 -o {dev} ",
+        ):
+            assert any(
+                line.startswith(rule) and line.endswith("-j DROP") for line in mangle.splitlines()
+            ), f"missing mangle rule {rule}...-j DROP"
     assert "unreachable 10.244.0.0/16" in routes
-    check = subprocess.run([str(CLUSTER_SCRIPTS / "guards.sh"), "check"],
-                           capture_output=True, text=True, check=False)
+    check = subprocess.run(
+        [str(CLUSTER_SCRIPTS / "guards.sh"), "check"], capture_output=True, text=True, check=False
+    )
     assert check.returncode == 0, check.stderr
     # the cluster's only listeners off loopback are the two the PREROUTING guard drops
     assert exposed_cluster_ports() <= {6443, 10250}
 
 
-CLUSTER_PROGRAMS = ("etcd", "kube-apiserver", "kube-controller", "kube-scheduler", "kubelet",
-                    "kube-proxy", "containerd", "docker-registry", "coredns")
+CLUSTER_PROGRAMS = (
+    "etcd",
+    "kube-apiserver",
+    "kube-controller",
+    "kube-scheduler",
+    "kubelet",
+    "kube-proxy",
+    "containerd",
+    "docker-registry",
+    "coredns",
+)
 
 
 def exposed_cluster_ports() -> set[int]:
@@ -186,19 +225,35 @@ def test_pod_from_local_registry_runs_as_10001_read_only(
 @pytest.fixture(scope="module")
 def web_service(kube_cluster: KubeCluster, namespace: str) -> str:
     """A pod serving HTTP on 8080 behind the ClusterIP Service ``web``; returns its IP."""
-    server = pod_manifest("web", kube_cluster.image("python:3.11"), [
-        "python3", "-m", "http.server", str(SERVER_PORT), "--directory", "/etc"])
+    server = pod_manifest(
+        "web",
+        kube_cluster.image("python:3.11"),
+        ["python3", "-m", "http.server", str(SERVER_PORT), "--directory", "/etc"],
+    )
     server["spec"]["restartPolicy"] = "Always"
     server["spec"]["containers"][0]["readinessProbe"] = {
-        "tcpSocket": {"port": SERVER_PORT}, "periodSeconds": 2}
+        "tcpSocket": {"port": SERVER_PORT},
+        "periodSeconds": 2,
+    }
     service = {
-        "apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
-        "spec": {"selector": {"app": "web"},
-                 "ports": [{"port": 80, "targetPort": SERVER_PORT, "protocol": "TCP"}]},
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "web"},
+        "spec": {
+            "selector": {"app": "web"},
+            "ports": [{"port": 80, "targetPort": SERVER_PORT, "protocol": "TCP"}],
+        },
     }
     apply(kube_cluster, namespace, server, service)
-    kube_cluster.kubectl("-n", namespace, "wait", "--for=condition=Ready", "pod/web",
-                         f"--timeout={POD_TIMEOUT_S:.0f}s", timeout_s=POD_TIMEOUT_S + 30)
+    kube_cluster.kubectl(
+        "-n",
+        namespace,
+        "wait",
+        "--for=condition=Ready",
+        "pod/web",
+        f"--timeout={POD_TIMEOUT_S:.0f}s",
+        timeout_s=POD_TIMEOUT_S + 30,
+    )
     ip: str = kube_cluster.get_json("-n", namespace, "service", "web")["spec"]["clusterIP"]
     return ip
 
@@ -216,8 +271,11 @@ def test_cluster_dns_resolves_a_service_from_a_pod(
         "else:\n"
         "    sys.exit(1)\n"
     )
-    logs = run_to_completion(kube_cluster, namespace, pod_manifest(
-        "dns", kube_cluster.image("python:3.11"), ["python3", "-c", script]))
+    logs = run_to_completion(
+        kube_cluster,
+        namespace,
+        pod_manifest("dns", kube_cluster.image("python:3.11"), ["python3", "-c", script]),
+    )
     assert logs.split() == [web_service]
 
 
@@ -227,10 +285,12 @@ def test_clusterip_service_answers_from_the_host(
     """The pod serves /etc, so /hostname is the pod's name. On an external cluster (kind)
     ClusterIPs are not routed to this host: there the apiserver's service proxy is used."""
     if kube_cluster.own:
+
         def fetch() -> bytes:
             with urllib.request.urlopen(f"http://{web_service}/hostname", timeout=5) as response:
                 return bytes(response.read())
     else:
+
         def fetch() -> bytes:
             path = f"/api/v1/namespaces/{namespace}/services/web:80/proxy/hostname"
             return kube_cluster.kubectl("get", "--raw", path).stdout.encode()
@@ -253,8 +313,11 @@ def test_clusterip_service_answers_from_a_pod(
         "else:\n"
         "    sys.exit(1)\n"
     )
-    logs = run_to_completion(kube_cluster, namespace, pod_manifest(
-        "client", kube_cluster.image("python:3.11"), ["python3", "-c", script]))
+    logs = run_to_completion(
+        kube_cluster,
+        namespace,
+        pod_manifest("client", kube_cluster.image("python:3.11"), ["python3", "-c", script]),
+    )
     assert logs.strip() == "web"
 
 
@@ -264,8 +327,12 @@ def test_statefulset_pvc_binds_through_default_storage_class_and_persists(
     """A StatefulSet's volumeClaimTemplate binds through the default StorageClass (no class
     named); its pod writes to the volume; the pod deleted and recreated reads it back."""
     classes = kube_cluster.get_json("storageclass")["items"]
-    defaults = [c["metadata"]["name"] for c in classes if c["metadata"].get(
-        "annotations", {}).get("storageclass.kubernetes.io/is-default-class") == "true"]
+    defaults = [
+        c["metadata"]["name"]
+        for c in classes
+        if c["metadata"].get("annotations", {}).get("storageclass.kubernetes.io/is-default-class")
+        == "true"
+    ]
     assert len(defaults) == 1, f"expected one default StorageClass, got {defaults}"
     script = (
         "import pathlib, time\n"
@@ -276,22 +343,31 @@ def test_statefulset_pvc_binds_through_default_storage_class_and_persists(
         "time.sleep(3600)\n"
     )
     pod = pod_manifest(
-        "store", kube_cluster.image("python:3.11"), ["python3", "-c", script],
+        "store",
+        kube_cluster.image("python:3.11"),
+        ["python3", "-c", script],
         container={"volumeMounts": [{"name": "data", "mountPath": "/data"}]},
         securityContext={"fsGroup": 10001},
     )
     pod["spec"]["restartPolicy"] = "Always"
     statefulset = {
-        "apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "store"},
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": {"name": "store"},
         "spec": {
-            "serviceName": "store", "replicas": 1,
+            "serviceName": "store",
+            "replicas": 1,
             "selector": {"matchLabels": {"app": "store"}},
             "template": {"metadata": {"labels": {"app": "store"}}, "spec": pod["spec"]},
-            "volumeClaimTemplates": [{
-                "metadata": {"name": "data"},
-                "spec": {"accessModes": ["ReadWriteOnce"],
-                         "resources": {"requests": {"storage": "64Mi"}}},
-            }],
+            "volumeClaimTemplates": [
+                {
+                    "metadata": {"name": "data"},
+                    "spec": {
+                        "accessModes": ["ReadWriteOnce"],
+                        "resources": {"requests": {"storage": "64Mi"}},
+                    },
+                }
+            ],
         },
     }
     apply(kube_cluster, namespace, statefulset)
@@ -309,8 +385,9 @@ def test_statefulset_pvc_binds_through_default_storage_class_and_persists(
     assert pvc["status"]["phase"] == "Bound"
     assert pvc["spec"]["storageClassName"] == defaults[0]
     uid = kube_cluster.get_json("-n", namespace, "pod", "store-0")["metadata"]["uid"]
-    kube_cluster.kubectl("-n", namespace, "delete", "pod", "store-0", "--wait=true",
-                         timeout_s=POD_TIMEOUT_S)
+    kube_cluster.kubectl(
+        "-n", namespace, "delete", "pod", "store-0", "--wait=true", timeout_s=POD_TIMEOUT_S
+    )
 
     def recreated_logs() -> list[str]:
         meta = kube_cluster.get_json("-n", namespace, "pod", "store-0")["metadata"]

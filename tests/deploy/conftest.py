@@ -62,21 +62,30 @@ def _component_kustomization(tmp: Path, components: list[str]) -> Path:
     """A throw-away overlay: base + `components` in a namespace, with the secrets they need."""
     rel = os.path.relpath(KUSTOMIZE_ROOT, tmp)
     tmp.mkdir(parents=True, exist_ok=True)
-    (tmp / "kustomization.yaml").write_text(yaml.safe_dump({
-        "apiVersion": "kustomize.config.k8s.io/v1beta1",
-        "kind": "Kustomization",
-        "namespace": "stockstream-test",
-        "resources": [f"{rel}/base"],
-        "components": [f"{rel}/components/{c}" for c in components],
-        "generatorOptions": {"labels": {
-            "app.kubernetes.io/name": "test-secrets", "app.kubernetes.io/part-of": "stockstream",
-        }},
-        "secretGenerator": [
-            {"name": "redis-auth", "literals": [
-                "password=test", "writer-password=w", "reader-password=r"]},
-            {"name": "grafana-admin", "literals": ["admin-user=a", "admin-password=b"]},
-        ],
-    }))
+    (tmp / "kustomization.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "kustomize.config.k8s.io/v1beta1",
+                "kind": "Kustomization",
+                "namespace": "stockstream-test",
+                "resources": [f"{rel}/base"],
+                "components": [f"{rel}/components/{c}" for c in components],
+                "generatorOptions": {
+                    "labels": {
+                        "app.kubernetes.io/name": "test-secrets",
+                        "app.kubernetes.io/part-of": "stockstream",
+                    }
+                },
+                "secretGenerator": [
+                    {
+                        "name": "redis-auth",
+                        "literals": ["password=test", "writer-password=w", "reader-password=r"],
+                    },
+                    {"name": "grafana-admin", "literals": ["admin-user=a", "admin-password=b"]},
+                ],
+            }
+        )
+    )
     return tmp
 
 
@@ -133,7 +142,8 @@ def workloads(objs: list[Manifest]) -> list[Manifest]:
 def find(objs: list[Manifest], kind: str, name: str) -> Manifest:
     """The object of `kind` whose name is `name` (or `name-<hash>` for generated ones)."""
     found = [
-        o for o in objs
+        o
+        for o in objs
         if o["kind"] == kind and (o["metadata"]["name"] == name or _unhashed(o) == name)
     ]
     assert len(found) == 1, f"expected one {kind} {name}, found {len(found)}"
@@ -160,8 +170,12 @@ def env_of(objs: list[Manifest], obj: Manifest, container_name: str) -> dict[str
     env: dict[str, str] = {}
     for source in c.get("envFrom", []):
         if "configMapRef" in source:
-            cm = [o for o in objs if o["kind"] == "ConfigMap"
-                  and o["metadata"]["name"] == source["configMapRef"]["name"]]
+            cm = [
+                o
+                for o in objs
+                if o["kind"] == "ConfigMap"
+                and o["metadata"]["name"] == source["configMapRef"]["name"]
+            ]
             assert cm, f"envFrom ConfigMap {source['configMapRef']['name']} not rendered"
             env.update(cm[0].get("data", {}))
     for item in c.get("env", []):
@@ -170,6 +184,7 @@ def env_of(objs: list[Manifest], obj: Manifest, container_name: str) -> dict[str
 
 
 # ---------------------------------------------------------------- the real cluster (issue 7)
+
 
 @dataclass
 class Deployed:
@@ -187,9 +202,23 @@ def deployed(kube_cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> Ite
     not load the machine under the tests that follow (tests/faults, the operator's end to
     end in tests/operated)."""
     kube = kube_for(kube_cluster)
-    kube.run("delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=true",
-             namespaced=False, timeout_s=600)
+    kube.run(
+        "delete",
+        "namespace",
+        NAMESPACE,
+        "--ignore-not-found",
+        "--wait=true",
+        namespaced=False,
+        timeout_s=600,
+    )
     skaffold_run(kube, tmp_path_factory.mktemp("skaffold") / "skaffold-run.log")
     yield Deployed(kube)
-    kube.run("delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=false",
-             namespaced=False, check=False)
+    kube.run(
+        "delete",
+        "namespace",
+        NAMESPACE,
+        "--ignore-not-found",
+        "--wait=false",
+        namespaced=False,
+        check=False,
+    )

@@ -49,10 +49,16 @@ def test_two_pods_run_the_leaders_dataflow(
     topic, dlq = f"ticks-{uuid.uuid4().hex[:8]}", f"dlq-{uuid.uuid4().hex[:8]}"
     create_topic(kafka_bootstrap, topic, 6)
     create_topic(kafka_bootstrap, dlq, 1)
-    published = run_replay(ReplaySettings(
-        kafka_bootstrap_servers=kafka_bootstrap, ticks_topic=topic, replay_file=str(SSE_FILE),
-        replay_from="09:30", replay_speed=0, metrics_port=0,
-    ))
+    published = run_replay(
+        ReplaySettings(
+            kafka_bootstrap_servers=kafka_bootstrap,
+            ticks_topic=topic,
+            replay_file=str(SSE_FILE),
+            replay_from="09:30",
+            replay_speed=0,
+            metrics_port=0,
+        )
+    )
     assert published.ok and published.published > 1000
 
     url = redis_url.rpartition("/")[0] + "/11"
@@ -84,8 +90,10 @@ def test_two_pods_run_the_leaders_dataflow(
         procs.append(subprocess.Popen(["sh", str(SCRIPT)], env=env, stdout=log, stderr=log))
 
     def logs() -> str:
-        return "\n".join((tmp_path / f"dataflow-{i}.log").read_text(errors="replace")[-3000:]
-                         for i in range(PROCESSES))
+        return "\n".join(
+            (tmp_path / f"dataflow-{i}.log").read_text(errors="replace")[-3000:]
+            for i in range(PROCESSES)
+        )
 
     try:
         healthy: set[int] = set()

@@ -18,8 +18,12 @@ from stockstream.logs import ecs_formatter
 from tests.deploy.conftest import REPO
 
 SCRIPT = REPO / "deploy" / "docker" / "dataflow-entrypoint.sh"
-BASE_ENV = {"PATH": os.environ["PATH"], "DATAFLOW_STATEFULSET": "dataflow",
-            "DATAFLOW_SERVICE": "dataflow-headless", "DATAFLOW_PORT": "2101"}
+BASE_ENV = {
+    "PATH": os.environ["PATH"],
+    "DATAFLOW_STATEFULSET": "dataflow",
+    "DATAFLOW_SERVICE": "dataflow-headless",
+    "DATAFLOW_PORT": "2101",
+}
 
 
 def run(
@@ -30,14 +34,24 @@ def run(
         full["PATH"] = f"{path_prefix}:{full['PATH']}"
     return subprocess.run(
         ["sh", str(SCRIPT), *command],
-        env=full, capture_output=True, text=True, timeout=30, check=False,
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
     )
 
 
 def python_line(level: int) -> dict[str, Any]:
     """A line as stockstream.logs writes it for the dataflow (ecs-logging)."""
-    record = logging.makeLogRecord({"name": "dataflows.leaders", "levelno": level,
-                                    "levelname": logging.getLevelName(level), "msg": "x"})
+    record = logging.makeLogRecord(
+        {
+            "name": "dataflows.leaders",
+            "levelno": level,
+            "levelname": logging.getLevelName(level),
+            "msg": "x",
+        }
+    )
     return json.loads(ecs_formatter("leaders").format(record))
 
 
@@ -64,14 +78,15 @@ def test_script_is_executable_posix_sh() -> None:
     assert SCRIPT.stat().st_mode & stat.S_IXUSR
     mode = subprocess.run(
         ["git", "ls-files", "-s", str(SCRIPT)],
-        cwd=REPO, capture_output=True, text=True, check=False,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if mode.stdout:
         assert mode.stdout.startswith("100755"), "commit the entrypoint with its executable bit"
     assert SCRIPT.read_text().startswith("#!/bin/sh\n")
-    proc = subprocess.run(
-        ["sh", "-n", str(SCRIPT)], capture_output=True, text=True, check=False
-    )
+    proc = subprocess.run(["sh", "-n", str(SCRIPT)], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
     if (dash := Path("/bin/dash")).exists():
         assert subprocess.run([str(dash), "-n", str(SCRIPT)], check=False).returncode == 0
@@ -93,11 +108,22 @@ def test_process_id_and_addresses(pod: str, replicas: int) -> None:
 
 
 def test_cluster_domain_and_explicit_addresses() -> None:
-    out = exported({"POD_NAME": "dataflow-1", "DATAFLOW_REPLICAS": "2", "POD_NAMESPACE": "ns",
-                    "CLUSTER_DOMAIN": "example.local"})
+    out = exported(
+        {
+            "POD_NAME": "dataflow-1",
+            "DATAFLOW_REPLICAS": "2",
+            "POD_NAMESPACE": "ns",
+            "CLUSTER_DOMAIN": "example.local",
+        }
+    )
     assert out["ADDRESSES"].endswith("dataflow-1.dataflow-headless.ns.svc.example.local:2101")
-    out = exported({"POD_NAME": "x-1", "DATAFLOW_REPLICAS": "2",
-                    "DATAFLOW_ADDRESSES": "127.0.0.1:1;127.0.0.1:2"})
+    out = exported(
+        {
+            "POD_NAME": "x-1",
+            "DATAFLOW_REPLICAS": "2",
+            "DATAFLOW_ADDRESSES": "127.0.0.1:1;127.0.0.1:2",
+        }
+    )
     assert out == {"PROCESS_ID": "1", "ADDRESSES": "127.0.0.1:1;127.0.0.1:2"}
 
 
@@ -105,8 +131,13 @@ def test_hostname_is_the_default_pod_name(tmp_path: Path) -> None:
     fake = tmp_path / "hostname"
     fake.write_text("#!/bin/sh\necho dataflow-1\n")
     fake.chmod(0o755)
-    proc = run({"DATAFLOW_REPLICAS": "2", "POD_NAMESPACE": "ns"}, "sh", "-c", 'echo "$PROCESS_ID"',
-               path_prefix=tmp_path)
+    proc = run(
+        {"DATAFLOW_REPLICAS": "2", "POD_NAMESPACE": "ns"},
+        "sh",
+        "-c",
+        'echo "$PROCESS_ID"',
+        path_prefix=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "1"
 
@@ -147,8 +178,10 @@ def test_default_command_is_the_dataflow_runner(tmp_path: Path) -> None:
     fake = tmp_path / "python"
     fake.write_text('#!/bin/sh\necho "$@|$PROCESS_ID|$ADDRESSES"\n')
     fake.chmod(0o755)
-    proc = run({"POD_NAME": "dataflow-0", "DATAFLOW_REPLICAS": "1", "POD_NAMESPACE": "ns"},
-               path_prefix=tmp_path)
+    proc = run(
+        {"POD_NAME": "dataflow-0", "DATAFLOW_REPLICAS": "1", "POD_NAMESPACE": "ns"},
+        path_prefix=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == (
         "-m dataflows.leaders|0|dataflow-0.dataflow-headless.ns.svc.cluster.local:2101"
@@ -188,6 +221,5 @@ def _settings_from_env(cls, env: dict[str, str]):
 def test_dockerfile_installs_the_entrypoint() -> None:
     dockerfile = (REPO / "Dockerfile").read_text()
     assert (
-        "COPY deploy/docker/dataflow-entrypoint.sh /usr/local/bin/dataflow-entrypoint"
-        in dockerfile
+        "COPY deploy/docker/dataflow-entrypoint.sh /usr/local/bin/dataflow-entrypoint" in dockerfile
     )

@@ -10,7 +10,8 @@ from tests.deploy.conftest import REPO
 
 DOCKERFILE = (REPO / "Dockerfile").read_text()
 INSTRUCTIONS = [
-    line.strip() for line in re.sub(r"\\\n", " ", DOCKERFILE).splitlines()
+    line.strip()
+    for line in re.sub(r"\\\n", " ", DOCKERFILE).splitlines()
     if line.strip() and not line.lstrip().startswith("#")
 ]
 
@@ -50,7 +51,7 @@ def _glob_regex(glob: str) -> re.Pattern[str]:
             i += 1
         elif glob[i] == "[":
             close = glob.index("]", i)
-            out += glob[i:close + 1]
+            out += glob[i : close + 1]
             i = close + 1
         else:
             out += re.escape(glob[i])
@@ -73,17 +74,32 @@ def _ignored(path: str, patterns: list[str]) -> bool:
 
 
 def test_dockerignore_keeps_what_the_build_needs() -> None:
-    patterns = [line.strip() for line in (REPO / ".dockerignore").read_text().splitlines()
-                if line.strip() and not line.startswith("#")]
+    patterns = [
+        line.strip()
+        for line in (REPO / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
     include = pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
     packages = [p.rstrip("*") for p in include]
-    needed = ["pyproject.toml", "requirements.lock", "README.md", "NOTICE",
-              "deploy/docker/dataflow-entrypoint.sh", "data/marketdata/README.md",
-              *(f"{p}/__init__.py" for p in packages)]
+    needed = [
+        "pyproject.toml",
+        "requirements.lock",
+        "README.md",
+        "NOTICE",
+        "deploy/docker/dataflow-entrypoint.sh",
+        "data/marketdata/README.md",
+        *(f"{p}/__init__.py" for p in packages),
+    ]
     for path in needed:
         assert not _ignored(path, patterns), f".dockerignore drops {path}"
-    for path in (".git/config", ".venv/bin/python", "tests/conftest.py", ".cache/x",
-                 "deploy/kustomize/base/kustomization.yaml", "stockstream/__pycache__/x.pyc",
-                 "services/__pycache__/m.cpython-312.opt-1.txt"):
+    for path in (
+        ".git/config",
+        ".venv/bin/python",
+        "tests/conftest.py",
+        ".cache/x",
+        "deploy/kustomize/base/kustomization.yaml",
+        "stockstream/__pycache__/x.pyc",
+        "services/__pycache__/m.cpython-312.opt-1.txt",
+    ):
         assert _ignored(path, patterns), f".dockerignore keeps {path}"

@@ -20,15 +20,34 @@ HOSTPATH_ALLOWED = {("DaemonSet", "filebeat")}
 # Containers allowed a writable root filesystem, with why.
 WRITABLE_ROOT_ALLOWED = {
     ("StatefulSet", "opensearch"): "writes its keystore into the image's config directory at "
-                                   "the first start (components/opensearch, development only)",
+    "the first start (components/opensearch, development only)",
 }
 LONG_RUNNING = {"Deployment", "StatefulSet", "DaemonSet"}
-PSS_RESTRICTED_VOLUMES = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral",
-                          "persistentVolumeClaim", "projected", "secret", "name"}
+PSS_RESTRICTED_VOLUMES = {
+    "configMap",
+    "csi",
+    "downwardAPI",
+    "emptyDir",
+    "ephemeral",
+    "persistentVolumeClaim",
+    "projected",
+    "secret",
+    "name",
+}
 
 _QUANTITY = re.compile(r"^([0-9.]+)(m|k|Ki|M|Mi|G|Gi|T|Ti)?$")
-_FACTOR = {None: 1, "m": 1e-3, "k": 1e3, "Ki": 1024, "M": 1e6, "Mi": 1024**2,
-           "G": 1e9, "Gi": 1024**3, "T": 1e12, "Ti": 1024**4}
+_FACTOR = {
+    None: 1,
+    "m": 1e-3,
+    "k": 1e3,
+    "Ki": 1024,
+    "M": 1e6,
+    "Mi": 1024**2,
+    "G": 1e9,
+    "Gi": 1024**3,
+    "T": 1e12,
+    "Ti": 1024**4,
+}
 
 
 def quantity(value) -> float:
@@ -68,7 +87,8 @@ def hardening_violations(  # noqa: PLR0912 - a flat checklist, one `if` per hard
             if not isinstance(uid, int) or uid == 0:
                 problems.append(f"{where}: needs a numeric non-zero runAsUser")
         if sc.get("readOnlyRootFilesystem") is not True and (
-                (kind, name) not in WRITABLE_ROOT_ALLOWED):
+            (kind, name) not in WRITABLE_ROOT_ALLOWED
+        ):
             problems.append(f"{where}: readOnlyRootFilesystem is not true")
         if sc.get("allowPrivilegeEscalation") is not False:
             problems.append(f"{where}: allowPrivilegeEscalation is not false")
@@ -149,7 +169,8 @@ def test_pods_in_restricted_namespaces_pass_the_restricted_standard(target: str,
         o["metadata"]["name"]: (
             o["metadata"].get("labels", {}).get("pod-security.kubernetes.io/enforce")
         )
-        for o in objs if o["kind"] == "Namespace"
+        for o in objs
+        if o["kind"] == "Namespace"
     }
     failures = []
     for obj in workloads(objs):
@@ -161,8 +182,10 @@ def test_pods_in_restricted_namespaces_pass_the_restricted_standard(target: str,
             continue
         if level == "restricted" or target == "base" or target.startswith("components/"):
             # Everything but the exemptions must be deployable into a restricted namespace.
-            failures += [f"{obj['kind']}/{obj['metadata']['name']}: {p}"
-                         for p in pss_restricted_violations(pod_spec(obj))]
+            failures += [
+                f"{obj['kind']}/{obj['metadata']['name']}: {p}"
+                for p in pss_restricted_violations(pod_spec(obj))
+            ]
     assert not failures, "\n".join(failures)
 
 

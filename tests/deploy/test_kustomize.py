@@ -22,8 +22,14 @@ from tests.deploy.conftest import (
 )
 
 K8S_VERSIONS = ["1.30", kubernetes_validate.latest_version()]
-CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "PersistentVolume",
-                  "StorageClass", "CustomResourceDefinition"}
+CLUSTER_SCOPED = {
+    "Namespace",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "PersistentVolume",
+    "StorageClass",
+    "CustomResourceDefinition",
+}
 REQUIRED_LABELS = ("app.kubernetes.io/name", "app.kubernetes.io/part-of")
 
 
@@ -34,7 +40,10 @@ def test_overlays_exist() -> None:
 def test_install_script_is_idempotent(kustomize: str) -> None:
     proc = subprocess.run(
         [str(REPO / "scripts/install-kustomize.sh")],
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == kustomize
@@ -64,8 +73,12 @@ def test_objects_match_the_kubernetes_schema(target: str, version: str, render) 
 
 
 def test_schema_validation_catches_errors() -> None:
-    bad = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "x"},
-           "spec": {"ports": [{"port": "not-a-number"}], "bogusField": 1}}
+    bad = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "x"},
+        "spec": {"ports": [{"port": "not-a-number"}], "bogusField": 1},
+    }
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(bad, K8S_VERSIONS[0], strict=True)
 
@@ -150,13 +163,18 @@ def test_references_resolve(target: str, render) -> None:
             assert ("ServiceAccount", account) in have, f"ServiceAccount {account} missing"
     for binding in (o for o in objs if o["kind"] in ("RoleBinding", "ClusterRoleBinding")):
         role_kind = binding["roleRef"]["kind"]
-        assert any(o["kind"] == role_kind and o["metadata"]["name"] == binding["roleRef"]["name"]
-                   for o in objs), f"{binding['metadata']['name']}: {role_kind} missing"
+        assert any(
+            o["kind"] == role_kind and o["metadata"]["name"] == binding["roleRef"]["name"]
+            for o in objs
+        ), f"{binding['metadata']['name']}: {role_kind} missing"
         for subject in binding["subjects"]:
             subject_ns = subject.get("namespace", binding["metadata"].get("namespace"))
-            assert any(o["kind"] == "ServiceAccount" and o["metadata"]["name"] == subject["name"]
-                       and o["metadata"].get("namespace") == subject_ns
-                       for o in objs), f"{binding['metadata']['name']}: subject {subject} missing"
+            assert any(
+                o["kind"] == "ServiceAccount"
+                and o["metadata"]["name"] == subject["name"]
+                and o["metadata"].get("namespace") == subject_ns
+                for o in objs
+            ), f"{binding['metadata']['name']}: subject {subject} missing"
 
 
 def test_services_select_pods_and_ports_exist(target: str, render) -> None:
@@ -164,13 +182,18 @@ def test_services_select_pods_and_ports_exist(target: str, render) -> None:
     for svc in (o for o in objs if o["kind"] == "Service"):
         selector = svc["spec"]["selector"]
         matches = [
-            w for w in workloads(objs)
+            w
+            for w in workloads(objs)
             if w["metadata"].get("namespace") == svc["metadata"].get("namespace")
             and selector.items() <= pod_template(w)["metadata"]["labels"].items()
         ]
         assert matches, f"Service {svc['metadata']['name']} selects no pods"
-        port_names = {p.get("name") for w in matches for c in pod_spec(w)["containers"]
-                      for p in c.get("ports", [])}
+        port_names = {
+            p.get("name")
+            for w in matches
+            for c in pod_spec(w)["containers"]
+            for p in c.get("ports", [])
+        }
         for port in svc["spec"]["ports"]:
             target_port = port.get("targetPort", port["port"])
             if isinstance(target_port, str):
@@ -244,8 +267,10 @@ def test_prod_runs_more_dataflow_processes_than_dev_and_has_pdbs(render) -> None
     assert "dataflow" in covered
     for pdb in pdbs:
         selector = pdb["spec"]["selector"]["matchLabels"]
-        assert any(selector.items() <= pod_template(w)["metadata"]["labels"].items()
-                   for w in workloads(prod_objs)), f"PDB {pdb['metadata']['name']} selects nothing"
+        assert any(
+            selector.items() <= pod_template(w)["metadata"]["labels"].items()
+            for w in workloads(prod_objs)
+        ), f"PDB {pdb['metadata']['name']} selects nothing"
 
 
 def test_images_are_pinned(target: str, render) -> None:
@@ -254,16 +279,17 @@ def test_images_are_pinned(target: str, render) -> None:
             image = c["image"]
             if image in ("stockstream", "localhost:5000/stockstream"):
                 continue  # built and tagged by skaffold (local-cluster: in the local registry)
-            assert re.fullmatch(r"([\w.-]+(:\d+)?/)?[\w./-]+:[\w.-]+", image), (
-                f"{image}: pin a tag"
-            )
+            assert re.fullmatch(r"([\w.-]+(:\d+)?/)?[\w./-]+:[\w.-]+", image), f"{image}: pin a tag"
             assert not image.endswith(":latest"), image
 
 
 def test_stockstream_image_runs_the_python_components(render) -> None:
     objs = render("overlays/dev")
-    own = {o["metadata"]["name"] for o in workloads(objs)
-           if any(c["image"] == "stockstream" for c in pod_spec(o)["containers"])}
+    own = {
+        o["metadata"]["name"]
+        for o in workloads(objs)
+        if any(c["image"] == "stockstream" for c in pod_spec(o)["containers"])
+    }
     # the topics Job too: `python -m stockstream.create_topics` works against any Kafka broker;
     # and the development alert receiver of the monitoring component
     assert own == {"dataflow", "replay", "redpanda-topics", "alert-receiver"}

@@ -85,8 +85,10 @@ def targets(objs, scrape_job) -> dict[str, dict[str, str]]:
             p["containerPort"] for c in pod_spec(obj)["containers"] for p in c.get("ports", [])
         ]
         for port in ports or [80]:
-            result = relabel(sd_labels(obj, f"{obj['metadata']['name']}-0", "10.1.2.3", port),
-                             scrape_job["relabel_configs"])
+            result = relabel(
+                sd_labels(obj, f"{obj['metadata']['name']}-0", "10.1.2.3", port),
+                scrape_job["relabel_configs"],
+            )
             if result is not None:
                 public = {k: v for k, v in result.items() if not k.startswith("__meta")}
                 found.setdefault(obj["metadata"]["name"], set()).add(tuple(sorted(public.items())))
@@ -145,12 +147,21 @@ def test_prometheus_mounts_config_and_every_rule(render) -> None:
         volumes[m["name"]].get("configMap", {}).get("name"): m["mountPath"]
         for m in c["volumeMounts"]
     }
-    rules_cm = [o for o in objs if o["kind"] == "ConfigMap" and o["metadata"]["name"] in mounts
-                and mounts[o["metadata"]["name"]] == "/etc/prometheus/rules"]
+    rules_cm = [
+        o
+        for o in objs
+        if o["kind"] == "ConfigMap"
+        and o["metadata"]["name"] in mounts
+        and mounts[o["metadata"]["name"]] == "/etc/prometheus/rules"
+    ]
     assert rules_cm, "prometheus-rules is not mounted at /etc/prometheus/rules"
     assert set(rules_cm[0]["data"]) == {p.name for p in (PROMETHEUS_DIR / "rules").glob("*.yaml")}
-    config_cm = [o for o in objs if o["kind"] == "ConfigMap"
-                 and mounts.get(o["metadata"]["name"]) == "/etc/prometheus/config"]
+    config_cm = [
+        o
+        for o in objs
+        if o["kind"] == "ConfigMap"
+        and mounts.get(o["metadata"]["name"]) == "/etc/prometheus/config"
+    ]
     assert config_cm[0]["data"]["prometheus.yml"] == (PROMETHEUS_DIR / "prometheus.yml").read_text()
     role = find(objs, "Role", "prometheus")
     assert role["rules"] == [

@@ -14,23 +14,36 @@ from tests.networkpolicy_support import Endpoint, allowed, pods_of
 
 # Targets with the base's policies: the app namespace alone (dev, prod) and with each
 # optional component next to it (the component tests render them in one namespace).
-TARGETS = [*(f"overlays/{o}" for o in OVERLAYS if o != "dev-logging"),
-           "components/ingestion+monitoring", "components/logging"]
+TARGETS = [
+    *(f"overlays/{o}" for o in OVERLAYS if o != "dev-logging"),
+    "components/ingestion+monitoring",
+    "components/logging",
+]
 # The broker is Redpanda, or Apache Kafka in overlays/local-cluster: one row for both.
 ALIASES = {"redpanda": "broker", "kafka": "broker"}
 APP_LABELS = {"app.kubernetes.io/part-of": "stockstream"}
 
 # Endpoints that are not rendered workloads.
-KUBE_DNS = Endpoint("kube-dns", "kube-system", {"k8s-app": "kube-dns"},
-                    {"kubernetes.io/metadata.name": "kube-system"})
+KUBE_DNS = Endpoint(
+    "kube-dns",
+    "kube-system",
+    {"k8s-app": "kube-dns"},
+    {"kubernetes.io/metadata.name": "kube-system"},
+)
 API_SERVER = Endpoint("apiserver", ip="172.18.0.2")  # the `kubernetes` endpoint, after DNAT
 PROVIDER = Endpoint("provider", ip="203.0.113.7")  # a market-data API on the internet
-ELASTICSEARCH = Endpoint("opensearch", "stockstream-logging",  # components/opensearch
-                         {"app.kubernetes.io/name": "opensearch"},
-                         {"kubernetes.io/metadata.name": "stockstream-logging"})
-OPERATOR = Endpoint("stockstream-operator", "stockstream-system",  # its own metrics
-                    {"app.kubernetes.io/name": "stockstream-operator"},
-                    {"kubernetes.io/metadata.name": "stockstream-system"})
+ELASTICSEARCH = Endpoint(
+    "opensearch",
+    "stockstream-logging",  # components/opensearch
+    {"app.kubernetes.io/name": "opensearch"},
+    {"kubernetes.io/metadata.name": "stockstream-logging"},
+)
+OPERATOR = Endpoint(
+    "stockstream-operator",
+    "stockstream-system",  # its own metrics
+    {"app.kubernetes.io/name": "stockstream-operator"},
+    {"kubernetes.io/metadata.name": "stockstream-system"},
+)
 EXTRA = {e.name: e for e in (KUBE_DNS, API_SERVER, PROVIDER, ELASTICSEARCH, OPERATOR)}
 EXTRA_POD_PORTS = {ELASTICSEARCH.name: (9200, "TCP"), OPERATOR.name: (9100, "TCP")}
 
@@ -83,8 +96,11 @@ def app_namespace(objs: list[Manifest]) -> str:
 
 
 def namespace_labels(objs: list[Manifest]) -> dict[str, dict[str, str]]:
-    return {o["metadata"]["name"]: o["metadata"].get("labels", {})
-            for o in objs if o["kind"] == "Namespace"}
+    return {
+        o["metadata"]["name"]: o["metadata"].get("labels", {})
+        for o in objs
+        if o["kind"] == "Namespace"
+    }
 
 
 def endpoints(objs: list[Manifest]) -> dict[str, tuple[Endpoint, list[tuple[int, str]]]]:
@@ -93,20 +109,29 @@ def endpoints(objs: list[Manifest]) -> dict[str, tuple[Endpoint, list[tuple[int,
     found = {}
     for pod, ports in pods_of(objs, namespace_labels(objs)):
         name = ALIASES.get(pod.name, pod.name)
-        found[name] = (Endpoint(name, pod.namespace, pod.labels, pod.namespace_labels,
-                                pod.port_names), ports)
+        found[name] = (
+            Endpoint(name, pod.namespace, pod.labels, pod.namespace_labels, pod.port_names),
+            ports,
+        )
     ns = app_namespace(objs)
-    found["operator"] = (Endpoint("operator", ns, {"app.kubernetes.io/name": "operator"},
-                                  {"kubernetes.io/metadata.name": ns}), [])
+    found["operator"] = (
+        Endpoint(
+            "operator",
+            ns,
+            {"app.kubernetes.io/name": "operator"},
+            {"kubernetes.io/metadata.name": ns},
+        ),
+        [],
+    )
     for extra in EXTRA.values():
         found[extra.name] = (extra, [])
     return found
 
 
 @pytest.fixture(params=TARGETS)
-def rendered(request: pytest.FixtureRequest, render: Callable[[str], list[Manifest]]) -> tuple[
-    str, list[Manifest]
-]:
+def rendered(
+    request: pytest.FixtureRequest, render: Callable[[str], list[Manifest]]
+) -> tuple[str, list[Manifest]]:
     return request.param, render(request.param)
 
 
@@ -158,12 +183,22 @@ def test_every_other_flow_is_denied(rendered: tuple[str, list[Manifest]]) -> Non
     # The API server's address is not the manifests' to know (network-policies.yaml header):
     # its clients open 443 and 6443 to any address outside the pod network, nothing more.
     api_clients = {s for s, d, _, _ in REQUIRED if d == "apiserver"}
-    required |= {(s, e.name, p, "TCP") for s in api_clients for e in EXTRA.values()
-                 if not e.is_pod for p in (443, 6443)}
-    stranger = Endpoint("stranger", ns, {"app.kubernetes.io/name": "debug"},
-                        {"kubernetes.io/metadata.name": ns})
-    outsider = Endpoint("outsider", "other", {"app.kubernetes.io/name": "dataflow"},
-                        {"kubernetes.io/metadata.name": "other"})
+    required |= {
+        (s, e.name, p, "TCP")
+        for s in api_clients
+        for e in EXTRA.values()
+        if not e.is_pod
+        for p in (443, 6443)
+    }
+    stranger = Endpoint(
+        "stranger", ns, {"app.kubernetes.io/name": "debug"}, {"kubernetes.io/metadata.name": ns}
+    )
+    outsider = Endpoint(
+        "outsider",
+        "other",
+        {"app.kubernetes.io/name": "dataflow"},
+        {"kubernetes.io/metadata.name": "other"},
+    )
     sources = [pod for pod, _ in pods.values() if pod.namespace == ns] + [stranger]
     leaks = []
     for src in sources:
@@ -172,8 +207,9 @@ def test_every_other_flow_is_denied(rendered: tuple[str, list[Manifest]]) -> Non
                 continue  # DNS is open to every pod (test_required_flows_are_allowed)
             ports = declared
             if dst.name in EXTRA:
-                ports = ([(443, "TCP"), (6443, "TCP")] if not dst.is_pod
-                         else [EXTRA_POD_PORTS[dst.name]])
+                ports = (
+                    [(443, "TCP"), (6443, "TCP")] if not dst.is_pod else [EXTRA_POD_PORTS[dst.name]]
+                )
             for port, protocol in ports:
                 if (src.name, dst.name, port, protocol) in required:
                     continue
@@ -194,7 +230,8 @@ API_SERVER_ADDRESSES = ["172.18.0.2", "192.0.2.2", "198.51.100.20", "2001:db8::6
 
 @pytest.mark.parametrize("ip", API_SERVER_ADDRESSES)
 def test_the_api_server_is_reached_wherever_it_is_by_its_clients_only(
-    rendered: tuple[str, list[Manifest]], ip: str,
+    rendered: tuple[str, list[Manifest]],
+    ip: str,
 ) -> None:
     """The pods that need the API server reach it on 443 (the Service) and 6443 (its endpoints
     after DNAT) whatever its address; no other pod of the namespace reaches those ports."""
@@ -223,10 +260,12 @@ def test_the_operator_in_its_own_namespace_reaches_redis_and_the_broker(
     objs = render("overlays/dev")
     pods = endpoints(objs)
     system = {"kubernetes.io/metadata.name": "stockstream-system"}
-    operator = Endpoint("operator", "stockstream-system",
-                        {"app.kubernetes.io/name": "stockstream-operator"}, system)
-    impostor = Endpoint("impostor", "stockstream-system", {"app.kubernetes.io/name": "other"},
-                        system)
+    operator = Endpoint(
+        "operator", "stockstream-system", {"app.kubernetes.io/name": "stockstream-operator"}, system
+    )
+    impostor = Endpoint(
+        "impostor", "stockstream-system", {"app.kubernetes.io/name": "other"}, system
+    )
     for dst, port in (("redis", 6379), ("broker", 9092), ("dataflow", 9100)):
         assert allowed(policies_of(objs), operator, pods[dst][0], port), dst
         assert not allowed(policies_of(objs), impostor, pods[dst][0], port), dst
@@ -244,8 +283,9 @@ def test_a_stranger_pod_cannot_reach_redis(render: Callable[[str], list[Manifest
         assert not allowed(policies_of(objs), stranger, redis_pod, 6379)
     assert allowed(policies_of(objs), pods["dataflow"][0], redis_pod, 6379)
     # Without the policies the same connection would pass: the evaluator is not vacuous.
-    stranger = Endpoint("stranger", ns, {"app.kubernetes.io/name": "debug"},
-                        {"kubernetes.io/metadata.name": ns})
+    stranger = Endpoint(
+        "stranger", ns, {"app.kubernetes.io/name": "debug"}, {"kubernetes.io/metadata.name": ns}
+    )
     assert allowed([], stranger, redis_pod, 6379)
 
 
@@ -264,13 +304,15 @@ def test_prometheus_reaches_every_scraped_port(rendered: tuple[str, list[Manifes
             scraped.append(workload["metadata"]["name"])
             name = ALIASES.get(workload["metadata"]["name"], workload["metadata"]["name"])
             assert allowed(policies_of(objs), pods["prometheus"][0], pods[name][0], port), (
-                f"{target}: Prometheus cannot scrape {workload['metadata']['name']}:{port}")
+                f"{target}: Prometheus cannot scrape {workload['metadata']['name']}:{port}"
+            )
     assert "dataflow" in scraped
 
 
 # Pure checks of the evaluator itself on hand-written policies.
-POD_A = Endpoint("a", "ns", {"app": "a"}, {"kubernetes.io/metadata.name": "ns"},
-                 {"web": (8080, "TCP")})
+POD_A = Endpoint(
+    "a", "ns", {"app": "a"}, {"kubernetes.io/metadata.name": "ns"}, {"web": (8080, "TCP")}
+)
 POD_B = Endpoint("b", "ns", {"app": "b"}, {"kubernetes.io/metadata.name": "ns"})
 POD_C = Endpoint("c", "other", {"app": "a"}, {"kubernetes.io/metadata.name": "other"})
 
@@ -282,30 +324,96 @@ def policy(spec: dict) -> Manifest:
 INGRESS_TO_A = {"podSelector": {"matchLabels": {"app": "a"}}, "policyTypes": ["Ingress"]}
 
 
-@pytest.mark.parametrize(("policies", "src", "dst", "port", "expected"), [
-    ([], POD_B, POD_A, 8080, True),
-    ([policy(INGRESS_TO_A)], POD_B, POD_A, 8080, False),
-    ([policy(INGRESS_TO_A)], POD_A, POD_B, 8080, True),  # B not isolated
-    ([policy({**INGRESS_TO_A, "ingress": [{}]})], POD_C, POD_A, 1, True),  # empty rule: all
-    ([policy({**INGRESS_TO_A, "ingress": [{"from": [{"podSelector": {}}]}]})],
-     POD_C, POD_A, 8080, False),  # podSelector alone: own namespace only
-    ([policy({**INGRESS_TO_A, "ingress": [{"from": [{"namespaceSelector": {}}]}]})],
-     POD_C, POD_A, 8080, True),
-    ([policy({**INGRESS_TO_A, "ingress": [{"ports": [{"port": "web"}]}]})],
-     POD_B, POD_A, 8080, True),  # named port of the destination
-    ([policy({**INGRESS_TO_A, "ingress": [{"ports": [{"port": 8000, "endPort": 8079}]}]})],
-     POD_B, POD_A, 8080, False),
-    ([policy({**INGRESS_TO_A, "ingress": [{"ports": [{"port": 8080, "protocol": "UDP"}]}]})],
-     POD_B, POD_A, 8080, False),
-    ([policy({"podSelector": {}, "egress": [{"to": [{"ipBlock": {
-        "cidr": "0.0.0.0/0", "except": ["203.0.113.0/24"]}}]}]})],
-     POD_B, PROVIDER, 443, False),
-    ([policy({"podSelector": {}, "egress": [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}]})],
-     POD_B, PROVIDER, 443, True),
-    ([policy({"podSelector": {"matchExpressions": [
-        {"key": "app", "operator": "NotIn", "values": ["b"]}]}, "policyTypes": ["Egress"]})],
-     POD_B, POD_A, 8080, True),
-])
-def test_evaluator(policies: list[Manifest], src: Endpoint, dst: Endpoint, port: int,
-                   expected: bool) -> None:
+@pytest.mark.parametrize(
+    ("policies", "src", "dst", "port", "expected"),
+    [
+        ([], POD_B, POD_A, 8080, True),
+        ([policy(INGRESS_TO_A)], POD_B, POD_A, 8080, False),
+        ([policy(INGRESS_TO_A)], POD_A, POD_B, 8080, True),  # B not isolated
+        ([policy({**INGRESS_TO_A, "ingress": [{}]})], POD_C, POD_A, 1, True),  # empty rule: all
+        (
+            [policy({**INGRESS_TO_A, "ingress": [{"from": [{"podSelector": {}}]}]})],
+            POD_C,
+            POD_A,
+            8080,
+            False,
+        ),  # podSelector alone: own namespace only
+        (
+            [policy({**INGRESS_TO_A, "ingress": [{"from": [{"namespaceSelector": {}}]}]})],
+            POD_C,
+            POD_A,
+            8080,
+            True,
+        ),
+        (
+            [policy({**INGRESS_TO_A, "ingress": [{"ports": [{"port": "web"}]}]})],
+            POD_B,
+            POD_A,
+            8080,
+            True,
+        ),  # named port of the destination
+        (
+            [policy({**INGRESS_TO_A, "ingress": [{"ports": [{"port": 8000, "endPort": 8079}]}]})],
+            POD_B,
+            POD_A,
+            8080,
+            False,
+        ),
+        (
+            [policy({**INGRESS_TO_A, "ingress": [{"ports": [{"port": 8080, "protocol": "UDP"}]}]})],
+            POD_B,
+            POD_A,
+            8080,
+            False,
+        ),
+        (
+            [
+                policy(
+                    {
+                        "podSelector": {},
+                        "egress": [
+                            {
+                                "to": [
+                                    {"ipBlock": {"cidr": "0.0.0.0/0", "except": ["203.0.113.0/24"]}}
+                                ]
+                            }
+                        ],
+                    }
+                )
+            ],
+            POD_B,
+            PROVIDER,
+            443,
+            False,
+        ),
+        (
+            [policy({"podSelector": {}, "egress": [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}]})],
+            POD_B,
+            PROVIDER,
+            443,
+            True,
+        ),
+        (
+            [
+                policy(
+                    {
+                        "podSelector": {
+                            "matchExpressions": [
+                                {"key": "app", "operator": "NotIn", "values": ["b"]}
+                            ]
+                        },
+                        "policyTypes": ["Egress"],
+                    }
+                )
+            ],
+            POD_B,
+            POD_A,
+            8080,
+            True,
+        ),
+    ],
+)
+def test_evaluator(
+    policies: list[Manifest], src: Endpoint, dst: Endpoint, port: int, expected: bool
+) -> None:
     assert allowed(policies, src, dst, port) is expected

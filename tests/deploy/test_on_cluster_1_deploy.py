@@ -12,8 +12,14 @@ from tests.deploy_support import poll, ready, wait_ready
 # What overlays/local-cluster runs before the tests scale anything (replay and ingestion
 # start at 0 replicas): workload name -> pods. Alertmanager and the development alert
 # receiver come with the monitoring component (issue 23).
-EXPECTED = {"dataflow": 2, "kafka": 1, "redis": 1, "prometheus": 1, "alertmanager": 1,
-            "alert-receiver": 1}
+EXPECTED = {
+    "dataflow": 2,
+    "kafka": 1,
+    "redis": 1,
+    "prometheus": 1,
+    "alertmanager": 1,
+    "alert-receiver": 1,
+}
 
 
 def running_pods(deployed: Deployed) -> list[dict[str, Any]]:
@@ -22,8 +28,11 @@ def running_pods(deployed: Deployed) -> list[dict[str, Any]]:
 
 def test_every_pod_becomes_ready(deployed: Deployed) -> None:
     kube = deployed.kube
-    poll("topics Job succeeded",
-         lambda: kube.json("get", "job", "redpanda-topics")["status"].get("succeeded"), 600)
+    poll(
+        "topics Job succeeded",
+        lambda: kube.json("get", "job", "redpanda-topics")["status"].get("succeeded"),
+        600,
+    )
     # The dataflow pods restart once or twice while the topics do not exist yet: wait until
     # every expected pod is running and Ready at the same time.
     expected = sorted(n for n, c in EXPECTED.items() for _ in range(c))
@@ -60,8 +69,7 @@ def test_every_container_runs_as_non_root_on_a_read_only_root(deployed: Deployed
             uid = kube.exec(name, container["name"], "id", "-u")
             assert uid.returncode == 0, f"{where}: {uid.stderr}"
             assert uid.stdout.strip() == str(sc["runAsUser"]), where
-            write = kube.exec(name, container["name"], "sh", "-c",
-                              "echo x > /rootfs-write-probe")
+            write = kube.exec(name, container["name"], "sh", "-c", "echo x > /rootfs-write-probe")
             assert write.returncode != 0, f"{where}: the root filesystem is writable"
             assert "Read-only file system" in write.stderr, f"{where}: {write.stderr}"
             checked.append(where)

@@ -45,7 +45,9 @@ def test_replayed_session_reaches_redis_as_the_oracle_says(deployed: Deployed) -
         assert_same_leaders("redis-cli leaders:1m", leaders_from_cli(port, "1m"), last_1m, "mean")
     assert checked["1m"] >= 40, checked
     # Both processes took part: each decoded the ticks of its topic partitions.
-    decoded = [metric_value(kube.pod_metrics(p["metadata"]["name"]),
-                            "stockstream_ticks_decoded_total") for p in pods]
+    decoded = [
+        metric_value(kube.pod_metrics(p["metadata"]["name"]), "stockstream_ticks_decoded_total")
+        for p in pods
+    ]
     assert all(d > 0 for d in decoded), decoded
     assert sum(decoded) == SLICE_A.limit, decoded

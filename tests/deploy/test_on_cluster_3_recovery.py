@@ -24,8 +24,10 @@ VICTIM = "dataflow-0"  # process 0 holds the recovery partitions it created
 
 def test_force_deleted_dataflow_pod_resumes_from_its_volume(deployed: Deployed) -> None:
     kube = deployed.kube
-    before = {p["metadata"]["name"]: p["metadata"]["uid"]
-              for p in wait_ready(kube, "app.kubernetes.io/name=dataflow", 2)}
+    before = {
+        p["metadata"]["name"]: p["metadata"]["uid"]
+        for p in wait_ready(kube, "app.kubernetes.io/name=dataflow", 2)
+    }
     pvc_uid = kube.json("get", "pvc", f"recovery-{VICTIM}")["metadata"]["uid"]
     job = run_replay_job(kube, SLICE_B, wait=False)
     deployed.feed.add(SLICE_B)
@@ -34,8 +36,12 @@ def test_force_deleted_dataflow_pod_resumes_from_its_volume(deployed: Deployed) 
     with kube.port_forward("svc/redis", 6379) as port:
         client = redis_client(port)
         # Mid-stream: the dataflow has written windows of slice B, the replay still runs.
-        poll("first windows of slice B in Redis",
-             lambda: max(history_ends(client, "1m"), default=0) >= first_b_ms + 20_000, 600, 1)
+        poll(
+            "first windows of slice B in Redis",
+            lambda: max(history_ends(client, "1m"), default=0) >= first_b_ms + 20_000,
+            600,
+            1,
+        )
         assert not kube.json("get", "job", job)["status"].get("succeeded"), (
             "the replay finished before the kill: the test did not kill mid-stream"
         )
@@ -51,7 +57,9 @@ def test_force_deleted_dataflow_pod_resumes_from_its_volume(deployed: Deployed) 
     assert "recovery partitions created" not in log, "the snapshots were recreated, not resumed"
     # Resumed from the snapshot's offsets: the processes since the kill decoded fewer ticks
     # than the topic holds (a start from scratch re-reads all of slices A and B).
-    decoded = sum(metric_value(kube.pod_metrics(p["metadata"]["name"]),
-                               "stockstream_ticks_decoded_total") for p in after)
+    decoded = sum(
+        metric_value(kube.pod_metrics(p["metadata"]["name"]), "stockstream_ticks_decoded_total")
+        for p in after
+    )
     total = sum(piece.limit for piece in deployed.feed.slices)
     assert decoded < total, (decoded, total)

@@ -43,18 +43,31 @@ def replicas_patch(replicas: int) -> dict:
 def test_rescaling_to_three_processes_gives_the_same_results(deployed: Deployed) -> None:
     kube = deployed.kube
     kube.run("scale", "statefulset", "dataflow", "--replicas=0")
-    poll("no dataflow pod left",
-         lambda: not kube.pods("app.kubernetes.io/name=dataflow"), 300, 2)
-    kube.run("patch", "statefulset", "dataflow", "--type", "strategic",
-             "-p", json.dumps(replicas_patch(3)))
+    poll("no dataflow pod left", lambda: not kube.pods("app.kubernetes.io/name=dataflow"), 300, 2)
+    kube.run(
+        "patch",
+        "statefulset",
+        "dataflow",
+        "--type",
+        "strategic",
+        "-p",
+        json.dumps(replicas_patch(3)),
+    )
 
     def rolled() -> bool:
-        pods = [p for p in kube.pods("app.kubernetes.io/name=dataflow")
-                if not p["metadata"].get("deletionTimestamp")]
-        envs = [{e["name"]: e.get("value") for e in p["spec"]["containers"][0]["env"]}
-                for p in pods]
-        return len(pods) == 3 and all(ready(p) for p in pods) and all(
-            e["DATAFLOW_REPLICAS"] == "3" for e in envs)
+        pods = [
+            p
+            for p in kube.pods("app.kubernetes.io/name=dataflow")
+            if not p["metadata"].get("deletionTimestamp")
+        ]
+        envs = [
+            {e["name"]: e.get("value") for e in p["spec"]["containers"][0]["env"]} for p in pods
+        ]
+        return (
+            len(pods) == 3
+            and all(ready(p) for p in pods)
+            and all(e["DATAFLOW_REPLICAS"] == "3" for e in envs)
+        )
 
     poll("3 dataflow pods with DATAFLOW_REPLICAS=3", rolled, 900, 5)
     pods = wait_ready(kube, "app.kubernetes.io/name=dataflow", 3)
@@ -66,6 +79,8 @@ def test_rescaling_to_three_processes_gives_the_same_results(deployed: Deployed)
         wait_all_one_minute_windows(client, oracle, timeout_s=600)
         assert_redis_matches_oracle(client, oracle)
     # Six topic partitions over three processes: every process worked on slice C.
-    decoded = [metric_value(kube.pod_metrics(p["metadata"]["name"]),
-                            "stockstream_ticks_decoded_total") for p in pods]
+    decoded = [
+        metric_value(kube.pod_metrics(p["metadata"]["name"]), "stockstream_ticks_decoded_total")
+        for p in pods
+    ]
     assert all(d > 0 for d in decoded), decoded

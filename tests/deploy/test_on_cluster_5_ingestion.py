@@ -27,9 +27,12 @@ def shards(deployed: Deployed, replicas: int) -> dict[str, tuple[int, int, int, 
             if count != replicas:
                 return None
             published = metric_value(text, "stockstream_ingest_ticks_published_total")
-            result[name] = (count, int(metric_value(text, "stockstream_ingest_shard_index")),
-                            int(metric_value(text, "stockstream_ingest_shard_symbols")),
-                            published)
+            result[name] = (
+                count,
+                int(metric_value(text, "stockstream_ingest_shard_index")),
+                int(metric_value(text, "stockstream_ingest_shard_symbols")),
+                published,
+            )
         return result if all(v[3] > 0 for v in result.values()) else None
 
     return poll(f"{replicas} ingest pods sharing the universe and publishing", read, 600, 3)
@@ -48,8 +51,10 @@ def assert_exact_cover(seen: dict[str, tuple[int, int, int, float]], replicas: i
 
 
 def restarts(deployed: Deployed) -> dict[str, int]:
-    return {p["metadata"]["name"]: sum(c["restartCount"] for c in p["status"]["containerStatuses"])
-            for p in deployed.kube.pods("app.kubernetes.io/name=ingest")}
+    return {
+        p["metadata"]["name"]: sum(c["restartCount"] for c in p["status"]["containerStatuses"])
+        for p in deployed.kube.pods("app.kubernetes.io/name=ingest")
+    }
 
 
 def test_ingestion_shards_follow_the_statefulset(deployed: Deployed) -> None:
@@ -62,9 +67,12 @@ def test_ingestion_shards_follow_the_statefulset(deployed: Deployed) -> None:
     kube.run("scale", "statefulset", "ingest", "--replicas=3")
     three = shards(deployed, 3)
     assert_exact_cover(three, 3)
-    moved = {s for s in UNIVERSE
-             if [i for i, owned in assign(UNIVERSE, 2).items() if s in owned]
-             != [i for i, owned in assign(UNIVERSE, 3).items() if s in owned]}
+    moved = {
+        s
+        for s in UNIVERSE
+        if [i for i, owned in assign(UNIVERSE, 2).items() if s in owned]
+        != [i for i, owned in assign(UNIVERSE, 3).items() if s in owned]
+    }
     assert moved, "scaling to 3 moves symbols to the new pod"
     # The two first pods re-sharded through their watch, without a restart.
     after = restarts(deployed)

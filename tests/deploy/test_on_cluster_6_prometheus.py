@@ -27,16 +27,24 @@ def api(port: int, path: str) -> Any:
 
 def annotated_pods(deployed: Deployed) -> dict[str, str]:
     """pod IP:metrics port -> name of every running pod annotated for scraping."""
-    return {f"{p['status']['podIP']}:{p['metadata']['annotations']['prometheus.io/port']}":
-            p["metadata"]["name"] for p in deployed.kube.pods()
-            if p["status"].get("phase") == "Running"
-            and p["metadata"].get("annotations", {}).get("prometheus.io/scrape") == "true"}
+    return {
+        f"{p['status']['podIP']}:{p['metadata']['annotations']['prometheus.io/port']}": p[
+            "metadata"
+        ]["name"]
+        for p in deployed.kube.pods()
+        if p["status"].get("phase") == "Running"
+        and p["metadata"].get("annotations", {}).get("prometheus.io/scrape") == "true"
+    }
 
 
 def test_prometheus_scrapes_every_pod_and_loads_the_rules(deployed: Deployed) -> None:
-    wanted_groups = sorted(g["name"] for f in sorted(RULES.glob("*.yaml"))
-                           for g in yaml.safe_load(f.read_text())["groups"])
+    wanted_groups = sorted(
+        g["name"]
+        for f in sorted(RULES.glob("*.yaml"))
+        for g in yaml.safe_load(f.read_text())["groups"]
+    )
     with deployed.kube.port_forward("svc/prometheus", 9090) as port:
+
         def all_up() -> dict[str, str] | None:
             targets = api(port, "/api/v1/targets?state=active")["activeTargets"]
             health = {t["labels"]["instance"]: t["health"] for t in targets}

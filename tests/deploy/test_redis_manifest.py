@@ -28,8 +28,9 @@ def redis_objects(objs: list[Manifest]) -> tuple[Manifest, dict]:
     return sts, container(sts, "redis")
 
 
-def test_data_is_on_a_pvc_and_aof_is_on(target: str, render: Callable[[str], list[Manifest]]
-                                        ) -> None:
+def test_data_is_on_a_pvc_and_aof_is_on(
+    target: str, render: Callable[[str], list[Manifest]]
+) -> None:
     sts, redis_c = redis_objects(render(target))
     script = redis_c["command"][-1]
     assert "--appendonly yes" in script and "--appendfsync everysec" in script
@@ -56,16 +57,18 @@ def test_acl_rules_and_passwords_come_from_one_place(
 
 
 @pytest.fixture
-def started(render: Callable[[str], list[Manifest]], tmp_path: Path) -> Iterator[
-    tuple[int, dict[str, str], Path]
-]:
+def started(
+    render: Callable[[str], list[Manifest]], tmp_path: Path
+) -> Iterator[tuple[int, dict[str, str], Path]]:
     """The dev overlay's Redis script, run with its volumes under tmp_path."""
     objs = render("overlays/dev")
     sts, redis_c = redis_objects(objs)
     secret = find(objs, "Secret", "redis-auth")
     items = next(v for v in pod_spec(sts)["volumes"] if v["name"] == "passwords")["secret"]
-    passwords = {item["path"]: base64.b64decode(secret["data"][item["key"]]).decode()
-                 for item in items["items"]}
+    passwords = {
+        item["path"]: base64.b64decode(secret["data"][item["key"]]).decode()
+        for item in items["items"]
+    }
     acl_dir, pw_dir, tmp_dir, data = (tmp_path / d for d in ("acl", "pw", "tmp", "data"))
     for directory in (acl_dir, pw_dir, tmp_dir, data):
         directory.mkdir()
@@ -76,17 +79,23 @@ def started(render: Callable[[str], list[Manifest]], tmp_path: Path) -> Iterator
     port = free_port()
     script = redis_c["command"][-1]
     # /tmp/ first: the directories put in afterwards are under /tmp themselves.
-    for old, new in (("/tmp/", f"{tmp_dir}/"), ("/etc/redis/acl", str(acl_dir)),
-                     ("/etc/redis/passwords", str(pw_dir)), ("--dir /data", f"--dir {data}")):
+    for old, new in (
+        ("/tmp/", f"{tmp_dir}/"),
+        ("/etc/redis/acl", str(acl_dir)),
+        ("/etc/redis/passwords", str(pw_dir)),
+        ("--dir /data", f"--dir {data}"),
+    ):
         assert old in script
         script = script.replace(old, new)
-    script = script.replace('exec redis-server "$conf"',
-                            f'exec redis-server "$conf" --port {port} --bind 127.0.0.1')
+    script = script.replace(
+        'exec redis-server "$conf"', f'exec redis-server "$conf" --port {port} --bind 127.0.0.1'
+    )
     env = {"PATH": os.environ["PATH"], "REDIS_MAXMEMORY": "64mb"}
     assert redis_c["command"][:2] == ["sh", "-c"]
     log = open(tmp_path / "redis.log", "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(["sh", "-c", script], env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        ["sh", "-c", script], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
     try:
         yield port, passwords, data
     finally:
@@ -105,8 +114,9 @@ def test_the_container_script_starts_redis_with_the_users(
     port, passwords, data = started
 
     def client(user: str) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=port, username=user, password=passwords[user],
-                           socket_timeout=5)
+        return redis.Redis(
+            host="127.0.0.1", port=port, username=user, password=passwords[user], socket_timeout=5
+        )
 
     def up() -> bool:
         try:

@@ -12,8 +12,15 @@ from tests.deploy.conftest import REPO, container, env_of, find
 
 # Variables consumed by the entrypoint / Kubernetes plumbing, not by the settings classes.
 PLUMBING = {
-    "dataflow": {"DATAFLOW_REPLICAS", "DATAFLOW_PORT", "DATAFLOW_STATEFULSET", "DATAFLOW_SERVICE",
-                 "POD_NAME", "POD_NAMESPACE", "REDIS_PASSWORD"},
+    "dataflow": {
+        "DATAFLOW_REPLICAS",
+        "DATAFLOW_PORT",
+        "DATAFLOW_STATEFULSET",
+        "DATAFLOW_SERVICE",
+        "POD_NAME",
+        "POD_NAMESPACE",
+        "REDIS_PASSWORD",
+    },
     "replay": set(),
     "ingest": set(),
 }
@@ -34,11 +41,14 @@ def accepted_names(cls) -> set[str]:
 def settings_class(component: str):
     if component == "dataflow":
         from dataflows.leaders.settings import DataflowSettings
+
         return DataflowSettings
     if component == "replay":
         from services.replay.settings import ReplaySettings
+
         return ReplaySettings
     from services.ingest.settings import IngestSettings
+
     return IngestSettings
 
 
@@ -55,10 +65,15 @@ def _resolve(env: dict[str, str]) -> dict[str, str]:
     return out
 
 
-@pytest.mark.parametrize(("where", "component"), [
-    ("overlays/dev", "dataflow"), ("overlays/dev", "replay"), ("overlays/prod", "dataflow"),
-    ("components/ingestion", "ingest"),
-])
+@pytest.mark.parametrize(
+    ("where", "component"),
+    [
+        ("overlays/dev", "dataflow"),
+        ("overlays/dev", "replay"),
+        ("overlays/prod", "dataflow"),
+        ("components/ingestion", "ingest"),
+    ],
+)
 def test_every_variable_is_read_by_the_component(where: str, component: str, render) -> None:
     objs = render(where)
     env = env_of(objs, _workload(objs, component), component)
@@ -67,9 +82,14 @@ def test_every_variable_is_read_by_the_component(where: str, component: str, ren
     assert not unknown, f"{component}: variables nobody reads: {sorted(unknown)}"
 
 
-@pytest.mark.parametrize(("where", "component"), [
-    ("overlays/dev", "dataflow"), ("overlays/dev", "replay"), ("components/ingestion", "ingest"),
-])
+@pytest.mark.parametrize(
+    ("where", "component"),
+    [
+        ("overlays/dev", "dataflow"),
+        ("overlays/dev", "replay"),
+        ("components/ingestion", "ingest"),
+    ],
+)
 def test_settings_accept_the_rendered_environment(
     where: str, component: str, render, monkeypatch
 ) -> None:
@@ -88,9 +108,13 @@ def test_settings_accept_the_rendered_environment(
         assert settings.workers_per_process == 1
 
 
-@pytest.mark.parametrize(("where", "component"), [
-    ("overlays/dev", "replay"), ("components/ingestion", "ingest"),
-])
+@pytest.mark.parametrize(
+    ("where", "component"),
+    [
+        ("overlays/dev", "replay"),
+        ("components/ingestion", "ingest"),
+    ],
+)
 def test_replay_file_is_baked_into_the_image(where: str, component: str, render) -> None:
     """The Dockerfile copies data/ to /app/data; the configured file must be in the repo."""
     objs = render(where)

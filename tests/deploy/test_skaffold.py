@@ -80,8 +80,7 @@ def test_skaffold_sets_the_stockstream_image() -> None:
     """skaffold rewrites the image only of kinds it knows or is told about: the example
     StockStream's spec.image must become the image skaffold built."""
     allowed = SKAFFOLD["resourceSelector"]["allow"]
-    assert {"groupKind": "StockStream.stockstream.io", "image": [".*"],
-            "labels": [".*"]} in allowed
+    assert {"groupKind": "StockStream.stockstream.io", "image": [".*"], "labels": [".*"]} in allowed
 
 
 @pytest.mark.parametrize("profile", [None, *PROFILES])
@@ -89,9 +88,15 @@ def test_overlays_exist_and_profiles_do_not_patch_by_index(profile: str | None) 
     for path in overlay_paths(profile):
         assert (REPO / path / "kustomization.yaml").is_file(), path
         # overlays/, or the operator's compositions (issue 9: dev is the default)
-        assert any((REPO / path).resolve().is_relative_to(KUSTOMIZE_ROOT / d)
-                   for d in ("overlays", "operator/dev", "operator/dev-local-images",
-                             "operator/local-cluster"))
+        assert any(
+            (REPO / path).resolve().is_relative_to(KUSTOMIZE_ROOT / d)
+            for d in (
+                "overlays",
+                "operator/dev",
+                "operator/dev-local-images",
+                "operator/local-cluster",
+            )
+        )
     if profile:
         for patch in PROFILES[profile].get("patches", []):
             assert not re.search(r"/\d+(/|$)", patch["path"]), (
@@ -102,15 +107,22 @@ def test_overlays_exist_and_profiles_do_not_patch_by_index(profile: str | None) 
 
 @pytest.mark.parametrize("profile", [None, *PROFILES])
 def test_port_forwards_target_rendered_service_ports(profile: str | None, render) -> None:
-    objs = [o for path in overlay_paths(profile)
-            for o in render(str((REPO / path).relative_to(KUSTOMIZE_ROOT)))]
+    objs = [
+        o
+        for path in overlay_paths(profile)
+        for o in render(str((REPO / path).relative_to(KUSTOMIZE_ROOT)))
+    ]
     local_ports = [pf["localPort"] for pf in port_forwards(profile)]
     assert len(local_ports) == len(set(local_ports)), "two forwards on one local port"
     for pf in port_forwards(profile):
         assert pf["resourceType"] == "service"
-        matches = [o for o in objs if o["kind"] == "Service"
-                   and o["metadata"]["name"] == pf["resourceName"]
-                   and o["metadata"].get("namespace") == pf["namespace"]]
+        matches = [
+            o
+            for o in objs
+            if o["kind"] == "Service"
+            and o["metadata"]["name"] == pf["resourceName"]
+            and o["metadata"].get("namespace") == pf["namespace"]
+        ]
         assert matches, f"no Service {pf['namespace']}/{pf['resourceName']}"
         assert pf["port"] in {p["port"] for p in matches[0]["spec"]["ports"]}, pf
 

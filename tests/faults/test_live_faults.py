@@ -84,15 +84,18 @@ def test_replay_producer_sigkilled(run: LiveRun) -> None:
     run.wait_published(MID_FEED)
     run.kill_replay()
     run.start_replay()  # resumes after each partition's last replay_seq
-    wait_until(lambda: total(scrape(run.replay_port), "stockstream_replay_ticks_skipped_total")
-               >= MID_FEED, "the resumed replay to skip what the topic holds", context=run.logs)
+    wait_until(
+        lambda: (
+            total(scrape(run.replay_port), "stockstream_replay_ticks_skipped_total") >= MID_FEED
+        ),
+        "the resumed replay to skip what the topic holds",
+        context=run.logs,
+    )
     run.finish()
     run.assert_nothing_lost()  # the topic holds each tick exactly once
 
 
-def test_all_faults_at_once(
-    run: LiveRun, broker: KafkaBroker, redis_server: RedisServer
-) -> None:
+def test_all_faults_at_once(run: LiveRun, broker: KafkaBroker, redis_server: RedisServer) -> None:
     run.wait_published(MID_FEED)
     run.kill_replay()
     run.kill_dataflow_process(0)
@@ -102,8 +105,13 @@ def test_all_faults_at_once(
     broker.start()
     run.start_dataflow()
     run.start_replay()
-    wait_until(lambda: total(scrape(run.replay_port), "stockstream_replay_ticks_skipped_total")
-               >= MID_FEED, "the resumed replay to skip what the topic holds", context=run.logs)
+    wait_until(
+        lambda: (
+            total(scrape(run.replay_port), "stockstream_replay_ticks_skipped_total") >= MID_FEED
+        ),
+        "the resumed replay to skip what the topic holds",
+        context=run.logs,
+    )
     time.sleep(REDIS_DOWN_S - BROKER_DOWN_S)
     redis_server.start()
     run.finish()

@@ -44,8 +44,13 @@ def promtool_of_the_cluster() -> Path:
     """promtool of the release the in-cluster Prometheus runs, with Kubernetes discovery
     (scripts/install-prometheus.sh builds it once from the Go module proxy; Debian's promtool
     knows neither kubernetes_sd_configs nor scrape_config_files)."""
-    proc = subprocess.run([str(REPO / "scripts" / "install-prometheus.sh")], capture_output=True,
-                          text=True, timeout=1800, check=False)
+    proc = subprocess.run(
+        [str(REPO / "scripts" / "install-prometheus.sh")],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+    )
     if proc.returncode != 0:
         pytest.fail(f"scripts/install-prometheus.sh failed:\n{proc.stderr[-3000:]}")
     return Path(proc.stdout.strip().splitlines()[-1]) / "promtool"

@@ -32,8 +32,12 @@ from tests.dataflows.leaders.pipeline import REPO
 # (key, value) of the bad ticks and the reason each one is dead-lettered with.
 BAD_TICKS: list[tuple[bytes, bytes, str]] = [
     (b"AAA", b"not json", "invalid_json"),
-    (b"BBB", b'{"schema_version":1,"symbol":"BBB","price":-1,'
-             b'"ts":"2021-12-01T01:30:00Z","source":"test"}', "non_positive_price"),
+    (
+        b"BBB",
+        b'{"schema_version":1,"symbol":"BBB","price":-1,'
+        b'"ts":"2021-12-01T01:30:00Z","source":"test"}',
+        "non_positive_price",
+    ),
 ]
 PROCESSES = 2
 PHASE_2_FROM = "10:00"
@@ -56,8 +60,10 @@ def _wait(what: str, predicate: Callable[[], bool], run: PipelineRun, timeout_s:
     while not predicate():
         dead = [p.name for p in run.processes if p.proc.poll() not in (None, 0)]
         if dead or time.monotonic() > deadline:
-            raise AssertionError(f"waiting for {what}: failed processes {dead} or timed out "
-                                 f"after {timeout_s}s\n{run.log_tails()}")
+            raise AssertionError(
+                f"waiting for {what}: failed processes {dead} or timed out "
+                f"after {timeout_s}s\n{run.log_tails()}"
+            )
         time.sleep(0.5)
 
 
@@ -75,11 +81,21 @@ def _window_end_s(url: str) -> int:
         client.close()
 
 
-def _replay(logs: ContainerLogs, run: PipelineRun, env: dict[str, str], from_time: str,
-            limit: int) -> None:
-    replay = logs.spawn("replay", "replay", [sys.executable, "-m", "services.replay"], {
-        **env, "REPLAY_FROM": from_time, "REPLAY_LIMIT": str(limit), "REPLAY_SPEED": "0",
-    }, cwd=REPO)
+def _replay(
+    logs: ContainerLogs, run: PipelineRun, env: dict[str, str], from_time: str, limit: int
+) -> None:
+    replay = logs.spawn(
+        "replay",
+        "replay",
+        [sys.executable, "-m", "services.replay"],
+        {
+            **env,
+            "REPLAY_FROM": from_time,
+            "REPLAY_LIMIT": str(limit),
+            "REPLAY_SPEED": "0",
+        },
+        cwd=REPO,
+    )
     run.processes.append(replay)
     code = replay.wait(180)
     assert code == 0, replay.log_tail()
@@ -92,8 +108,14 @@ def run_pipeline(logs: ContainerLogs, bootstrap: str, redis_server: RedisServer)
     create_topic(bootstrap, topic, PROCESSES)
     create_topic(bootstrap, dlq, 1)
     run = PipelineRun(topic)
-    base = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "TICKS_TOPIC": topic,
-            "DLQ_TOPIC": dlq, "METRICS_PORT": "0", "LOG_LEVEL": "INFO"}
+    base = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "TICKS_TOPIC": topic,
+        "DLQ_TOPIC": dlq,
+        "METRICS_PORT": "0",
+        "LOG_LEVEL": "INFO",
+    }
 
     producer = Producer({"bootstrap.servers": bootstrap})
     for key, value, _ in BAD_TICKS:
@@ -102,23 +124,36 @@ def run_pipeline(logs: ContainerLogs, bootstrap: str, redis_server: RedisServer)
     _replay(logs, run, base, "09:30", 1500)
 
     addresses = ";".join(f"{LOOPBACK}:{free_port()}" for _ in range(PROCESSES))
-    flow_env = {**base, "REDIS_URL": redis_server.url, "REDIS_RETRY_MAX_S": "1",
-                "ADDRESSES": addresses, "START_FROM": "beginning"}
+    flow_env = {
+        **base,
+        "REDIS_URL": redis_server.url,
+        "REDIS_RETRY_MAX_S": "1",
+        "ADDRESSES": addresses,
+        "START_FROM": "beginning",
+    }
     for index in range(PROCESSES):
-        run.processes.append(logs.spawn(
-            f"dataflow-{index}", "dataflow", [sys.executable, "-m", "dataflows.leaders"],
-            {**flow_env, "PROCESS_ID": str(index)}, cwd=REPO,
-        ))
-    _wait("the first leaderboard in Redis", lambda: _window_end_s(redis_server.url) > 0,
-          run, 240)
+        run.processes.append(
+            logs.spawn(
+                f"dataflow-{index}",
+                "dataflow",
+                [sys.executable, "-m", "dataflows.leaders"],
+                {**flow_env, "PROCESS_ID": str(index)},
+                cwd=REPO,
+            )
+        )
+    _wait("the first leaderboard in Redis", lambda: _window_end_s(redis_server.url) > 0, run, 240)
     _wait("the dead-letter warnings", lambda: _logged(run, "ticks dead-lettered"), run, 120)
 
     redis_server.stop()
     _replay(logs, run, base, PHASE_2_FROM, 600)
     _wait("a Redis retry", lambda: _logged(run, "redis write failed, retrying"), run, 120)
     redis_server.start()
-    _wait("a phase-2 window in Redis",
-          lambda: _window_end_s(redis_server.url) > PHASE_2_END_S, run, 120)
+    _wait(
+        "a phase-2 window in Redis",
+        lambda: _window_end_s(redis_server.url) > PHASE_2_END_S,
+        run,
+        120,
+    )
     for proc in run.processes:
         proc.stop()
     return run

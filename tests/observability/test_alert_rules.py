@@ -162,7 +162,8 @@ def test_unit_tests_pin_the_for_duration(
     (tmp_path / "rules" / rule_file.name).write_text(shifted_rules)
     unit = read_yaml(PROMETHEUS / "tests" / f"{rule_file.stem}_test.yaml")
     unit["tests"] = [
-        test for test in unit["tests"]
+        test
+        for test in unit["tests"]
         if any(case["alertname"] == name for case in test.get("alert_rule_test", []))
     ]
     (tmp_path / "tests" / "mutant_test.yaml").write_text(yaml.safe_dump(unit, sort_keys=False))

@@ -64,8 +64,11 @@ def test_dashboard_structure(path: Path) -> None:
     for panel in dashboard["panels"]:
         pos = panel["gridPos"]
         assert pos["x"] >= 0 and pos["x"] + pos["w"] <= 24, panel["title"]
-        cells = {(x, y) for x in range(pos["x"], pos["x"] + pos["w"])
-                 for y in range(pos["y"], pos["y"] + pos["h"])}
+        cells = {
+            (x, y)
+            for x in range(pos["x"], pos["x"] + pos["w"])
+            for y in range(pos["y"], pos["y"] + pos["h"])
+        }
         for title, other in boxes:
             assert not cells & other, f"panels {title!r} and {panel['title']!r} overlap"
         boxes.append((panel["title"], cells))
@@ -90,8 +93,9 @@ def test_every_panel_queries_known_metrics(path: Path) -> None:
             query = variable["query"]
             query = query["query"] if isinstance(query, dict) else query
             match = re.fullmatch(r"label_values\((\w+)(?:\{[^{}]*\})?, *(\w+)\)", query)
-            assert match, (f"variable {variable['name']}: expected "
-                           "label_values(metric[{matchers}], label)")
+            assert match, (
+                f"variable {variable['name']}: expected label_values(metric[{{matchers}}], label)"
+            )
             assert match.group(1) in KNOWN_METRICS
 
 
@@ -152,8 +156,9 @@ def test_alert_list_shows_every_prometheus_alert() -> None:
     """The dashboard lists the firing and pending alerts of the Prometheus rules (data-source
     managed), filtered by a name prefix that every rule's alert carries."""
     dashboard = load(GRAFANA / "dashboards/stockstream-pipeline.json")
-    (alert_list,) = [p for p in panels(dashboard)
-                     if p["type"] == "alertlist" and "datasource" in p["options"]]
+    (alert_list,) = [
+        p for p in panels(dashboard) if p["type"] == "alertlist" and "datasource" in p["options"]
+    ]
     provisioned = read_yaml(GRAFANA / "provisioning/datasources/datasources.yaml")["datasources"]
     (prom,) = [d for d in provisioned if d["type"] == "prometheus"]
     options = alert_list["options"]
@@ -161,8 +166,13 @@ def test_alert_list_shows_every_prometheus_alert() -> None:
     assert options["stateFilter"]["firing"] and options["stateFilter"]["pending"]
     prefix = options["alertName"]
     rules = sorted((GRAFANA.parent / "prometheus/rules").glob("*.yaml"))
-    alerts = [rule["alert"] for path in rules for group in read_yaml(path)["groups"]
-              for rule in group["rules"] if "alert" in rule]
+    alerts = [
+        rule["alert"]
+        for path in rules
+        for group in read_yaml(path)["groups"]
+        for rule in group["rules"]
+        if "alert" in rule
+    ]
     assert alerts and all(name.startswith(prefix) for name in alerts)
 
 
@@ -175,8 +185,11 @@ def test_datasource_provisioning() -> None:
     assert by_type["elasticsearch"]["jsonData"]["index"] == "stockstream-logs-*"
     assert by_type["elasticsearch"]["jsonData"]["timeField"] == "@timestamp"
     # The Grafana Deployment sets every variable the provisioning file reads.
-    grafana = next(d for d in yaml.safe_load_all((MONITORING / "grafana.yaml").read_text())
-                   if d["kind"] == "Deployment")
+    grafana = next(
+        d
+        for d in yaml.safe_load_all((MONITORING / "grafana.yaml").read_text())
+        if d["kind"] == "Deployment"
+    )
     env = {e["name"] for e in grafana["spec"]["template"]["spec"]["containers"][0]["env"]}
     provisioning = (GRAFANA / "provisioning/datasources/datasources.yaml").read_text()
     used = set(re.findall(r"\$\{(\w+)\}", provisioning))
@@ -185,8 +198,11 @@ def test_datasource_provisioning() -> None:
 
 def test_dashboard_provider_path_is_where_the_dashboards_are_mounted() -> None:
     provider = read_yaml(GRAFANA / "provisioning/dashboards/dashboards.yaml")["providers"][0]
-    deployment = next(d for d in yaml.safe_load_all((MONITORING / "grafana.yaml").read_text())
-                      if d["kind"] == "Deployment")
+    deployment = next(
+        d
+        for d in yaml.safe_load_all((MONITORING / "grafana.yaml").read_text())
+        if d["kind"] == "Deployment"
+    )
     pod = deployment["spec"]["template"]["spec"]
     volumes = {v["name"]: v for v in pod["volumes"]}
     kustomization = read_yaml(GRAFANA / "kustomization.yaml")
@@ -216,11 +232,19 @@ def test_grafana_alerts_are_delivered_through_the_alertmanager() -> None:
     (policy,) = alerting["policies"]
     assert policy["receiver"] == contact["name"]
     assert {"namespace", "stockstream"} <= set(policy["group_by"])
-    deployments = [d for d in yaml.safe_load_all((MONITORING / "grafana.yaml").read_text())
-                   if d and d["kind"] == "Deployment"]
-    env = {e["name"]: e.get("value") for e in deployments[0]["spec"]["template"]["spec"][
-        "containers"][0]["env"]}
-    (service,) = [d for d in yaml.safe_load_all((MONITORING / "alertmanager.yaml").read_text())
-                  if d and d["kind"] == "Service"]
+    deployments = [
+        d
+        for d in yaml.safe_load_all((MONITORING / "grafana.yaml").read_text())
+        if d and d["kind"] == "Deployment"
+    ]
+    env = {
+        e["name"]: e.get("value")
+        for e in deployments[0]["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    (service,) = [
+        d
+        for d in yaml.safe_load_all((MONITORING / "alertmanager.yaml").read_text())
+        if d and d["kind"] == "Service"
+    ]
     port = service["spec"]["ports"][0]["port"]
     assert env["ALERTMANAGER_URL"] == f"http://{service['metadata']['name']}:{port}"

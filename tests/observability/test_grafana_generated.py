@@ -19,14 +19,16 @@ from tests.observability.conftest import ALERTS
 from tests.observability.promql import OBSERVABILITY
 
 DATASOURCES = yaml.safe_load(
-    (OBSERVABILITY / "grafana/provisioning/datasources/datasources.yaml").read_text())
+    (OBSERVABILITY / "grafana/provisioning/datasources/datasources.yaml").read_text()
+)
 UIDS = {d["uid"] for d in DATASOURCES["datasources"]}
 
 
 def test_committed_files_are_the_generated_ones() -> None:
     for path, text in generated().items():
         assert path.read_text() == text, (
-            f"{path.name} is stale: run python -m stockstream.monitoring.grafana")
+            f"{path.name} is stale: run python -m stockstream.monitoring.grafana"
+        )
 
 
 def test_generated_dashboard_passes_the_checks() -> None:
@@ -53,7 +55,8 @@ def test_every_prometheus_alert_is_a_grafana_rule_with_its_settings() -> None:
 
 def test_grafana_templates_read_the_reduced_value() -> None:
     assert grafana_template("{{ $value | humanize }} of {{ $labels.pod }}") == (
-        "{{ $values.B.Value | humanize }} of {{ $labels.pod }}")
+        "{{ $values.B.Value | humanize }} of {{ $labels.pod }}"
+    )
 
 
 def _first_rule(doc: dict[str, Any]) -> dict[str, Any]:
@@ -71,20 +74,28 @@ RULE_BREAKAGES: list[tuple[str, Callable[[dict[str, Any]], None]]] = [
     ("condition names no query", lambda d: _first_rule(d).update(condition="Z")),
     ("unknown datasource", lambda d: _first_rule(d)["data"][0].update(datasourceUid="nope")),
     ("empty expr", lambda d: _first_rule(d)["data"][0]["model"].update(expr=" ")),
-    ("math reads a missing refId", lambda d: _first_rule(d)["data"][2]["model"].update(
-        expression="$Q > 0")),
+    (
+        "math reads a missing refId",
+        lambda d: _first_rule(d)["data"][2]["model"].update(expression="$Q > 0"),
+    ),
     ("no severity", lambda d: _first_rule(d).update(labels={})),
     ("no runbook", lambda d: _first_rule(d)["annotations"].pop("runbook_url")),
 ]
 PANEL_BREAKAGES: list[tuple[str, Callable[[dict[str, Any]], None]]] = [
-    ("panel datasource by name", lambda d: _first_query_panel(d).update(
-        datasource={"type": "prometheus", "uid": "Prometheus"})),
+    (
+        "panel datasource by name",
+        lambda d: _first_query_panel(d).update(
+            datasource={"type": "prometheus", "uid": "Prometheus"}
+        ),
+    ),
     ("no targets", lambda d: _first_query_panel(d).update(targets=[])),
     ("empty expr", lambda d: _first_query_panel(d)["targets"][0].update(expr="")),
     ("wider than the grid", lambda d: _first_query_panel(d)["gridPos"].update(x=20, w=12)),
     ("unknown panel type", lambda d: _first_query_panel(d).update(type="graphh")),
-    ("unprovisioned default datasource", lambda d: d["templating"]["list"][0]["current"].update(
-        value="other")),
+    (
+        "unprovisioned default datasource",
+        lambda d: d["templating"]["list"][0]["current"].update(value="other"),
+    ),
 ]
 
 

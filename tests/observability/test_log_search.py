@@ -48,8 +48,11 @@ class Shipped:
     lines: list[str]  # every output line, reassembled from the CRI records
 
     def search(self, *filters: dict[str, Any]) -> list[dict[str, Any]]:
-        body = {"size": 100, "query": {"bool": {"filter": list(filters)}},
-                "sort": [{"@timestamp": "asc"}]}
+        body = {
+            "size": 100,
+            "query": {"bool": {"filter": list(filters)}},
+            "sort": [{"@timestamp": "asc"}],
+        }
         reply = self.node.request("POST", f"/{INDEX}/_search", body)
         return [hit["_source"] for hit in reply["hits"]["hits"]]
 
@@ -96,9 +99,18 @@ def log_index(action: str, node: OpenSearchServer, **env: str) -> None:
     """`python -m stockstream.log_index <action>` against `node`, as the Job and CronJob run it."""
     proc = subprocess.run(
         [sys.executable, "-m", "stockstream.log_index", action],
-        env={"PATH": os.environ["PATH"], "ES_URL": node.url,
-             "LOG_INDEX_TEMPLATE_FILE": str(TEMPLATE), "LOG_INDEX_WAIT_S": "60", **env},
-        capture_output=True, text=True, timeout=120, check=False)
+        env={
+            "PATH": os.environ["PATH"],
+            "ES_URL": node.url,
+            "LOG_INDEX_TEMPLATE_FILE": str(TEMPLATE),
+            "LOG_INDEX_WAIT_S": "60",
+            **env,
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
 
 
@@ -117,14 +129,23 @@ def shipped(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> I
         run = run_pipeline(logs, kafka_bootstrap, redis_server)
         starting.result()
         # Filebeat 7.12 checks the version of `GET /`: OpenSearch answers 7.10.2 with this.
-        node.request("PUT", "/_cluster/settings", {
-            "persistent": {"compatibility.override_main_response_version": True}})
+        node.request(
+            "PUT",
+            "/_cluster/settings",
+            {"persistent": {"compatibility.override_main_response_version": True}},
+        )
         log_index("install", node)  # as the logging component's Job does
-        beat = stack.enter_context(Filebeat(filebeat_binary, {
-            "ES_URL": node.url, "STOCKSTREAM_NAMESPACE": logs.namespace,
-            "STOCKSTREAM_OPERATOR_NAMESPACE": "stockstream-system",
-            "STOCKSTREAM_CONTAINER_LOGS": str(logs.containers),
-        }))
+        beat = stack.enter_context(
+            Filebeat(
+                filebeat_binary,
+                {
+                    "ES_URL": node.url,
+                    "STOCKSTREAM_NAMESPACE": logs.namespace,
+                    "STOCKSTREAM_OPERATOR_NAMESPACE": "stockstream-system",
+                    "STOCKSTREAM_CONTAINER_LOGS": str(logs.containers),
+                },
+            )
+        )
         lines = [line for proc in run.processes for line in reassembled(proc.path)]
         deadline = time.monotonic() + 180
         while count(node) < len(lines) and time.monotonic() < deadline:
@@ -134,7 +155,8 @@ def shipped(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> I
             time.sleep(1)
         shipped_count = count(node)
         assert shipped_count == len(lines), (
-            f"{shipped_count} of {len(lines)} lines indexed; filebeat:\n{beat.log_tail()}")
+            f"{shipped_count} of {len(lines)} lines indexed; filebeat:\n{beat.log_tail()}"
+        )
         yield Shipped(node, run, logs, lines)
 
 
@@ -144,11 +166,14 @@ def test_every_line_is_indexed_with_the_ecs_fields(shipped: Shipped) -> None:
     # Every JSON line was decoded: the fallback level is only for lines that are not JSON.
     unknown = shipped.count(term("log.level", "unknown"))
     assert unknown == len(shipped.lines) - len(json_lines), shipped.search(
-        term("log.level", "unknown"))[:3]
+        term("log.level", "unknown")
+    )[:3]
     assert shipped.count(term("service.name", "leaders")) == sum(
-        1 for line in json_lines if line["service"]["name"] == "leaders")
-    mapping = shipped.node.request("GET", f"/{INDEX}/_mapping/field/"
-                                   "log.level,service.name,stockstream.reason,@timestamp")
+        1 for line in json_lines if line["service"]["name"] == "leaders"
+    )
+    mapping = shipped.node.request(
+        "GET", f"/{INDEX}/_mapping/field/log.level,service.name,stockstream.reason,@timestamp"
+    )
     (fields,) = [index["mappings"] for index in mapping.values()]
     assert fields["log.level"]["mapping"]["level"]["type"] == "keyword"
     assert fields["service.name"]["mapping"]["name"]["type"] == "keyword"
@@ -161,16 +186,21 @@ def test_partial_lines_were_written_and_joined(shipped: Shipped) -> None:
     assert any(len(line.encode()) <= MAX_LINE_BYTES for line in shipped.lines)
     longest = max((line for line in shipped.lines if line.startswith("{")), key=len)
     record = json.loads(longest)
-    found = shipped.search(term("@timestamp", record["@timestamp"]),
-                           term("message.keyword", record["message"]),
-                           term("process.pid", record["process"]["pid"]))
+    found = shipped.search(
+        term("@timestamp", record["@timestamp"]),
+        term("message.keyword", record["message"]),
+        term("process.pid", record["process"]["pid"]),
+    )
     assert found, f"the longest line ({len(longest)} bytes) is not in the index: {longest}"
     assert found[0]["log"]["logger"] == record["log"]["logger"]
 
 
 def test_a_dataflow_process_start_line_by_service_and_level(shipped: Shipped) -> None:
-    starts = shipped.search(term("service.name", "leaders"), term("log.level", "info"),
-                            term("message.keyword", "starting"))
+    starts = shipped.search(
+        term("service.name", "leaders"),
+        term("log.level", "info"),
+        term("message.keyword", "starting"),
+    )
     assert sorted(hit["stockstream"]["process_id"] for hit in starts) == [0, 1]
     assert {hit["log"]["logger"] for hit in starts} == {"dataflows.leaders"}
     assert {hit["stream"] for hit in starts} == {"stdout"}
@@ -178,22 +208,31 @@ def test_a_dataflow_process_start_line_by_service_and_level(shipped: Shipped) ->
 
 @pytest.mark.parametrize("reason", [reason for _, _, reason in BAD_TICKS])
 def test_a_dead_letter_warning_with_its_reason(shipped: Shipped, reason: str) -> None:
-    found = shipped.search(term("service.name", "leaders"), term("log.level", "warning"),
-                           term("stockstream.reason", reason))
+    found = shipped.search(
+        term("service.name", "leaders"),
+        term("log.level", "warning"),
+        term("stockstream.reason", reason),
+    )
     assert found, f"no dead-letter warning with reason {reason}"
     hit = found[0]
     assert hit["message"] == "ticks dead-lettered"
     assert hit["stockstream"]["count"] >= 1
     assert hit["stockstream"]["source_topic"] == shipped.run.topic
     # The event time is the line's own @timestamp, not the time the runtime wrote it.
-    line = next(json.loads(x) for x in shipped.lines
-                if '"ticks dead-lettered"' in x and f'"reason":"{reason}"' in x)
+    line = next(
+        json.loads(x)
+        for x in shipped.lines
+        if '"ticks dead-lettered"' in x and f'"reason":"{reason}"' in x
+    )
     assert hit["@timestamp"] == line["@timestamp"]
 
 
 def test_a_redis_retry_error(shipped: Shipped) -> None:
-    found = shipped.search(term("service.name", "leaders"), term("log.level", "warning"),
-                           {"match_phrase": {"message": "redis write failed"}})
+    found = shipped.search(
+        term("service.name", "leaders"),
+        term("log.level", "warning"),
+        {"match_phrase": {"message": "redis write failed"}},
+    )
     assert found, "no Redis retry line"
     hit = found[0]["stockstream"]
     assert hit["error"] and hit["window"] in {"1m", "5m", "15m", "5m_max"}
@@ -201,8 +240,9 @@ def test_a_redis_retry_error(shipped: Shipped) -> None:
 
 
 def test_the_replay_feed_lines(shipped: Shipped) -> None:
-    finished = shipped.search(term("service.name", "replay"),
-                              term("message.keyword", "replay finished"))
+    finished = shipped.search(
+        term("service.name", "replay"), term("message.keyword", "replay finished")
+    )
     assert len(finished) == 2  # phase 1 and phase 2
     assert all(hit["stockstream"]["failed"] == 0 for hit in finished)
 
@@ -214,8 +254,10 @@ def test_the_retention_deletes_only_expired_daily_indices(shipped: Shipped) -> N
     for index in (*day.values(), "stockstream-logs-archive"):
         shipped.node.request("PUT", f"/{index}")
     log_index("prune", shipped.node, LOG_RETENTION_DAYS="2")
-    left = {row["index"] for row in shipped.node.request(
-        "GET", "/_cat/indices/stockstream-logs-*", format="json")}
+    left = {
+        row["index"]
+        for row in shipped.node.request("GET", "/_cat/indices/stockstream-logs-*", format="json")
+    }
     assert day[1] in left and "stockstream-logs-archive" in left, left
     assert not {day[2], day[30]} & left, left
     assert any(index.endswith(f"{today:%Y.%m.%d}") for index in left), "today's lines deleted"

@@ -87,17 +87,27 @@ def test_index_template_maps_the_schema(template: dict, log_line: dict) -> None:
 
 def test_every_extra_the_code_logs_has_a_compatible_mapping(template: dict) -> None:
     """The mapped extras are the names the call sites use (a typo would map nothing)."""
-    sources = "\n".join(path.read_text() for folder in ("dataflows", "services", "stockstream")
-                        for path in (REPO / folder).rglob("*.py"))
+    sources = "\n".join(
+        path.read_text()
+        for folder in ("dataflows", "services", "stockstream")
+        for path in (REPO / folder).rglob("*.py")
+    )
     logged = set(re.findall(r'"(\w+)":', " ".join(re.findall(r"extra=\{[^}]*\}", sources))))
     mapped = set(template["template"]["mappings"]["properties"]["stockstream"]["properties"])
-    logged |= {"reason", "count", "reason_detail", "source_topic", "source_partition",
-               "source_offset"}  # log_dead_letters builds its dict over several lines
+    logged |= {
+        "reason",
+        "count",
+        "reason_detail",
+        "source_topic",
+        "source_partition",
+        "source_offset",
+    }  # log_dead_letters builds its dict over several lines
     assert mapped <= logged, f"mapped but never logged: {mapped - logged}"
 
 
-def test_filebeat_ships_the_two_namespaces_to_the_templated_index(filebeat: dict,
-                                                                  template: dict) -> None:
+def test_filebeat_ships_the_two_namespaces_to_the_templated_index(
+    filebeat: dict, template: dict
+) -> None:
     (container,) = filebeat["filebeat.inputs"]
     assert container["type"] == "container" and container["format"] == "cri"
     assert container["paths"] == [
@@ -113,8 +123,11 @@ def test_filebeat_ships_the_two_namespaces_to_the_templated_index(filebeat: dict
 
 
 def test_filebeat_adds_the_pods_metadata_by_container_log_path(filebeat: dict) -> None:
-    (metadata,) = [p["add_kubernetes_metadata"] for p in filebeat["processors"]
-                   if "add_kubernetes_metadata" in p]
+    (metadata,) = [
+        p["add_kubernetes_metadata"]
+        for p in filebeat["processors"]
+        if "add_kubernetes_metadata" in p
+    ]
     (matcher,) = metadata["matchers"]
     # Filebeat's logs_path matcher takes the container id from the file name only under
     # /var/log/containers/, with the trailing slash.
@@ -129,8 +142,9 @@ def test_every_config_variable_is_provided_by_the_daemonset() -> None:
         g for g in kustomization["configMapGenerator"] if g["name"] == "logging-settings"
     ]
     provided = {literal.split("=", 1)[0] for literal in settings["literals"]}
-    daemonset = next(d for d in read_yaml_all(COMPONENT / "filebeat.yaml")
-                     if d["kind"] == "DaemonSet")
+    daemonset = next(
+        d for d in read_yaml_all(COMPONENT / "filebeat.yaml") if d["kind"] == "DaemonSet"
+    )
     (container,) = daemonset["spec"]["template"]["spec"]["containers"]
     provided |= {env["name"] for env in container["env"]}
     assert used, "filebeat.yml reads no variables?"
@@ -140,8 +154,10 @@ def test_every_config_variable_is_provided_by_the_daemonset() -> None:
 def test_logging_configmaps_contain_every_file() -> None:
     kustomization = read_yaml(LOGGING / "kustomization.yaml")
     generated = {g["name"]: sorted(g["files"]) for g in kustomization["configMapGenerator"]}
-    assert generated == {"filebeat-config": ["filebeat.yml"],
-                         "log-index-template": ["index-template.json"]}
+    assert generated == {
+        "filebeat-config": ["filebeat.yml"],
+        "log-index-template": ["index-template.json"],
+    }
 
 
 def test_grafana_log_data_source_reads_the_template_fields(template: dict) -> None:

@@ -13,7 +13,10 @@ from tests.observability.conftest import PROMETHEUS, RULE_FILES, read_yaml
 def check_config(promtool: str, path: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [promtool, "check", "config", str(path)],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 

@@ -60,32 +60,62 @@ SLICE_B = Slice("op-b", "09:50", 4000, speed=10)  # 09:50-09:56:40 in about 40 s
 SLICE_C = Slice("op-c", "10:10", 4000)  # 10:10-10:16:40, published on resume
 # The lifecycle of services/operator/README.md through create, 2 -> 3, 3 -> 2, two rollbacks,
 # suspend, resume.
-LIFECYCLE = ["Deploying", "Running", "Rescaling", "Running", "Rescaling", "Running",
-             "Upgrading", "RolledBack", "Running", "Upgrading", "RolledBack",
-             "Suspended", "Upgrading", "Running"]
+LIFECYCLE = [
+    "Deploying",
+    "Running",
+    "Rescaling",
+    "Running",
+    "Rescaling",
+    "Running",
+    "Upgrading",
+    "RolledBack",
+    "Running",
+    "Upgrading",
+    "RolledBack",
+    "Suspended",
+    "Upgrading",
+    "Running",
+]
 # Issue 25 item 4: rollbacks. A change has this long to become stable, or it is rolled back:
 # generous for the good changes (a rescale on a loaded CI machine), short for the bad ones of
 # step 3b (a coordinated restart and readiness take 20-60 s here).
 ROLLBACK_TIMEOUT_S, BAD_CHANGE_TIMEOUT_S = 600, 60
-GOOD_RESOURCES = {"requests": {"cpu": "250m", "memory": "256Mi"},
-                  "limits": {"cpu": "1", "memory": "768Mi"}}
-BAD_RESOURCES = {"requests": {"cpu": "250m", "memory": "24Mi"},
-                 "limits": {"cpu": "1", "memory": "24Mi"}}  # Python and librdkafka need more
+GOOD_RESOURCES = {
+    "requests": {"cpu": "250m", "memory": "256Mi"},
+    "limits": {"cpu": "1", "memory": "768Mi"},
+}
+BAD_RESOURCES = {
+    "requests": {"cpu": "250m", "memory": "24Mi"},
+    "limits": {"cpu": "1", "memory": "24Mi"},
+}  # Python and librdkafka need more
 # Issue 25 item 5: pod templates. The PriorityClass is the test's own (the system-* ones are
 # for kube-system only) and never preempts (the node is shared with the other cluster tests).
 PRIORITY_CLASS_NAME, PRIORITY = "stockstream-operated-test", 1000
 PRIORITY_CLASS = {
-    "apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
-    "metadata": {"name": PRIORITY_CLASS_NAME,
-                 "labels": {"app.kubernetes.io/part-of": "stockstream"}},
-    "value": PRIORITY, "preemptionPolicy": "Never", "globalDefault": False,
+    "apiVersion": "scheduling.k8s.io/v1",
+    "kind": "PriorityClass",
+    "metadata": {
+        "name": PRIORITY_CLASS_NAME,
+        "labels": {"app.kubernetes.io/part-of": "stockstream"},
+    },
+    "value": PRIORITY,
+    "preemptionPolicy": "Never",
+    "globalDefault": False,
     "description": "tests/operated/test_on_cluster_operator.py: the dataflow's podTemplate",
 }
-TOLERATION = {"key": "example.com/dedicated", "operator": "Equal", "value": "stockstream",
-              "effect": "NoSchedule"}  # no node has this taint: tolerating it changes nothing
-POD_TEMPLATE = {"metadata": {"labels": {"example.com/suite": "operated"},
-                             "annotations": {"example.com/checked-by": "test-operated"}},
-                "spec": {"tolerations": [TOLERATION]}}
+TOLERATION = {
+    "key": "example.com/dedicated",
+    "operator": "Equal",
+    "value": "stockstream",
+    "effect": "NoSchedule",
+}  # no node has this taint: tolerating it changes nothing
+POD_TEMPLATE = {
+    "metadata": {
+        "labels": {"example.com/suite": "operated"},
+        "annotations": {"example.com/checked-by": "test-operated"},
+    },
+    "spec": {"tolerations": [TOLERATION]},
+}
 DATAFLOW_POD_TEMPLATE = {"spec": {"priorityClassName": PRIORITY_CLASS_NAME}}
 
 
@@ -102,8 +132,14 @@ def operated(kube_cluster: KubeCluster, tmp_path_factory: pytest.TempPathFactory
     kube.run("apply", "-f", "-", stdin=json.dumps(PRIORITY_CLASS), namespaced=False)
     yield kube
     drop_operated(kube, [NAMESPACE], wait=False)
-    kube.run("delete", "priorityclass", PRIORITY_CLASS_NAME, "--ignore-not-found",
-             namespaced=False, check=False)
+    kube.run(
+        "delete",
+        "priorityclass",
+        PRIORITY_CLASS_NAME,
+        "--ignore-not-found",
+        namespaced=False,
+        check=False,
+    )
 
 
 def _operator_image(kube: Kube) -> str:
@@ -136,9 +172,12 @@ def _operator_handover(kube: Kube) -> None:
     assert leader, "no operator replica holds the Lease"
     kube.run("delete", "pod", leader, "-n", OPERATOR_NAMESPACE, "--grace-period=0", "--force")
     # lease duration 15 s, retry period 2 s: a standby takes over within about 20 s
-    poll("a standby replica holding the Lease",
-         lambda: (holder := lease_holder(kube, OPERATOR_NAMESPACE)) not in ("", leader)
-         and holder, 90, 1)
+    poll(
+        "a standby replica holding the Lease",
+        lambda: (holder := lease_holder(kube, OPERATOR_NAMESPACE)) not in ("", leader) and holder,
+        90,
+        1,
+    )
 
 
 def _stopped_process_restarted(kube: Kube) -> None:
@@ -152,20 +191,27 @@ def _stopped_process_restarted(kube: Kube) -> None:
 
     # LIVENESS_STALL_S 60 s, then 4 failed probes 15 s apart: about 2 minutes
     poll(f"{pod} restarted by its liveness probe", restarted, 420, 5)
-    events = kube.json("get", "events", "--field-selector",
-                       f"involvedObject.name={pod},reason=Unhealthy")["items"]
+    events = kube.json(
+        "get", "events", "--field-selector", f"involvedObject.name={pod},reason=Unhealthy"
+    )["items"]
     assert any("Liveness probe failed" in e.get("message", "") for e in events), events
     wait_lifecycle(kube, NAME, "Running", 2)
 
 
 def _stable(kube: Kube) -> dict[str, Any]:
     """Running, and the current generation is the stable one (no rollback)."""
+
     def check() -> dict[str, Any] | None:
         obj = kube.json("get", "stockstream", NAME)
         st = obj.get("status") or {}
         stable = (st.get("stable") or {}).get("generation")
-        return st if st.get("lifecycle") == "Running" and not st.get("rollback") and (
-            stable == obj["metadata"]["generation"]) else None
+        return (
+            st
+            if st.get("lifecycle") == "Running"
+            and not st.get("rollback")
+            and (stable == obj["metadata"]["generation"])
+            else None
+        )
 
     return dict(poll("the current generation stable", check, 600, 3))
 
@@ -180,12 +226,15 @@ def _rolled_back(kube: Kube, change: dict[str, Any], waiting: tuple[str, ...]) -
     st = wait_lifecycle(kube, NAME, "RolledBack", 2)
     rollback = st["rollback"]
     assert (rollback["generation"], rollback["toGeneration"]) == (
-        generation, stable["generation"]), rollback
+        generation,
+        stable["generation"],
+    ), rollback
     assert any(w in rollback["reason"] for w in waiting), rollback
     cond = next(c for c in st["conditions"] if c["type"] == "RolledBack")
     assert (cond["status"], cond["reason"]) == ("True", "ReadinessTimeout"), cond
-    events = kube.json("get", "events", "--field-selector",
-                       f"involvedObject.name={NAME},reason=RolledBack")["items"]
+    events = kube.json(
+        "get", "events", "--field-selector", f"involvedObject.name={NAME},reason=RolledBack"
+    )["items"]
     assert any(e["type"] == "Warning" for e in events), events
     stable_spec = json.loads(stable["spec"])
     for pod in assert_no_restarts(kube, NAME):
@@ -213,8 +262,7 @@ def _scale(kube: Kube, replicas: int) -> None:
 def test_operated_pipeline_through_rescale_suspend_and_resume(operated: Kube) -> None:
     kube = operated
     feed = Feed()
-    manifest = stockstream_manifest(kube, NAME, _operator_image(kube),
-                                    feed_replay(SLICE_A))
+    manifest = stockstream_manifest(kube, NAME, _operator_image(kube), feed_replay(SLICE_A))
     manifest["spec"]["podTemplate"] = POD_TEMPLATE
     manifest["spec"]["rollback"] = {"readinessTimeoutSeconds": ROLLBACK_TIMEOUT_S}
     manifest["spec"]["dataflow"]["resources"] = GOOD_RESOURCES
@@ -227,21 +275,29 @@ def test_operated_pipeline_through_rescale_suspend_and_resume(operated: Kube) ->
         wait_slice_published(kube, NAME, SLICE_A)
         wait_lifecycle(kube, NAME, "Running", 2)
         _assert_pod_templates(kube.pods(dataflow_selector(NAME)), dataflow=True)
-        _assert_pod_templates(kube.pods(
-            f"app.kubernetes.io/name=replay,app.kubernetes.io/instance={NAME}"), dataflow=False)
+        _assert_pod_templates(
+            kube.pods(f"app.kubernetes.io/name=replay,app.kubernetes.io/instance={NAME}"),
+            dataflow=False,
+        )
         oracle = feed.oracle()
         with kube.port_forward("svc/redis", 6379) as port:
             client = redis_client(port)
             wait_all_one_minute_windows(client, oracle, timeout_s=600)
             checked = assert_redis_matches_oracle(client, oracle)
             last_1m = oracle[("1m", max(ends_of(oracle, "1m")))]
-            assert_same_leaders("redis-cli leaders:1m", leaders_from_cli(port, "1m"), last_1m,
-                                "mean")
+            assert_same_leaders(
+                "redis-cli leaders:1m", leaders_from_cli(port, "1m"), last_1m, "mean"
+            )
             assert checked["1m"] >= 40, checked
             # The status reports the freshness it read from Redis.
-            board = poll("status.leaderboards at the last 1m window",
-                         lambda: (kube.json("get", "stockstream", NAME).get("status") or {})
-                         .get("leaderboards"), 120, 2)
+            board = poll(
+                "status.leaderboards at the last 1m window",
+                lambda: (kube.json("get", "stockstream", NAME).get("status") or {}).get(
+                    "leaderboards"
+                ),
+                120,
+                2,
+            )
             assert board["latest1mWindowEnd"], board
 
             # 2. Slice B; mid-stream `kubectl scale` to 3 processes (a coordinated restart).
@@ -249,11 +305,15 @@ def test_operated_pipeline_through_rescale_suspend_and_resume(operated: Kube) ->
             feed.add(SLICE_B)
             job = replay_job_of(kube, NAME, SLICE_B)
             first_b_ms = min(t.ts_ms for t in SLICE_B.ticks())
-            poll("first windows of slice B in Redis",
-                 lambda: max(history_ends(client, "1m"), default=0) >= first_b_ms + 60_000,
-                 600, 1)
+            poll(
+                "first windows of slice B in Redis",
+                lambda: max(history_ends(client, "1m"), default=0) >= first_b_ms + 60_000,
+                600,
+                1,
+            )
             assert not kube.json("get", "job", job)["status"].get("succeeded"), (
-                "the replay finished before the scale: the test did not rescale mid-stream")
+                "the replay finished before the scale: the test did not rescale mid-stream"
+            )
             _scale(kube, 3)
             wait_slice_published(kube, NAME, SLICE_B)
             oracle = feed.oracle()
@@ -277,19 +337,19 @@ def test_operated_pipeline_through_rescale_suspend_and_resume(operated: Kube) ->
             # the oracle. (The image goes back to the good one only on resume: the replay
             # Job of slice B under the good image would be the finished one again.)
             good = manifest["spec"]["image"]
-            patch_spec(kube, NAME, {"rollback": {"readinessTimeoutSeconds":
-                                                 BAD_CHANGE_TIMEOUT_S}})
+            patch_spec(kube, NAME, {"rollback": {"readinessTimeoutSeconds": BAD_CHANGE_TIMEOUT_S}})
             _stable(kube)  # the same cluster: stable once ready, no restart
-            _rolled_back(kube, {"dataflow": {"resources": BAD_RESOURCES}},
-                         ("OOMKilled", "CrashLoopBackOff", "Error", "StartError",
-                          "RunContainerError"))
+            _rolled_back(
+                kube,
+                {"dataflow": {"resources": BAD_RESOURCES}},
+                ("OOMKilled", "CrashLoopBackOff", "Error", "StartError", "RunContainerError"),
+            )
             patch_spec(kube, NAME, {"dataflow": {"resources": GOOD_RESOURCES}})
             _stable(kube)  # the cluster of the stable spec: no restart, stable once ready
             # a valid reference the registry does not have (a suffix after skaffold's
             # @sha256 digest would be InvalidImageName, refused before any pull)
             missing = good.split("@")[0] + "-does-not-exist"
-            _rolled_back(kube, {"image": missing},
-                         ("ErrImagePull", "ImagePullBackOff"))
+            _rolled_back(kube, {"image": missing}, ("ErrImagePull", "ImagePullBackOff"))
 
             # 4. Suspend: no process runs, the recovery volumes stay.
             patch_spec(kube, NAME, {"suspend": True})
@@ -299,9 +359,16 @@ def test_operated_pipeline_through_rescale_suspend_and_resume(operated: Kube) ->
             assert {f"recovery-{NAME}-dataflow-{i}" for i in range(3)} <= volumes, volumes
 
             # 5. Resume with slice C: everything, from the start, equals the oracle.
-            patch_spec(kube, NAME, {"suspend": False, "image": good,
-                                    "rollback": {"readinessTimeoutSeconds": ROLLBACK_TIMEOUT_S},
-                                    "feed": {"replay": feed_replay(SLICE_C)}})
+            patch_spec(
+                kube,
+                NAME,
+                {
+                    "suspend": False,
+                    "image": good,
+                    "rollback": {"readinessTimeoutSeconds": ROLLBACK_TIMEOUT_S},
+                    "feed": {"replay": feed_replay(SLICE_C)},
+                },
+            )
             feed.add(SLICE_C)
             wait_lifecycle(kube, NAME, "Running", 2)
             wait_slice_published(kube, NAME, SLICE_C)
@@ -318,9 +385,19 @@ def test_operated_pipeline_through_rescale_suspend_and_resume(operated: Kube) ->
 
     # 6. Delete: the owned objects go, the recovery volumes are kept (the default).
     kube.run("delete", "stockstream", NAME, "--wait=true", timeout_s=300)
-    poll("owned objects deleted", lambda: not kube.json(
-        "get", "statefulsets,jobs,configmaps", "-l", f"app.kubernetes.io/instance={NAME}",
-    )["items"], 300, 2)
+    poll(
+        "owned objects deleted",
+        lambda: (
+            not kube.json(
+                "get",
+                "statefulsets,jobs,configmaps",
+                "-l",
+                f"app.kubernetes.io/instance={NAME}",
+            )["items"]
+        ),
+        300,
+        2,
+    )
     poll("no dataflow pod", lambda: not kube.pods(dataflow_selector(NAME)), 300, 2)
     volumes = {p["metadata"]["name"] for p in kube.json("get", "pvc")["items"]}
     assert f"recovery-{NAME}-dataflow-0" in volumes, volumes

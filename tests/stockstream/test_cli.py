@@ -68,39 +68,88 @@ def module(name: str) -> tuple[str, ...]:
 
 
 ENTRY_POINTS = {
-    "dataflow": EntryPoint("stockstream leaders", module("dataflows.leaders"), DataflowSettings,
-                           {"METRICS_PORT": "99999", "TOP_N": "0",
-                            "REDIS_URL": f"redis://u:{SECRET}@127.0.0.1:port/0"}),
-    "ingest": EntryPoint("stockstream ingest", module("services.ingest"), IngestSettings,
-                         {"METRICS_PORT": "99999", "SHARD_COUNT": "many",
-                          "KAFKA_EXTRA_CONFIG": f'{{"sasl.password": "{SECRET}", "n": 5}}'}),
-    "replay": EntryPoint("stockstream replay", module("services.replay"), ReplaySettings,
-                         {"METRICS_PORT": "99999", "REPLAY_SPEED": "-1"}),
-    "replay-script": EntryPoint("stockstream replay", (str(VENV_BIN / "stockstream-replay"),),
-                                ReplaySettings,
-                                {"KAFKA_EXTRA_CONFIG": f'{{"sasl.password": "{SECRET}"'}),
-    "operator": EntryPoint("stockstream operator", module("services.operator"),
-                           OperatorSettings, {"METRICS_PORT": "99999", "HEALTH_PORT": "abc"}),
-    "create-topics": EntryPoint("stockstream create-topics", module("stockstream.create_topics"),
-                                TopicsSettings, {"METRICS_PORT": "99999", "TICKS_PARTITIONS": "0"}),
-    "local": EntryPoint("stockstream local", module("dataflows.leaders.local"), LocalRunSettings,
-                        {"PROCESSES": "abc", "REDIS_URL": f"http://u:{SECRET}@127.0.0.1:1/0"}),
-    "leaders": EntryPoint("stockstream-leaders", module("dataflows.leaders.show"),
-                          RedisClientSettings, {"REDIS_URL": f"http://u:{SECRET}@127.0.0.1:1/0"}),
-    "leaders-script": EntryPoint("stockstream-leaders", (str(VENV_BIN / "stockstream-leaders"),),
-                                 RedisClientSettings,
-                                 {"REDIS_URL": f"rediss://u:{SECRET}@127.0.0.1:x/0"}),
-    "clear-window": EntryPoint("stockstream-leaders clear-window",
-                               module("dataflows.leaders.clear_window"), RedisClientSettings,
-                               {"REDIS_URL": f"unix:/u:{SECRET}@/tmp/redis.sock"},
-                               required_args=("1m", "--yes")),
-    "alert-receiver": EntryPoint("stockstream alert-receiver",
-                                 module("stockstream.monitoring.alert_receiver"),
-                                 AlertReceiverSettings, {"LISTEN_PORT": "0"}),
-    "log-index": EntryPoint("stockstream log-index", module("stockstream.log_index"),
-                            LogIndexSettings, {"LOG_RETENTION_DAYS": "0",
-                                               "ES_URL": f"http://u:{SECRET}@127.0.0.1:x"},
-                            required_args=("prune",)),
+    "dataflow": EntryPoint(
+        "stockstream leaders",
+        module("dataflows.leaders"),
+        DataflowSettings,
+        {
+            "METRICS_PORT": "99999",
+            "TOP_N": "0",
+            "REDIS_URL": f"redis://u:{SECRET}@127.0.0.1:port/0",
+        },
+    ),
+    "ingest": EntryPoint(
+        "stockstream ingest",
+        module("services.ingest"),
+        IngestSettings,
+        {
+            "METRICS_PORT": "99999",
+            "SHARD_COUNT": "many",
+            "KAFKA_EXTRA_CONFIG": f'{{"sasl.password": "{SECRET}", "n": 5}}',
+        },
+    ),
+    "replay": EntryPoint(
+        "stockstream replay",
+        module("services.replay"),
+        ReplaySettings,
+        {"METRICS_PORT": "99999", "REPLAY_SPEED": "-1"},
+    ),
+    "replay-script": EntryPoint(
+        "stockstream replay",
+        (str(VENV_BIN / "stockstream-replay"),),
+        ReplaySettings,
+        {"KAFKA_EXTRA_CONFIG": f'{{"sasl.password": "{SECRET}"'},
+    ),
+    "operator": EntryPoint(
+        "stockstream operator",
+        module("services.operator"),
+        OperatorSettings,
+        {"METRICS_PORT": "99999", "HEALTH_PORT": "abc"},
+    ),
+    "create-topics": EntryPoint(
+        "stockstream create-topics",
+        module("stockstream.create_topics"),
+        TopicsSettings,
+        {"METRICS_PORT": "99999", "TICKS_PARTITIONS": "0"},
+    ),
+    "local": EntryPoint(
+        "stockstream local",
+        module("dataflows.leaders.local"),
+        LocalRunSettings,
+        {"PROCESSES": "abc", "REDIS_URL": f"http://u:{SECRET}@127.0.0.1:1/0"},
+    ),
+    "leaders": EntryPoint(
+        "stockstream-leaders",
+        module("dataflows.leaders.show"),
+        RedisClientSettings,
+        {"REDIS_URL": f"http://u:{SECRET}@127.0.0.1:1/0"},
+    ),
+    "leaders-script": EntryPoint(
+        "stockstream-leaders",
+        (str(VENV_BIN / "stockstream-leaders"),),
+        RedisClientSettings,
+        {"REDIS_URL": f"rediss://u:{SECRET}@127.0.0.1:x/0"},
+    ),
+    "clear-window": EntryPoint(
+        "stockstream-leaders clear-window",
+        module("dataflows.leaders.clear_window"),
+        RedisClientSettings,
+        {"REDIS_URL": f"unix:/u:{SECRET}@/tmp/redis.sock"},
+        required_args=("1m", "--yes"),
+    ),
+    "alert-receiver": EntryPoint(
+        "stockstream alert-receiver",
+        module("stockstream.monitoring.alert_receiver"),
+        AlertReceiverSettings,
+        {"LISTEN_PORT": "0"},
+    ),
+    "log-index": EntryPoint(
+        "stockstream log-index",
+        module("stockstream.log_index"),
+        LogIndexSettings,
+        {"LOG_RETENTION_DAYS": "0", "ES_URL": f"http://u:{SECRET}@127.0.0.1:x"},
+        required_args=("prune",),
+    ),
     "crd": EntryPoint("stockstream crd", module("services.operator.crd"), None),
     "redis-acl": EntryPoint("stockstream redis-acl", module("stockstream.redis_acl"), None),
     "grafana": EntryPoint("stockstream grafana", module("stockstream.monitoring.grafana"), None),
@@ -108,14 +157,28 @@ ENTRY_POINTS = {
 WITH_SETTINGS = [name for name, entry in ENTRY_POINTS.items() if entry.settings is not None]
 
 
-def run(argv: tuple[str, ...], env: dict[str, str] | None = None,
-        ) -> subprocess.CompletedProcess[str]:
+def run(
+    argv: tuple[str, ...],
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
     """`argv` with a clean environment (no settings but `env`) that points at nothing."""
-    full = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"),
-            "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1", "REDIS_URL": SECRET_REDIS_URL,
-            "KUBECONFIG": "/nonexistent", **(env or {})}
-    return subprocess.run(argv, cwd=REPO, env=full, capture_output=True, text=True,
-                          timeout=HELP_TIMEOUT_S, check=False)
+    full = {
+        "PATH": os.environ["PATH"],
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",
+        "REDIS_URL": SECRET_REDIS_URL,
+        "KUBECONFIG": "/nonexistent",
+        **(env or {}),
+    }
+    return subprocess.run(
+        argv,
+        cwd=REPO,
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=HELP_TIMEOUT_S,
+        check=False,
+    )
 
 
 def expected_names(settings: type[BaseSettings]) -> list[set[str]]:
@@ -143,8 +206,9 @@ def test_help_lists_the_settings_and_starts_nothing(name: str) -> None:
     assert SECRET not in proc.stdout  # the help shows defaults, never the values set
 
 
-@pytest.mark.parametrize("argv", [(*module("dataflows.leaders"), "--help"), ("--help",)],
-                         ids=["command", "bare"])
+@pytest.mark.parametrize(
+    "argv", [(*module("dataflows.leaders"), "--help"), ("--help",)], ids=["command", "bare"]
+)
 def test_the_dataflow_wrapper_passes_help_through(argv: tuple[str, ...]) -> None:
     """deploy/docker/dataflow-entrypoint.sh execs the command it is given with its arguments
     (and `dataflow-entrypoint --help` is the dataflow's own); --help answers without
@@ -222,11 +286,28 @@ def sample_error(**values: Any) -> ValidationError | SettingsError:
 def test_type_and_default_texts() -> None:
     fields = Sample.model_fields
     assert [type_text(fields[n].annotation) for n in fields] == [
-        "int", "red | blue", "time | None", "int", "Path | None", "tuple[int, ...]",
-        "dict[str, str]", "bool", "str", "str",
+        "int",
+        "red | blue",
+        "time | None",
+        "int",
+        "Path | None",
+        "tuple[int, ...]",
+        "dict[str, str]",
+        "bool",
+        "str",
+        "str",
     ]
     assert [default_text(fields[n]) for n in fields] == [
-        "9100", "red", "unset", "3", "unset", "[60, 300]", "{}", "false", '""', "required",
+        "9100",
+        "red",
+        "unset",
+        "3",
+        "unset",
+        "[60, 300]",
+        "{}",
+        "false",
+        '""',
+        "required",
     ]
 
 
@@ -285,8 +366,13 @@ def test_read_settings_exits_in_one_line(
 
 def test_check_arguments(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        check_arguments("stockstream sample", "`sample`: a sample.\n\n        example\n    more\n",
-                        ["-h"], Sample, flags={"--check": "check only"})
+        check_arguments(
+            "stockstream sample",
+            "`sample`: a sample.\n\n        example\n    more\n",
+            ["-h"],
+            Sample,
+            flags={"--check": "check only"},
+        )
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
     assert out.startswith("`sample`: a sample.\n\n    example\nmore\n\noptions:\n")

@@ -35,8 +35,9 @@ print(json.dumps({"same": same, "counts": counts, "slow": slow}))
 
 
 def test_each_collection_is_observed_once_by_generation_and_slow_ones_are_logged() -> None:
-    out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE], capture_output=True, text=True, check=True
+    ).stdout
     result = json.loads(out)
     assert result["same"] is True
     zero, _, two = result["counts"]

@@ -24,7 +24,8 @@ def clock() -> Clock:
 
 
 def test_first_line_of_each_kind_passes_then_one_per_interval(
-        clock: Clock, caplog: pytest.LogCaptureFixture) -> None:
+    clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
     log = logging.getLogger("test.throttle")
     throttle = LogThrottle(log, interval_s=30.0, clock=clock)
     with caplog.at_level(logging.WARNING, logger="test.throttle"):
@@ -45,13 +46,20 @@ def test_first_line_of_each_kind_passes_then_one_per_interval(
     assert not hasattr(records[2], "suppressed")  # nothing held back in between
 
 
-@pytest.mark.parametrize(("first", "second", "same_kind"), [
-    ("Connect to ipv4#10.244.0.21:9092 failed (after 3ms)",
-     "Connect to ipv4#10.244.0.22:9092 failed (after 0ms)", True),  # digits vary
-    ("Connect to ipv4#10.244.0.21:9092 failed", "Disconnected from 10.244.0.21:9092", False),
-])
-def test_filter_keys_lines_by_their_text_without_digits(clock: Clock, first: str, second: str,
-                                                        same_kind: bool) -> None:
+@pytest.mark.parametrize(
+    ("first", "second", "same_kind"),
+    [
+        (
+            "Connect to ipv4#10.244.0.21:9092 failed (after 3ms)",
+            "Connect to ipv4#10.244.0.22:9092 failed (after 0ms)",
+            True,
+        ),  # digits vary
+        ("Connect to ipv4#10.244.0.21:9092 failed", "Disconnected from 10.244.0.21:9092", False),
+    ],
+)
+def test_filter_keys_lines_by_their_text_without_digits(
+    clock: Clock, first: str, second: str, same_kind: bool
+) -> None:
     gate = ThrottleFilter(interval_s=30.0, clock=clock)
     record = logging.makeLogRecord
     assert gate.filter(record({"msg": first}))

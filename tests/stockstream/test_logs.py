@@ -13,11 +13,19 @@ import pytest
 from stockstream.logs import EXTRA_NAMESPACE, ecs_formatter
 
 
-def line(level: int, message: str, extra: dict[str, Any] | None = None,
-         exc: BaseException | None = None) -> dict[str, Any]:
+def line(
+    level: int, message: str, extra: dict[str, Any] | None = None, exc: BaseException | None = None
+) -> dict[str, Any]:
     record = logging.getLogger("dataflows.leaders").makeRecord(
-        "dataflows.leaders", level, "x.py", 7, message, (),
-        (type(exc), exc, exc.__traceback__) if exc else None, extra=extra)
+        "dataflows.leaders",
+        level,
+        "x.py",
+        7,
+        message,
+        (),
+        (type(exc), exc, exc.__traceback__) if exc else None,
+        extra=extra,
+    )
     return json.loads(ecs_formatter("leaders").format(record))
 
 
@@ -32,11 +40,14 @@ def test_the_fields_people_filter_on() -> None:
     assert "original" not in out["log"] and EXTRA_NAMESPACE not in out
 
 
-@pytest.mark.parametrize(("extra", "expected"), [
-    ({"reason": "late", "count": 3}, {"reason": "late", "count": 3}),
-    ({"error": "connection refused"}, {"error": "connection refused"}),
-    ({"process_id": None, "bounded": True}, {"bounded": True}),
-])
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ({"reason": "late", "count": 3}, {"reason": "late", "count": 3}),
+        ({"error": "connection refused"}, {"error": "connection refused"}),
+        ({"process_id": None, "bounded": True}, {"bounded": True}),
+    ],
+)
 def test_extras_go_under_the_namespace(extra: dict[str, Any], expected: dict[str, Any]) -> None:
     out = line(logging.INFO, "m", extra)
     assert out[EXTRA_NAMESPACE] == expected

@@ -151,12 +151,17 @@ def test_redis_cli_as_reader(server: RedisServer, admin: redis.Redis) -> None:
     base = ["redis-cli", "-h", server.host, "-p", str(server.port), "--user", "reader"]
 
     def cli(*args: str) -> str:
-        proc = subprocess.run([*base, *args], env=env, capture_output=True, text=True,
-                              timeout=30, check=True)
+        proc = subprocess.run(
+            [*base, *args], env=env, capture_output=True, text=True, timeout=30, check=True
+        )
         return proc.stdout
 
     assert cli("ZREVRANGE", "leaders:1m", "0", "2", "WITHSCORES").split() == [
-        "AAA", "3", "BBB", "2"]
+        "AAA",
+        "3",
+        "BBB",
+        "2",
+    ]
     assert "NOPERM" in cli("ZADD", "leaders:1m", "9", "EVIL")
     assert "NOPERM" in cli("FLUSHALL")
     assert admin.zrevrange("leaders:1m", 0, -1) == [b"AAA", b"BBB"]
@@ -174,8 +179,9 @@ def test_kubernetes_template_is_generated_from_the_rules() -> None:
     assert TEMPLATE.read_text() == redis_acl.template(), (
         "regenerate: python -m stockstream.redis_acl > deploy/kustomize/base/redis-users.acl"
     )
-    names = [line.split()[1] for line in TEMPLATE.read_text().splitlines()
-             if line.startswith("user ")]
+    names = [
+        line.split()[1] for line in TEMPLATE.read_text().splitlines() if line.startswith("user ")
+    ]
     assert names == ["default", "writer", "reader"]
 
 

@@ -30,8 +30,20 @@ def test_tick_built_equals_init(tick: Tick) -> None:
     assert replace(built, price=1.0) == replace(tick, price=1.0)
 
 
-@given(values=st.tuples(st.text(max_size=8), st.integers(0, 10**6), FLOATS, FLOATS, FLOATS,
-                        FLOATS, FLOATS, st.none() | FLOATS, FLOATS, FLOATS))
+@given(
+    values=st.tuples(
+        st.text(max_size=8),
+        st.integers(0, 10**6),
+        FLOATS,
+        FLOATS,
+        FLOATS,
+        FLOATS,
+        FLOATS,
+        st.none() | FLOATS,
+        FLOATS,
+        FLOATS,
+    )
+)
 def test_figures_built_equals_init(values: tuple) -> None:
     built = slot_builder(Figures)(*values)
     assert built == Figures(*values)

@@ -103,12 +103,8 @@ VALID_CASES = [
     ),
     pytest.param(b"AIG", message(price=31), tick(price=31.0), id="integer-price"),
     pytest.param(b"AIG", message(price=5e-324), tick(price=5e-324), id="tiny-price"),
-    pytest.param(
-        b"AIG", message(ts="2013-10-07T21:30:00.464+08:00"), tick(), id="ts-plus-0800"
-    ),
-    pytest.param(
-        b"AIG", message(ts="2013-10-07T08:30:00.464-05:00"), tick(), id="ts-minus-0500"
-    ),
+    pytest.param(b"AIG", message(ts="2013-10-07T21:30:00.464+08:00"), tick(), id="ts-plus-0800"),
+    pytest.param(b"AIG", message(ts="2013-10-07T08:30:00.464-05:00"), tick(), id="ts-minus-0500"),
     pytest.param(b"AIG", message(ts="2013-10-07T13:30:00.464+00:00"), tick(), id="ts-plus-0000"),
     pytest.param(
         b"AIG", message(ts="2013-10-07T13:30:00.464999Z"), tick(), id="ts-microseconds-floored"
@@ -119,15 +115,9 @@ VALID_CASES = [
         tick(),
         id="ingest-ts-plus-0800",
     ),
-    pytest.param(
-        b"BRK.B", message(symbol="BRK.B"), tick(symbol="BRK.B"), id="symbol-with-dot"
-    ),
-    pytest.param(
-        b"A" * 32, message(symbol="A" * 32), tick(symbol="A" * 32), id="symbol-32-chars"
-    ),
-    pytest.param(
-        b"AIG", message(extra={"ignored": True}), tick(), id="unknown-fields-ignored"
-    ),
+    pytest.param(b"BRK.B", message(symbol="BRK.B"), tick(symbol="BRK.B"), id="symbol-with-dot"),
+    pytest.param(b"A" * 32, message(symbol="A" * 32), tick(symbol="A" * 32), id="symbol-32-chars"),
+    pytest.param(b"AIG", message(extra={"ignored": True}), tick(), id="unknown-fields-ignored"),
     pytest.param(
         b"AIG",
         padded(MAX_MESSAGE_BYTES),
@@ -208,9 +198,7 @@ REJECTION_CASES = [
     pytest.param(b"AIG", message() + b"}", Reason.INVALID_JSON, id="trailing-garbage"),
     pytest.param(b"AIG", message(price=Raw("NaN"))[:-1], Reason.INVALID_JSON, id="truncated-nan"),
     pytest.param(b"AIG", b"\xff\xfe\x00\x01", Reason.INVALID_JSON, id="binary-garbage"),
-    pytest.param(
-        b"AIG", json.dumps(VALID).encode("utf-16"), Reason.INVALID_JSON, id="utf-16-json"
-    ),
+    pytest.param(b"AIG", json.dumps(VALID).encode("utf-16"), Reason.INVALID_JSON, id="utf-16-json"),
     pytest.param(b"AIG", b"\xef\xbb\xbf" + message(), Reason.INVALID_JSON, id="utf-8-bom"),
     pytest.param(b"AIG", b"[" * 5000, Reason.OVERSIZE, id="deeply-nested-oversize"),
     pytest.param(b"AIG", b"[" * 4000, Reason.INVALID_JSON, id="deeply-nested"),
@@ -232,25 +220,17 @@ REJECTION_CASES = [
     *_missing_field_cases(),
     pytest.param(b"AIG", message(schema_version=2), Reason.UNKNOWN_SCHEMA_VERSION, id="v2"),
     pytest.param(b"AIG", message(schema_version=0), Reason.UNKNOWN_SCHEMA_VERSION, id="v0"),
-    pytest.param(
-        b"AIG", message(schema_version="1"), Reason.UNKNOWN_SCHEMA_VERSION, id="v-string"
-    ),
+    pytest.param(b"AIG", message(schema_version="1"), Reason.UNKNOWN_SCHEMA_VERSION, id="v-string"),
     pytest.param(b"AIG", message(schema_version=1.0), Reason.UNKNOWN_SCHEMA_VERSION, id="v-1.0"),
-    pytest.param(
-        b"AIG", message(schema_version=True), Reason.UNKNOWN_SCHEMA_VERSION, id="v-true"
-    ),
-    pytest.param(
-        b"AIG", message(schema_version=None), Reason.UNKNOWN_SCHEMA_VERSION, id="v-null"
-    ),
+    pytest.param(b"AIG", message(schema_version=True), Reason.UNKNOWN_SCHEMA_VERSION, id="v-true"),
+    pytest.param(b"AIG", message(schema_version=None), Reason.UNKNOWN_SCHEMA_VERSION, id="v-null"),
     pytest.param(b"", message(symbol=""), Reason.BAD_SYMBOL, id="symbol-empty"),
     pytest.param(b"A" * 33, message(symbol="A" * 33), Reason.BAD_SYMBOL, id="symbol-too-long"),
     pytest.param(b"A IG", message(symbol="A IG"), Reason.BAD_SYMBOL, id="symbol-inner-space"),
     pytest.param(b" AIG", message(symbol=" AIG"), Reason.BAD_SYMBOL, id="symbol-leading-space"),
     pytest.param(b"AIG\n", message(symbol="AIG\n"), Reason.BAD_SYMBOL, id="symbol-newline"),
     pytest.param(b".AIG", message(symbol=".AIG"), Reason.BAD_SYMBOL, id="symbol-leading-dot"),
-    pytest.param(
-        "株".encode(), message(symbol="株"), Reason.BAD_SYMBOL, id="symbol-non-ascii"
-    ),
+    pytest.param("株".encode(), message(symbol="株"), Reason.BAD_SYMBOL, id="symbol-non-ascii"),
     pytest.param(None, message(symbol=42), Reason.BAD_SYMBOL, id="symbol-number"),
     pytest.param(None, message(symbol=None), Reason.BAD_SYMBOL, id="symbol-null"),
     pytest.param(None, message(symbol=["AIG"]), Reason.BAD_SYMBOL, id="symbol-list"),
@@ -341,8 +321,9 @@ NUMBERS = st.integers() | st.floats() | HUGE_INTS
 JSON_SCALARS = st.none() | st.booleans() | NUMBERS | st.text(max_size=40)
 JSON_VALUES = st.recursive(
     JSON_SCALARS,
-    lambda children: st.lists(children, max_size=5)
-    | st.dictionaries(st.text(max_size=10), children, max_size=5),
+    lambda children: (
+        st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=10), children, max_size=5)
+    ),
     max_leaves=20,
 )
 TS_TEXTS = st.one_of(MS.map(format_ts), st.text(max_size=40), JSON_VALUES)

@@ -59,8 +59,10 @@ def test_same_result_on_any_bytes(key: bytes | None, value: bytes) -> None:
     assert decode(key, value) == _decode_checked(key, value)
 
 
-BODY = ('{"schema_version":1,"symbol":"AIG","price":31.52,"size":100,'
-        '"ts":"2013-10-07T13:30:00.464Z","source":"t"')
+BODY = (
+    '{"schema_version":1,"symbol":"AIG","price":31.52,"size":100,'
+    '"ts":"2013-10-07T13:30:00.464Z","source":"t"'
+)
 FALLBACK_CASES = [
     # (what is unusual, key, value): valid or not, the checked path decides
     ("offset instead of Z", b"AIG", BODY.replace(".464Z", ".464+00:00") + "}"),
@@ -90,8 +92,9 @@ FALLBACK_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("case", "key", "text"), FALLBACK_CASES,
-                         ids=[case[0] for case in FALLBACK_CASES])
+@pytest.mark.parametrize(
+    ("case", "key", "text"), FALLBACK_CASES, ids=[case[0] for case in FALLBACK_CASES]
+)
 def test_unusual_messages_decode_as_checked(case: str, key: bytes, text: str) -> None:
     value = text.encode("utf-8", "surrogateescape")  # "\udcff" becomes the byte 0xff
     result = decode(key, value)
@@ -113,7 +116,7 @@ def test_canonical_ts_never_disagrees(ts_ms: int, position: int, char: str) -> N
     """One character of a canonical time changed: either not canonical (None) or what
     `parse_ts` says."""
     text = format_ts(ts_ms)
-    text = text[:position] + char + text[position + 1:]
+    text = text[:position] + char + text[position + 1 :]
     fast = _canonical_ts_ms(text)
     if fast is not None:
         assert fast == parse_ts(text)

@@ -84,8 +84,9 @@ PANEL_VARS = {**LIVE_GRAFANA_VARS, "$__rate_interval": "1m"}
 
 
 @pytest.fixture(scope="module")
-def user_path(kube_cluster: KubeCluster,
-              tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Kube, Path]]:
+def user_path(
+    kube_cluster: KubeCluster, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Kube, Path]]:
     """The default deploy, by skaffold, on a cluster without any of it; removed afterwards
     (the test cluster persists across runs)."""
     kube = replace(kube_for(kube_cluster), namespace=NAMESPACE)
@@ -123,14 +124,16 @@ def run_readme_commands(commands: list[str]) -> list[list[str]]:
     """Each command's output lines, the commands run in one shell (as typed one by one)."""
     marker = "@@@ next command @@@"
     script = f"; echo '{marker}'; ".join(commands)
-    proc = subprocess.run(["sh", "-ec", script], capture_output=True, text=True, timeout=60,
-                          check=True)
+    proc = subprocess.run(
+        ["sh", "-ec", script], capture_output=True, text=True, timeout=60, check=True
+    )
     return [part.strip().splitlines() for part in proc.stdout.split(marker)]
 
 
 def leaders_and_end(commands: list[str]) -> tuple[list[tuple[str, float]], int]:
     """The README's top 3 of `leaders:1m` and the end (ms) of the window they belong to; run
     again when a new window landed between the two commands."""
+
     def consistent() -> tuple[list[tuple[str, float]], int] | None:
         before = run_readme_commands(commands)[-1]
         outputs = run_readme_commands(commands)
@@ -141,14 +144,18 @@ def leaders_and_end(commands: list[str]) -> tuple[list[tuple[str, float]], int]:
         pairs = [(ranking[i], float(ranking[i + 1])) for i in range(0, len(ranking), 2)]
         end = datetime.fromisoformat(after[0].replace("Z", "+00:00"))
         return pairs, int(end.timestamp() * 1000)
+
     return poll("the README's leaderboard and its window end", consistent, 300, 5)
 
 
 def one_minute_oracle(end_ms: int) -> Any:
     """The oracle's 1-minute window ending at `end_ms` over the example's feed: the SSE
     session replayed from its start at real time (its first pass keeps the file's times)."""
-    ticks = [t for t in replay_ticks(ReplaySettings(replay_file=SSE_FILE, metrics_port=0))
-             if t.ts_ms < end_ms]
+    ticks = [
+        t
+        for t in replay_ticks(ReplaySettings(replay_file=SSE_FILE, metrics_port=0))
+        if t.ts_ms < end_ms
+    ]
     specs = [s for s in DEFAULT_SPECS if s.name == "1m"]
     return oracle_windows(ticks, specs)[("1m", end_ms)]
 
@@ -166,20 +173,28 @@ def check_deploy(kube: Kube, log: Path) -> None:
     sst = kube.json("get", "stockstream", NAME)
     assert sst["metadata"]["creationTimestamp"] >= established[0]["lastTransitionTime"]
     wait_lifecycle(kube, NAME, "Running", 2)
+
     def available(namespace: str, deployment: str) -> bool:
         status = kube.json("get", "deployment", deployment, "-n", namespace).get("status", {})
         return bool(status.get("availableReplicas"))
 
-    for namespace, deployment in ((OPERATOR_NAMESPACE, "stockstream-operator"),
-                                  (NAMESPACE, "prometheus"), (NAMESPACE, "alertmanager"),
-                                  (NAMESPACE, "alert-receiver")):
+    for namespace, deployment in (
+        (OPERATOR_NAMESPACE, "stockstream-operator"),
+        (NAMESPACE, "prometheus"),
+        (NAMESPACE, "alertmanager"),
+        (NAMESPACE, "alert-receiver"),
+    ):
         poll(f"{deployment} available", partial(available, namespace, deployment), 300, 3)
     for pod in ("redis-0", "redpanda-0"):
         poll(f"{pod} ready", partial(ready_pod, kube, pod), 300, 3)
     logging_kube = replace(kube, namespace=LOGGING_NAMESPACE)
     poll("opensearch-0 ready", partial(ready_pod, logging_kube, "opensearch-0"), 400, 5)
-    poll("filebeat ready on the node", lambda: logging_kube.json(
-        "get", "daemonset", "filebeat")["status"].get("numberReady") == 1, 300, 3)
+    poll(
+        "filebeat ready on the node",
+        lambda: logging_kube.json("get", "daemonset", "filebeat")["status"].get("numberReady") == 1,
+        300,
+        3,
+    )
 
     check_explain(kube, crd)
 
@@ -205,8 +220,7 @@ def check_leaders(kube: Kube) -> None:
     commands = readme_commands()
     with kube.port_forward("svc/redis", 6379, local_port=6379):  # as skaffold forwards it
         leaders, end_ms = leaders_and_end(commands)
-    assert_same_leaders("README's redis-cli leaders:1m", leaders, one_minute_oracle(end_ms),
-                        "mean")
+    assert_same_leaders("README's redis-cli leaders:1m", leaders, one_minute_oracle(end_ms), "mean")
 
 
 def check_metrics(kube: Kube, port: int) -> None:
@@ -226,6 +240,7 @@ def check_metrics(kube: Kube, port: int) -> None:
     jobs = poll("the dataflow, replay and operator pods up in Prometheus", scraped, 300, 5)
     for job in ("dataflow", "replay"):
         assert {t.get("stockstream") for t in jobs[job]} == {NAME}, jobs[job]
+
     # Prometheus scrapes every 15 s: the operator's last sample may predate `Running`
     # (a clean-clone CI run read `Deploying` right after the status said `Running`).
     def running() -> bool:
@@ -238,8 +253,11 @@ def check_metrics(kube: Kube, port: int) -> None:
     leaders = query(port, "stockstream_operator_leader == 1")  # exactly one replica active
     assert len(leaders) == 1, leaders
 
-    panels = {substitute(expr, PANEL_VARS): where for expr, where in dashboard_queries().items()
-              if not any(f'job="{job}"' in expr for job in ABSENT_JOBS)}
+    panels = {
+        substitute(expr, PANEL_VARS): where
+        for expr, where in dashboard_queries().items()
+        if not any(f'job="{job}"' in expr for job in ABSENT_JOBS)
+    }
 
     def empty_panels() -> dict[str, str]:
         return {expr: where for expr, where in panels.items() if not query(port, expr)}
@@ -252,15 +270,23 @@ def check_metrics(kube: Kube, port: int) -> None:
 def received(port: int, alertname: str, status: str) -> list[dict[str, Any]]:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/alerts", timeout=10) as reply:
         alerts = json.loads(reply.read())
-    return [a for a in alerts if a["labels"].get("alertname") == alertname
-            and a["status"] == status and a["labels"].get("stockstream") == NAME]
+    return [
+        a
+        for a in alerts
+        if a["labels"].get("alertname") == alertname
+        and a["status"] == status
+        and a["labels"].get("stockstream") == NAME
+    ]
 
 
 def broker_lost_in_status(kube: Kube) -> dict[str, Any] | None:
     status = kube.json("get", "stockstream", NAME).get("status") or {}
     degraded = next(c for c in status.get("conditions") or [] if c["type"] == "Degraded")
-    ok = (degraded["status"] == "True" and degraded["reason"] == "ProcessesNotReady"
-          and "running, not ready (broker unreachable)" in degraded["message"])
+    ok = (
+        degraded["status"] == "True"
+        and degraded["reason"] == "ProcessesNotReady"
+        and "running, not ready (broker unreachable)" in degraded["message"]
+    )
     return degraded if ok else None
 
 
@@ -271,27 +297,45 @@ def check_broker_alert(kube: Kube) -> None:
         try:
             # Issue 25.2: the processes turn unready, and the StockStream's status gives
             # their own reason (the operator reads their /readyz).
-            poll("Degraded: the processes say the broker is unreachable",
-                 partial(broker_lost_in_status, kube), 300, 5)
-            firing = poll("StockstreamBrokerUnreachable delivered to the receiver",
-                          lambda: received(port, "StockstreamBrokerUnreachable", "firing"),
-                          480, 10)
+            poll(
+                "Degraded: the processes say the broker is unreachable",
+                partial(broker_lost_in_status, kube),
+                300,
+                5,
+            )
+            firing = poll(
+                "StockstreamBrokerUnreachable delivered to the receiver",
+                lambda: received(port, "StockstreamBrokerUnreachable", "firing"),
+                480,
+                10,
+            )
         finally:
             kube.run("scale", "statefulset", "redpanda", "--replicas=1")
         assert firing[0]["receiver"] == "pager", firing  # critical: the paging route
         assert firing[0]["labels"]["namespace"] == NAMESPACE, firing
-        poll("StockstreamBrokerUnreachable resolved at the receiver",
-             lambda: received(port, "StockstreamBrokerUnreachable", "resolved"), 480, 10)
+        poll(
+            "StockstreamBrokerUnreachable resolved at the receiver",
+            lambda: received(port, "StockstreamBrokerUnreachable", "resolved"),
+            480,
+            10,
+        )
 
 
 def check_suspended_is_quiet(kube: Kube, prometheus_port: int) -> None:
     patch_spec(kube, NAME, {"suspend": True})
     wait_lifecycle(kube, NAME, "Suspended")
-    poll("no dataflow target left", lambda: not query(prometheus_port, 'up{job="dataflow"}'),
-         300, 5)
-    poll("the operator reports Suspended", lambda: query(
-        prometheus_port,
-        f'stockstream_operator_lifecycle{{name="{NAME}", lifecycle="Suspended"}} == 1'), 120, 5)
+    poll(
+        "no dataflow target left", lambda: not query(prometheus_port, 'up{job="dataflow"}'), 300, 5
+    )
+    poll(
+        "the operator reports Suspended",
+        lambda: query(
+            prometheus_port,
+            f'stockstream_operator_lifecycle{{name="{NAME}", lifecycle="Suspended"}} == 1',
+        ),
+        120,
+        5,
+    )
     # Three rule evaluations (15 s apart) with no dataflow process: an absence alert would be
     # pending by now.
     time.sleep(50)
@@ -301,10 +345,12 @@ def check_suspended_is_quiet(kube: Kube, prometheus_port: int) -> None:
 
 def search(port: int, *terms: tuple[str, str], size: int = 1) -> list[dict[str, Any]]:
     """The newest log documents matching every (field, value) term."""
-    body = {"size": size, "sort": [{"@timestamp": "desc"}],
-            "query": {"bool": {"filter": [{"term": {f: v}} for f, v in terms]}}}
-    reply = httpx.post(f"http://127.0.0.1:{port}/stockstream-logs-*/_search", json=body,
-                       timeout=30)
+    body = {
+        "size": size,
+        "sort": [{"@timestamp": "desc"}],
+        "query": {"bool": {"filter": [{"term": {f: v}} for f, v in terms]}},
+    }
+    reply = httpx.post(f"http://127.0.0.1:{port}/stockstream-logs-*/_search", json=body, timeout=30)
     if reply.status_code == 404:  # no index yet
         return []
     reply.raise_for_status()
@@ -317,11 +363,11 @@ def check_logs(kube: Kube) -> None:
     wanted = {
         "dataflow": [("service.name", "leaders"), ("kubernetes.namespace", NAMESPACE), instance],
         "replay": [("service.name", "replay"), instance],
-        "operator": [("service.name", "operator"),
-                     ("kubernetes.namespace", OPERATOR_NAMESPACE)],
+        "operator": [("service.name", "operator"), ("kubernetes.namespace", OPERATOR_NAMESPACE)],
         "alert receiver": [("service.name", "alert-receiver"), ("log.level", "warning")],
     }
     with logging_kube.port_forward("svc/opensearch", 9200) as port:
+
         def missing() -> list[str]:
             return [what for what, terms in wanted.items() if not search(port, *terms)]
 
@@ -340,8 +386,9 @@ def check_logs(kube: Kube) -> None:
         today = line["_index"]
         assert line["_source"]["kubernetes"]["pod"]["name"].startswith(f"{NAME}-"), line
 
-        template = httpx.get(f"http://127.0.0.1:{port}/_index_template/stockstream-logs",
-                             timeout=30).json()
+        template = httpx.get(
+            f"http://127.0.0.1:{port}/_index_template/stockstream-logs", timeout=30
+        ).json()
         assert template["index_templates"][0]["name"] == "stockstream-logs", template
         mapping = httpx.get(f"http://127.0.0.1:{port}/{today}/_mapping", timeout=30).json()
         fields = mapping[today]["mappings"]["properties"]
@@ -352,16 +399,27 @@ def check_logs(kube: Kube) -> None:
         for index in ("stockstream-logs-2000.01.01", "stockstream-logs-archive"):
             httpx.put(f"http://127.0.0.1:{port}/{index}", timeout=30).raise_for_status()
         logging_kube.run("create", "job", "--from=cronjob/log-retention", "log-retention-now")
-        logging_kube.run("wait", "--for=condition=complete", "job/log-retention-now",
-                         "--timeout=300s", timeout_s=320)
-        indices = {row["index"] for row in httpx.get(
-            f"http://127.0.0.1:{port}/_cat/indices/stockstream-logs-*",
-            params={"format": "json"}, timeout=30).json()}
+        logging_kube.run(
+            "wait",
+            "--for=condition=complete",
+            "job/log-retention-now",
+            "--timeout=300s",
+            timeout_s=320,
+        )
+        indices = {
+            row["index"]
+            for row in httpx.get(
+                f"http://127.0.0.1:{port}/_cat/indices/stockstream-logs-*",
+                params={"format": "json"},
+                timeout=30,
+            ).json()
+        }
         assert "stockstream-logs-2000.01.01" not in indices, indices
         assert {today, "stockstream-logs-archive"} <= indices, indices
 
-    settings = logging_kube.json("get", "configmap", "-l",
-                                 "app.kubernetes.io/component=logging")["items"]
+    settings = logging_kube.json("get", "configmap", "-l", "app.kubernetes.io/component=logging")[
+        "items"
+    ]
     (es_url,) = {c["data"]["ES_URL"] for c in settings if "ES_URL" in c.get("data", {})}
     assert es_url == f"http://opensearch.{LOGGING_NAMESPACE}.svc:9200", es_url
     assert grafana_log_url() == es_url
@@ -369,8 +427,12 @@ def check_logs(kube: Kube) -> None:
 
 def grafana_log_url() -> str:
     """ELASTICSEARCH_URL of Grafana in the default deploy (not run here: AGPL, no image)."""
-    out = subprocess.run([kustomize_binary(), "build", str(REPO / "deploy/kustomize/operator/dev")],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [kustomize_binary(), "build", str(REPO / "deploy/kustomize/operator/dev")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     for doc in yaml.safe_load_all(out):
         if doc and doc["kind"] == "Deployment" and doc["metadata"]["name"] == "grafana":
             (container,) = doc["spec"]["template"]["spec"]["containers"]

@@ -30,8 +30,12 @@ def generated() -> dict[Path, str]:
 
 
 def main(argv: list[str]) -> int:
-    check_arguments("stockstream grafana", __doc__, argv,
-                    flags={"--check": "exit 1 if a committed file differs; write nothing"})
+    check_arguments(
+        "stockstream grafana",
+        __doc__,
+        argv,
+        flags={"--check": "exit 1 if a committed file differs; write nothing"},
+    )
     stale = []
     for path, text in generated().items():
         if "--check" in argv:

@@ -53,19 +53,34 @@ def rule(prom: dict[str, Any]) -> alerting.Rule:
     expr = " ".join(str(prom["expr"]).split())
     lookback = am.RelativeTimeRange(from_val=LOOKBACK_S, to=0)
     return (
-        alerting.Rule(prom["alert"]).uid(uid(prom["alert"])).condition("C")
-        .with_query(alerting.Query("A").datasource_uid(PROMETHEUS_UID)
-                    .relative_time_range(lookback)
-                    .model(prometheus.Dataquery().expr(expr).instant().ref_id("A")
-                           .datasource(PROMETHEUS_REF)))
-        .with_query(alerting.Query("B").datasource_uid(EXPRESSION_UID)
-                    .model(sse.TypeReduce().ref_id("B").expression("A").reducer("last")))
-        .with_query(alerting.Query("C").datasource_uid(EXPRESSION_UID)
-                    .model(sse.TypeMath().ref_id("C").expression(CONDITION)))
-        .for_val(prom.get("for", "0s")).no_data_state("OK").exec_err_state("Error")
+        alerting.Rule(prom["alert"])
+        .uid(uid(prom["alert"]))
+        .condition("C")
+        .with_query(
+            alerting.Query("A")
+            .datasource_uid(PROMETHEUS_UID)
+            .relative_time_range(lookback)
+            .model(
+                prometheus.Dataquery().expr(expr).instant().ref_id("A").datasource(PROMETHEUS_REF)
+            )
+        )
+        .with_query(
+            alerting.Query("B")
+            .datasource_uid(EXPRESSION_UID)
+            .model(sse.TypeReduce().ref_id("B").expression("A").reducer("last"))
+        )
+        .with_query(
+            alerting.Query("C")
+            .datasource_uid(EXPRESSION_UID)
+            .model(sse.TypeMath().ref_id("C").expression(CONDITION))
+        )
+        .for_val(prom.get("for", "0s"))
+        .no_data_state("OK")
+        .exec_err_state("Error")
         .labels(dict(prom.get("labels", {})))
-        .annotations({k: grafana_template(str(v)).strip()
-                      for k, v in prom.get("annotations", {}).items()})
+        .annotations(
+            {k: grafana_template(str(v)).strip() for k, v in prom.get("annotations", {}).items()}
+        )
         .is_paused(False)
     )
 
@@ -82,9 +97,15 @@ def _provisioned(built: dict[str, Any]) -> dict[str, Any]:
 
 def contact_point() -> dict[str, Any]:
     """The Alertmanager of the monitoring component, as a provisioned contact point."""
-    receiver = to_json(alerting.ContactPoint().uid(CONTACT_POINT).name(CONTACT_POINT)
-                       .type("alertmanager").settings({"url": "${ALERTMANAGER_URL}"})
-                       .disable_resolve_message(False).build())
+    receiver = to_json(
+        alerting.ContactPoint()
+        .uid(CONTACT_POINT)
+        .name(CONTACT_POINT)
+        .type("alertmanager")
+        .settings({"url": "${ALERTMANAGER_URL}"})
+        .disable_resolve_message(False)
+        .build()
+    )
     receiver.pop("name", None)
     # The SDK's type list comes from Grafana's OpenAPI document, which calls this integration
     # "alertmanager"; Grafana registers it as "prometheus-alertmanager", the name its
@@ -95,8 +116,9 @@ def contact_point() -> dict[str, Any]:
 
 def notification_policy() -> dict[str, Any]:
     """Every Grafana-managed alert to that contact point, grouped per StockStream."""
-    policy = to_json(alerting.NotificationPolicy().receiver(CONTACT_POINT)
-                     .group_by(GROUP_BY).build())
+    policy = to_json(
+        alerting.NotificationPolicy().receiver(CONTACT_POINT).group_by(GROUP_BY).build()
+    )
     return {"orgId": 1, **policy}
 
 
@@ -107,7 +129,18 @@ def build(rule_files: list[Path]) -> dict[str, Any]:
     for path in rule_files:
         for group in yaml.safe_load(path.read_text())["groups"]:
             rules = [to_json(rule(r).build()) for r in group["rules"] if "alert" in r]
-            groups.append({"orgId": 1, "name": group["name"], "folder": FOLDER,
-                           "interval": INTERVAL, "rules": [_provisioned(r) for r in rules]})
-    return {"apiVersion": 1, "groups": groups, "contactPoints": [contact_point()],
-            "policies": [notification_policy()]}
+            groups.append(
+                {
+                    "orgId": 1,
+                    "name": group["name"],
+                    "folder": FOLDER,
+                    "interval": INTERVAL,
+                    "rules": [_provisioned(r) for r in rules],
+                }
+            )
+    return {
+        "apiVersion": 1,
+        "groups": groups,
+        "contactPoints": [contact_point()],
+        "policies": [notification_policy()],
+    }

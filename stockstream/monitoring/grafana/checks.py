@@ -96,8 +96,9 @@ def check_alert_rules(  # noqa: PLR0912 - a flat list of independent checks read
                     problems.append(f"{title}: model refId differs from {query.get('refId')}")
                 if uid_ == EXPRESSION_UID:
                     text = str(model.get("expression", ""))
-                    used = set(re.findall(r"\$(\w+)", text)) if model.get("type") == "math" \
-                        else {text}
+                    used = (
+                        set(re.findall(r"\$(\w+)", text)) if model.get("type") == "math" else {text}
+                    )
                     if not used or not used <= ref_ids - {query.get("refId")}:
                         problems.append(f"{title}: expression {text!r} reads unknown refIds")
                 elif uid_ in datasource_uids:

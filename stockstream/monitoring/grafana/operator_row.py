@@ -23,36 +23,73 @@ LIFECYCLE_AGE = (
     f"stockstream) (stockstream_operator_lifecycle_since_timestamp_seconds{_SELECT}))"
 )
 
-OPERATOR_ROW: tuple[str, tuple[PanelSpec, ...]] = ("Operator", (
-    PanelSpec("timeseries", "Reconcile passes by result",
-              "Reconcile passes per second of the selected StockStreams (one every "
-              "RECONCILE_INTERVAL_S, 10 s, per StockStream, and at once after a spec change): "
-              "ok, or error (the operator logs `reconcile failed`; alert "
-              "StockstreamReconcileErrors when more than half fail for 10 min).",
-              (Query(rate("stockstream_operator_reconciles_total", "result", OPERATOR_JOB),
-                     "{{result}}"),)),
-    PanelSpec("timeseries", "Reconcile pass duration p95",
-              "95th percentile wall time of a reconcile pass per StockStream: API reads and "
-              "writes, the broker's topic check and the leaderboards' freshness in Redis. "
-              "Seconds mean a timeout (broker, Redis or API server).",
-              (Query(quantile_by("stockstream_operator_reconcile_duration_seconds",
-                                 "stockstream", "0.95", OPERATOR_JOB), "{{stockstream}}"),),
-              unit="s"),
-    PanelSpec("timeseries", "Lifecycle state and time in it",
-              "Each StockStream's lifecycle state (the legend: a new line per state) and how "
-              "long it has been in it. Deploying, Rescaling or Upgrading past 15 minutes: "
-              "StockstreamLifecycleStuck; Failed for 5: StockstreamLifecycleFailed. "
-              "Suspended never alerts.",
-              (Query(LIFECYCLE_AGE, "{{stockstream}}: {{lifecycle}}"),), unit="s", width=24),
-    PanelSpec("timeseries", "Rollbacks (last hour)",
-              "Automatic rollbacks to the last stable spec per StockStream in the trailing "
-              "hour (alert StockstreamRolledBack for 15 minutes after each).",
-              (Query(f"sum by (stockstream) (increase(stockstream_operator_rollbacks_total"
-                     f"{_SELECT}[1h]))", "{{stockstream}}"),)),
-    PanelSpec("timeseries", "Operator leader by replica",
-              "1 on the operator replica holding the Lease (the one that reconciles), 0 on "
-              "the standby; a handover moves the 1. No replica at 1 for 5 minutes: "
-              "StockstreamOperatorNoLeader.",
-              (Query(f"max by (pod) (stockstream_operator_leader{{{OPERATOR_JOB}}})",
-                     "{{pod}}"),)),
-))
+OPERATOR_ROW: tuple[str, tuple[PanelSpec, ...]] = (
+    "Operator",
+    (
+        PanelSpec(
+            "timeseries",
+            "Reconcile passes by result",
+            "Reconcile passes per second of the selected StockStreams (one every "
+            "RECONCILE_INTERVAL_S, 10 s, per StockStream, and at once after a spec change): "
+            "ok, or error (the operator logs `reconcile failed`; alert "
+            "StockstreamReconcileErrors when more than half fail for 10 min).",
+            (
+                Query(
+                    rate("stockstream_operator_reconciles_total", "result", OPERATOR_JOB),
+                    "{{result}}",
+                ),
+            ),
+        ),
+        PanelSpec(
+            "timeseries",
+            "Reconcile pass duration p95",
+            "95th percentile wall time of a reconcile pass per StockStream: API reads and "
+            "writes, the broker's topic check and the leaderboards' freshness in Redis. "
+            "Seconds mean a timeout (broker, Redis or API server).",
+            (
+                Query(
+                    quantile_by(
+                        "stockstream_operator_reconcile_duration_seconds",
+                        "stockstream",
+                        "0.95",
+                        OPERATOR_JOB,
+                    ),
+                    "{{stockstream}}",
+                ),
+            ),
+            unit="s",
+        ),
+        PanelSpec(
+            "timeseries",
+            "Lifecycle state and time in it",
+            "Each StockStream's lifecycle state (the legend: a new line per state) and how "
+            "long it has been in it. Deploying, Rescaling or Upgrading past 15 minutes: "
+            "StockstreamLifecycleStuck; Failed for 5: StockstreamLifecycleFailed. "
+            "Suspended never alerts.",
+            (Query(LIFECYCLE_AGE, "{{stockstream}}: {{lifecycle}}"),),
+            unit="s",
+            width=24,
+        ),
+        PanelSpec(
+            "timeseries",
+            "Rollbacks (last hour)",
+            "Automatic rollbacks to the last stable spec per StockStream in the trailing "
+            "hour (alert StockstreamRolledBack for 15 minutes after each).",
+            (
+                Query(
+                    f"sum by (stockstream) (increase(stockstream_operator_rollbacks_total"
+                    f"{_SELECT}[1h]))",
+                    "{{stockstream}}",
+                ),
+            ),
+        ),
+        PanelSpec(
+            "timeseries",
+            "Operator leader by replica",
+            "1 on the operator replica holding the Lease (the one that reconciles), 0 on "
+            "the standby; a handover moves the 1. No replica at 1 for 5 minutes: "
+            "StockstreamOperatorNoLeader.",
+            (Query(f"max by (pod) (stockstream_operator_leader{{{OPERATOR_JOB}}})", "{{pod}}"),),
+        ),
+    ),
+)

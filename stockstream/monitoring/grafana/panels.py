@@ -40,5 +40,6 @@ def quantile_by(metric: str, label: str, q: str, extra: str = "") -> str:
     """The `q` quantile of a histogram over all pods, per value of `label` (or none: "")."""
     grouping = f"le, {label}" if label else "le"
     matchers = NS + (f", {extra}" if extra else "")
-    return (f"histogram_quantile({q}, sum by ({grouping}) "
-            f"(rate({metric}_bucket{{{matchers}}}{RATE})))")
+    return (
+        f"histogram_quantile({q}, sum by ({grouping}) (rate({metric}_bucket{{{matchers}}}{RATE})))"
+    )

@@ -33,8 +33,17 @@ def assert_same_rows(where: str, rows: Mapping[str, object], expected: OracleWin
     assert sorted(rows) == sorted(expected.rows), f"{where}: symbols differ"
     for symbol, want in expected.rows.items():
         got = rows[symbol]
-        for name in ("count", "mean", "min", "max", "first", "last", "vwap", "gain_pct",
-                     "volatility"):
+        for name in (
+            "count",
+            "mean",
+            "min",
+            "max",
+            "first",
+            "last",
+            "vwap",
+            "gain_pct",
+            "volatility",
+        ):
             assert close(getattr(got, name), getattr(want, name)), (
                 f"{where} {symbol}.{name}: {getattr(got, name)} != {getattr(want, name)}"
             )

@@ -94,16 +94,18 @@ def oracle_windows(
         by_symbol[tick.symbol].append(tick)
     result = {}
     for spec in specs:
-        ends = sorted({
-            end
-            for t in accepted
-            for end in range(
-                (t.ts_ms // spec.slide_ms + 1) * spec.slide_ms,
-                t.ts_ms + spec.length_ms + 1,
-                spec.slide_ms,
-            )
-            if end - spec.length_ms <= t.ts_ms < end
-        })
+        ends = sorted(
+            {
+                end
+                for t in accepted
+                for end in range(
+                    (t.ts_ms // spec.slide_ms + 1) * spec.slide_ms,
+                    t.ts_ms + spec.length_ms + 1,
+                    spec.slide_ms,
+                )
+                if end - spec.length_ms <= t.ts_ms < end
+            }
+        )
         for end in ends:
             rows = {}
             for symbol, ticks in by_symbol.items():

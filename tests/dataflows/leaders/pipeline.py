@@ -24,8 +24,12 @@ LEAN_TICKS = REPO / "data/marketdata/lean-us-equities/tick_trades_20131007_AIG_B
 def publish_file(bootstrap: str, topic: str, path: Path, from_time: str | None = None) -> int:
     """Replay a market-data file as fast as possible with the replay service's own code."""
     settings = ReplaySettings(
-        kafka_bootstrap_servers=bootstrap, ticks_topic=topic, replay_file=str(path),
-        replay_from=from_time, replay_speed=0, metrics_port=0,
+        kafka_bootstrap_servers=bootstrap,
+        ticks_topic=topic,
+        replay_file=str(path),
+        replay_from=from_time,
+        replay_speed=0,
+        metrics_port=0,
     )
     result = run_replay(settings)
     assert result.failed == 0 and result.undelivered == 0, result
@@ -60,8 +64,13 @@ def dataflow_env(
     bootstrap: str, topic: str, dlq: str, redis_url: str, **extra: str
 ) -> dict[str, str]:
     return {
-        "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "TICKS_TOPIC": topic, "DLQ_TOPIC": dlq,
-        "REDIS_URL": redis_url, "BOUNDED": "true", "METRICS_PORT": "0", "LOG_LEVEL": "WARNING",
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "TICKS_TOPIC": topic,
+        "DLQ_TOPIC": dlq,
+        "REDIS_URL": redis_url,
+        "BOUNDED": "true",
+        "METRICS_PORT": "0",
+        "LOG_LEVEL": "WARNING",
         **extra,
     }
 
@@ -76,9 +85,9 @@ def run_bounded(
         assert codes == [0] * processes, cluster.log_tail()
 
 
-def history_window(client: redis.Redis, spec: str, figure: str, end_ms: int) -> tuple[
-    list[tuple[str, float]], dict[str, float]
-]:
+def history_window(
+    client: redis.Redis, spec: str, figure: str, end_ms: int
+) -> tuple[list[tuple[str, float]], dict[str, float]]:
     """(leaders best first, every symbol's figure) of one window from the history keys."""
     end_s = end_ms // 1000
     leaders = scored(client.zrevrange(f"history:leaders:{spec}:{end_s}", 0, -1, withscores=True))
@@ -96,7 +105,7 @@ def figure_key(spec: str) -> str:
 def history_ends(client: redis.Redis, spec: str) -> set[int]:
     """Window ends (ms) that have a leaders history key for `spec`."""
     prefix = f"history:leaders:{spec}:"
-    return {int(key.decode()[len(prefix):]) * 1000 for key in client.scan_iter(f"{prefix}*")}
+    return {int(key.decode()[len(prefix) :]) * 1000 for key in client.scan_iter(f"{prefix}*")}
 
 
 def dump_state(client: redis.Redis) -> dict[str, object]:
@@ -138,7 +147,8 @@ def assert_window_in_history(
 
 
 def assert_history_matches(
-    client: redis.Redis, oracle: dict[tuple[str, int], OracleWindow],
+    client: redis.Redis,
+    oracle: dict[tuple[str, int], OracleWindow],
     specs: Iterable[WindowSpec],
 ) -> None:
     """Every window in Redis history equals the oracle's, and no oracle window is missing

@@ -34,8 +34,13 @@ def bytewax_means(ticks: list[Tick], length_s: int) -> dict[tuple[str, int], tup
     )
     windower = win.SlidingWindower(timedelta(seconds=length_s), timedelta(seconds=10), EPOCH)
     folded = win.fold_window(
-        "mean", keyed, clock, windower, lambda: (0, 0.0),
-        lambda acc, t: (acc[0] + 1, acc[1] + t.price), lambda a, b: (a[0] + b[0], a[1] + b[1]),
+        "mean",
+        keyed,
+        clock,
+        windower,
+        lambda: (0, 0.0),
+        lambda acc, t: (acc[0] + 1, acc[1] + t.price),
+        lambda a, b: (a[0] + b[0], a[1] + b[1]),
     )
     values: list = []
     metas: list = []
@@ -56,7 +61,8 @@ def engine_means(ticks: list[Tick], spec_name: str) -> dict[tuple[str, int], tup
     reports = engine.close_all(now_s=0.0)
     return {
         (row.symbol, part.end_ms): (row.count, row.mean)
-        for report in reports if report.spec == spec_name
+        for report in reports
+        if report.spec == spec_name
         for part in report.parts
         for row in part.rows
     }
@@ -70,8 +76,9 @@ def sample(name: str) -> list[Tick]:
 
 
 @pytest.mark.parametrize("data", ["sse", "lean"])
-@pytest.mark.parametrize("spec", [s for s in DEFAULT_SPECS if s.score == Score.MEAN],
-                         ids=lambda s: s.name)
+@pytest.mark.parametrize(
+    "spec", [s for s in DEFAULT_SPECS if s.score == Score.MEAN], ids=lambda s: s.name
+)
 def test_same_windows_and_means_as_bytewax(data: str, spec: WindowSpec) -> None:
     ticks = sample(data)
     ours = engine_means(ticks, spec.name)

@@ -28,8 +28,11 @@ BAD_MESSAGES: list[tuple[str, bytes | None, bytes | None]] = [
     ("invalid_json", b"AAA", b"\x00\xff not json"),
     ("not_an_object", b"AAA", b"[1, 2, 3]"),
     ("missing_field", b"AAA", b'{"schema_version":1,"symbol":"AAA","price":1.0,"source":"t"}'),
-    ("unknown_schema_version", b"AAA",
-     b'{"schema_version":9,"symbol":"AAA","price":1.0,"ts":"2021-12-01T01:30:00Z","source":"t"}'),
+    (
+        "unknown_schema_version",
+        b"AAA",
+        b'{"schema_version":9,"symbol":"AAA","price":1.0,"ts":"2021-12-01T01:30:00Z","source":"t"}',
+    ),
     ("non_finite_price", b"AAA", GOOD % (b"AAA", b"NaN", b"2021-12-01T01:30:01Z")),
     ("non_finite_price", b"AAA", GOOD % (b"AAA", b"Infinity", b"2021-12-01T01:30:01Z")),
     ("non_positive_price", b"AAA", GOOD % (b"AAA", b"0", b"2021-12-01T01:30:01Z")),
@@ -43,8 +46,10 @@ BAD_MESSAGES: list[tuple[str, bytes | None, bytes | None]] = [
 
 
 def valid_ticks() -> list[Tick]:
-    return [Tick(symbol, 10.0 + i % 7, T0 + i * 700, 100.0, "test")
-            for i, symbol in enumerate(["AAA", "BBB", "CCC", "DDD"] * 50)]
+    return [
+        Tick(symbol, 10.0 + i % 7, T0 + i * 700, 100.0, "test")
+        for i, symbol in enumerate(["AAA", "BBB", "CCC", "DDD"] * 50)
+    ]
 
 
 def test_bad_messages_go_to_the_dead_letter_topic(
@@ -73,8 +78,12 @@ def test_bad_messages_go_to_the_dead_letter_topic(
     url = with_db(redis_url, 3)
     redis.Redis.from_url(url).flushdb()
     settings = DataflowSettings(
-        kafka_bootstrap_servers=kafka_bootstrap, ticks_topic=topic, dlq_topic=dlq,
-        redis_url=url, bounded=True, metrics_port=0,
+        kafka_bootstrap_servers=kafka_bootstrap,
+        ticks_topic=topic,
+        dlq_topic=dlq,
+        redis_url=url,
+        bounded=True,
+        metrics_port=0,
     )
     run_main(build_flow(settings))
 
@@ -90,8 +99,9 @@ def test_bad_messages_go_to_the_dead_letter_topic(
         assert _rejected(reason) - before[reason] == count, reason
 
     client = redis.Redis.from_url(url)
-    counted = sum(int(client.hget(f"figures:{s}", "5m_max.count") or 0)
-                  for s in ("AAA", "BBB", "CCC", "DDD"))
+    counted = sum(
+        int(client.hget(f"figures:{s}", "5m_max.count") or 0) for s in ("AAA", "BBB", "CCC", "DDD")
+    )
     # All valid ticks (0..139 s) fall in one 5-minute tumbling window: each counted once.
     assert counted == len(good)
 

@@ -67,40 +67,65 @@ def data_watermark_end_s(ticks: list[Tick], partition_of: dict[str, int]) -> int
 def partition_sizes(bootstrap: str, topic: str) -> list[int]:
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "empty-topic-probe"})
     try:
-        return [consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1]
-                for p in range(PARTITIONS)]
+        return [
+            consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1]
+            for p in range(PARTITIONS)
+        ]
     finally:
         consumer.close()
 
 
 @pytest.mark.parametrize(("processes", "db"), [(1, 13), (2, 14)])
 def test_dataflow_started_on_an_empty_topic_ranks_every_window_whole(
-    processes: int, db: int, kafka_bootstrap: str, kafka_topic_factory: Callable[..., str],
-    redis_url: str, tmp_path: Path,
+    processes: int,
+    db: int,
+    kafka_bootstrap: str,
+    kafka_topic_factory: Callable[..., str],
+    redis_url: str,
+    tmp_path: Path,
 ) -> None:
     topic = kafka_topic_factory("ticks", partitions=PARTITIONS)
     dlq = kafka_topic_factory("dlq", partitions=1)
     url = with_db(redis_url, db)
     client = redis.Redis.from_url(url)
     client.flushdb()
-    shards = [ReplaySettings(
-        kafka_bootstrap_servers=kafka_bootstrap, ticks_topic=topic, replay_file=SSE_FILE,
-        replay_from=FROM_LOCAL, replay_symbols=shard_symbols(partitions), replay_limit=LIMIT,
-        replay_speed=0, metrics_port=0,
-    ) for partitions in SHARDS]
+    shards = [
+        ReplaySettings(
+            kafka_bootstrap_servers=kafka_bootstrap,
+            ticks_topic=topic,
+            replay_file=SSE_FILE,
+            replay_from=FROM_LOCAL,
+            replay_symbols=shard_symbols(partitions),
+            replay_limit=LIMIT,
+            replay_speed=0,
+            metrics_port=0,
+        )
+        for partitions in SHARDS
+    ]
     ticks = [tick for shard in shards for tick in replay_ticks(shard)]
     partition_of = {t.symbol: partition_for(encode(t)[0], PARTITIONS) for t in ticks}
     recovery = tmp_path / "recovery"
-    env = dataflow_env(kafka_bootstrap, topic, dlq, url, BOUNDED="false",
-                       RECOVERY_DIR=str(recovery), SNAPSHOT_INTERVAL_S="1", IDLE_TICK_S="0.2",
-                       IDLE_TIMEOUT_S=str(IDLE_TIMEOUT_S))
+    env = dataflow_env(
+        kafka_bootstrap,
+        topic,
+        dlq,
+        url,
+        BOUNDED="false",
+        RECOVERY_DIR=str(recovery),
+        SNAPSHOT_INTERVAL_S="1",
+        IDLE_TICK_S="0.2",
+        IDLE_TIMEOUT_S=str(IDLE_TIMEOUT_S),
+    )
     cluster = LocalCluster(env, processes=processes, log_dir=tmp_path / "dataflow")
     ports = [free_port() for _ in range(processes)]
     cluster.start_with_env([{"METRICS_PORT": str(port)} for port in ports])
     try:
         # Running on the empty topic: snapshots committed, every partition read (and empty).
-        wait_until(lambda: committed_epoch(recovery) >= 2, "the dataflow's first snapshots",
-                   context=cluster.log_tail)
+        wait_until(
+            lambda: committed_epoch(recovery) >= 2,
+            "the dataflow's first snapshots",
+            context=cluster.log_tail,
+        )
         assert client.keys("history:*") == [], "nothing to rank yet"
         for index, shard in enumerate(shards):
             if index:
@@ -113,15 +138,19 @@ def test_dataflow_started_on_an_empty_topic_ranks_every_window_whole(
         # Live, the empty partition holds each window back for IDLE_TIMEOUT_S only: the live
         # run ranks the 1m windows up to the data partitions' common watermark.
         last_1m_end_s = data_watermark_end_s(ticks, partition_of)
-        wait_until(lambda: int(client.hget("window:1m", "end") or 0) >= last_1m_end_s,
-                   "the live run's 1m windows up to the end of the slice",
-                   context=cluster.log_tail)
+        wait_until(
+            lambda: int(client.hget("window:1m", "end") or 0) >= last_1m_end_s,
+            "the live run's 1m windows up to the end of the slice",
+            context=cluster.log_tail,
+        )
         assert all(proc.poll() is None for proc in cluster.procs), cluster.log_tail()
         metrics = [scrape(port) for port in ports]
         assert all(metrics), "a process's /metrics did not answer"
         assert sum(total(m, "stockstream_windows_closed_total") for m in metrics) > 0, metrics
-        for name in ("stockstream_windows_corrected_total",
-                     "stockstream_window_parts_too_late_total"):
+        for name in (
+            "stockstream_windows_corrected_total",
+            "stockstream_window_parts_too_late_total",
+        ):
             assert sum(total(m, name) for m in metrics) == 0, (name, cluster.log_tail())
         cluster.stop()
         cluster.env = {**cluster.env, "BOUNDED": "true"}  # the last windows, from snapshots

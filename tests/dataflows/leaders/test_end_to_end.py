@@ -66,7 +66,9 @@ RUNS = [(2, 1, 1), (1, 1, 2), (1, 2, 7)]  # (processes, workers per process, Red
 
 @pytest.fixture(scope="module")
 def runs(
-    sse_topic: tuple[str, str, int], kafka_bootstrap: str, redis_url: str,
+    sse_topic: tuple[str, str, int],
+    kafka_bootstrap: str,
+    redis_url: str,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> dict[tuple[int, int, int], redis.Redis]:
     """The dataflow run once per configuration (whatever order the tests below run in)."""
@@ -76,22 +78,34 @@ def runs(
         url = with_db(redis_url, db)
         client = redis.Redis.from_url(url)
         client.flushdb()
-        run_bounded(dataflow_env(kafka_bootstrap, topic, dlq, url), processes,
-                    tmp_path_factory.mktemp(f"run-{processes}-{workers}"), workers=workers)
+        run_bounded(
+            dataflow_env(kafka_bootstrap, topic, dlq, url),
+            processes,
+            tmp_path_factory.mktemp(f"run-{processes}-{workers}"),
+            workers=workers,
+        )
         clients[(processes, workers, db)] = client
     return clients
 
 
 @pytest.mark.parametrize(("processes", "workers", "db"), RUNS)
 def test_every_window_matches_the_oracle(
-    processes: int, workers: int, db: int, sse_topic: tuple[str, str, int], sse_oracle: dict,
+    processes: int,
+    workers: int,
+    db: int,
+    sse_topic: tuple[str, str, int],
+    sse_oracle: dict,
     runs: dict[tuple[int, int, int], redis.Redis],
 ) -> None:
     _, _, published = sse_topic
     client = runs[(processes, workers, db)]
 
-    assert published == sum(row.count for (spec, _), w in sse_oracle.items()
-                            if spec == "5m_max" for row in w.rows.values())
+    assert published == sum(
+        row.count
+        for (spec, _), w in sse_oracle.items()
+        if spec == "5m_max"
+        for row in w.rows.values()
+    )
     for spec in DEFAULT_SPECS:
         want_ends = ends_of(sse_oracle, spec.name)
         assert history_ends(client, spec.name) == want_ends, spec.name
@@ -101,8 +115,12 @@ def test_every_window_matches_the_oracle(
         meta = client.hgetall(f"window:{spec.name}")
         assert int(meta[b"end"]) * 1000 == last_end
         latest = scored(client.zrevrange(f"leaders:{spec.name}", 0, -1, withscores=True))
-        assert_same_leaders(spec.name, [(s.decode(), v) for s, v in latest],
-                            sse_oracle[(spec.name, last_end)], spec.score.value)
+        assert_same_leaders(
+            spec.name,
+            [(s.decode(), v) for s, v in latest],
+            sse_oracle[(spec.name, last_end)],
+            spec.score.value,
+        )
 
 
 def test_one_and_two_processes_write_the_same_windows(

@@ -100,8 +100,12 @@ def tick_streams(draw: st.DrawFn) -> list[Tick]:
 
 
 @settings(max_examples=120, deadline=None)
-@given(arrivals=tick_streams(), partitions=st.integers(1, 3), seed=st.integers(0, 9),
-       prepare=st.booleans())
+@given(
+    arrivals=tick_streams(),
+    partitions=st.integers(1, 3),
+    seed=st.integers(0, 9),
+    prepare=st.booleans(),
+)
 def test_random_streams_match_oracle(
     arrivals: list[Tick], partitions: int, seed: int, prepare: bool
 ) -> None:
@@ -111,16 +115,18 @@ def test_random_streams_match_oracle(
 CASES = {
     "one tick": [Tick("A", 10.0, BASE_MS + 1, 5.0)],
     "one symbol, equal timestamps keep arrival order": [
-        Tick("A", 10.0, BASE_MS + 5), Tick("A", 12.0, BASE_MS + 5), Tick("A", 11.0, BASE_MS + 5)
+        Tick("A", 10.0, BASE_MS + 5),
+        Tick("A", 12.0, BASE_MS + 5),
+        Tick("A", 11.0, BASE_MS + 5),
     ],
     "gap longer than the longest window": [
-        Tick("A", 10.0, BASE_MS), Tick("B", 20.0, BASE_MS + 3_600_000)
+        Tick("A", 10.0, BASE_MS),
+        Tick("B", 20.0, BASE_MS + 3_600_000),
     ],
-    "tie on mean broken by symbol": [
-        Tick(s, 10.0, BASE_MS + i) for i, s in enumerate("DCBA")
-    ],
+    "tie on mean broken by symbol": [Tick(s, 10.0, BASE_MS + i) for i, s in enumerate("DCBA")],
     "tick exactly at the lateness bound is kept, one ms older is late": [
-        Tick("A", 10.0, BASE_MS + 20_000), Tick("A", 11.0, BASE_MS + 15_000),
+        Tick("A", 10.0, BASE_MS + 20_000),
+        Tick("A", 11.0, BASE_MS + 15_000),
         Tick("A", 12.0, BASE_MS + 14_999),
     ],
 }
@@ -139,9 +145,15 @@ def test_closes_prepared_ahead_equal_full_folds() -> None:
     pane at the close; and it does prepare most ends (a steady stream, one tick a second,
     new symbols joining and others leaving)."""
     ticks = [
-        Tick(symbol, 10.0 + (i * 7 + ord(symbol)) % 13 / 4, BASE_MS + i * 1_000,
-             None if i % 5 == 0 else float(i % 9), "test")
-        for i in range(1_500) for symbol in "ABCDE"[(i // 400) % 3 : 3 + (i // 300) % 3]
+        Tick(
+            symbol,
+            10.0 + (i * 7 + ord(symbol)) % 13 / 4,
+            BASE_MS + i * 1_000,
+            None if i % 5 == 0 else float(i % 9),
+            "test",
+        )
+        for i in range(1_500)
+        for symbol in "ABCDE"[(i // 400) % 3 : 3 + (i // 300) % 3]
     ]
     plain = PartitionEngine("0", DEFAULT_SPECS, LATENESS_MS)
     ahead = PartitionEngine("0", DEFAULT_SPECS, LATENESS_MS)
@@ -203,8 +215,12 @@ def test_an_engine_goes_on_after_its_end_of_input(offset_ms: int, accepted: bool
     tick = Tick("A", 11.0, last_end + offset_ms, None, "t")
     assert engine.ingest(tick) is accepted
     if accepted:
-        closed = [part.end_ms for report in engine.close_all(now_s=0.0) for part in report.parts
-                  if part.spec == "1m"]
+        closed = [
+            part.end_ms
+            for report in engine.close_all(now_s=0.0)
+            for part in report.parts
+            if part.spec == "1m"
+        ]
         first_end = (tick.ts_ms // 10_000 + 1) * 10_000
         assert closed == list(range(first_end, first_end + 60_000, 10_000))
 
@@ -254,15 +270,20 @@ TOP_CASES = [
     ("no rows", [], 3, []),
     ("n = 0", [("A", 1.0)], 0, []),
     ("fewer rows than n", [("B", 1.0), ("A", 2.0)], 3, ["A", "B"]),
-    ("ties at the n-th score go by symbol", [("E", 5.0), ("D", 5.0), ("C", 9.0), ("B", 5.0),
-                                              ("A", 1.0)], 3, ["C", "B", "D"]),
+    (
+        "ties at the n-th score go by symbol",
+        [("E", 5.0), ("D", 5.0), ("C", 9.0), ("B", 5.0), ("A", 1.0)],
+        3,
+        ["C", "B", "D"],
+    ),
     ("all tied", [("C", 2.0), ("B", 2.0), ("D", 2.0), ("A", 2.0)], 3, ["A", "B", "C"]),
     ("negative scores", [("A", -3.0), ("B", -1.0), ("C", -2.0)], 2, ["B", "C"]),
 ]
 
 
-@pytest.mark.parametrize(("rows", "n", "want"), [c[1:] for c in TOP_CASES],
-                         ids=[c[0] for c in TOP_CASES])
+@pytest.mark.parametrize(
+    ("rows", "n", "want"), [c[1:] for c in TOP_CASES], ids=[c[0] for c in TOP_CASES]
+)
 @pytest.mark.parametrize("score", ["mean", "max"])
 def test_top_n_sorts_only_the_candidates_yet_equals_a_full_sort(
     rows: list[tuple[str, float]], n: int, want: list[str], score: str

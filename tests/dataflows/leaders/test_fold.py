@@ -30,8 +30,9 @@ def build(ticks: list[Tick], horizon_panes: int, trim_from_index: int) -> dict[s
     return {symbol: p for symbol, p in panes.items() if p}
 
 
-def reference(panes: dict[str, SymbolPanes], end_ms: int,
-              lengths: list[int]) -> dict[int, list[Figures]]:
+def reference(
+    panes: dict[str, SymbolPanes], end_ms: int, lengths: list[int]
+) -> dict[int, list[Figures]]:
     rows: dict[int, list[Figures]] = {length: [] for length in sorted(set(lengths))}
     for symbol, symbol_panes in panes.items():
         for length, figures in fold_windows(symbol, symbol_panes, end_ms, lengths).items():
@@ -49,7 +50,10 @@ def assert_same(got: dict[int, list[Figures]], want: dict[int, list[Figures]]) -
                 assert getattr(g, name) == getattr(w, name), (length, g, w, name)
             assert type(g.count) is int
             assert math.isclose(g.volatility, w.volatility, rel_tol=1e-14, abs_tol=1e-300), (
-                length, g, w)
+                length,
+                g,
+                w,
+            )
 
 
 ticks_strategy = st.lists(
@@ -69,8 +73,7 @@ ticks_strategy = st.lists(
     end_index=st.integers(1, 45),
     lengths=st.lists(st.sampled_from([1, 3, 6, 30]), min_size=1, max_size=3),
 )
-def test_equals_the_per_symbol_fold(ticks: list[Tick], end_index: int,
-                                    lengths: list[int]) -> None:
+def test_equals_the_per_symbol_fold(ticks: list[Tick], end_index: int, lengths: list[int]) -> None:
     horizon = max(lengths)
     panes = build(ticks, horizon, end_index - horizon)
     end_ms = end_index * PANE_MS
@@ -84,18 +87,36 @@ CASES = [
     ("no sizes: vwap None", [("A", 5_000, 10.0, None), ("B", 15_000, 3.0, None)], 2, [6]),
     ("zero sizes: vwap None", [("A", 5_000, 10.0, 0.0)], 1, [6]),
     ("only panes at or after the end", [("A", 20_000, 10.0, 1.0)], 2, [6]),
-    ("pane older than the shortest length", [("A", 0, 10.0, 1.0), ("A", 55_000, 11.0, 1.0),
-                                            ("B", 0, 1.0, None)], 6, [1, 6]),
-    ("out of order within and across panes", [("A", 9_000, 3.0, 1.0), ("A", 1_000, 5.0, 1.0),
-                                              ("A", 12_000, 4.0, None), ("A", 3_000, 9.0, 2.0)],
-     2, [1, 2]),
-    ("sparse and dense symbols", [("S", 1_000, 2.0, None)]
-     + [("D", i * 1_000, 100.0 + i % 7, float(i % 3)) for i in range(300)], 30, [6, 30]),
+    (
+        "pane older than the shortest length",
+        [("A", 0, 10.0, 1.0), ("A", 55_000, 11.0, 1.0), ("B", 0, 1.0, None)],
+        6,
+        [1, 6],
+    ),
+    (
+        "out of order within and across panes",
+        [
+            ("A", 9_000, 3.0, 1.0),
+            ("A", 1_000, 5.0, 1.0),
+            ("A", 12_000, 4.0, None),
+            ("A", 3_000, 9.0, 2.0),
+        ],
+        2,
+        [1, 2],
+    ),
+    (
+        "sparse and dense symbols",
+        [("S", 1_000, 2.0, None)]
+        + [("D", i * 1_000, 100.0 + i % 7, float(i % 3)) for i in range(300)],
+        30,
+        [6, 30],
+    ),
 ]
 
 
-@pytest.mark.parametrize(("ticks", "end_index", "lengths"),
-                         [case[1:] for case in CASES], ids=[case[0] for case in CASES])
+@pytest.mark.parametrize(
+    ("ticks", "end_index", "lengths"), [case[1:] for case in CASES], ids=[case[0] for case in CASES]
+)
 def test_cases(ticks: list[Tick], end_index: int, lengths: list[int]) -> None:
     horizon = max(lengths)
     panes = build(ticks, horizon, end_index - horizon)
@@ -116,4 +137,3 @@ def test_sums_in_each_symbols_pane_order() -> None:
     want = sum(prices) / 4
     assert rows[0].mean == want
     assert want != math.fsum(prices) / 4  # the case is order-sensitive
-

@@ -54,8 +54,13 @@ def test_far_future_ticks_mid_session_change_no_window(
     at = real[middle]
     year_ahead = Tick(at.symbol, at.price * 3, at.ts_ms + 365 * DAY_MS, 100.0, "skewed")
     beyond_clock = Tick(real[middle + 900].symbol, 1.0, YEAR_2100_MS, None, "skewed")
-    feed = [*real[:middle], year_ahead, *real[middle:middle + 900], beyond_clock,
-            *real[middle + 900:]]
+    feed = [
+        *real[:middle],
+        year_ahead,
+        *real[middle : middle + 900],
+        beyond_clock,
+        *real[middle + 900 :],
+    ]
     topic = kafka_topic_factory("ticks", partitions=3)
     dlq = kafka_topic_factory("dlq", partitions=1)
     produce(kafka_bootstrap, topic, feed)
@@ -64,10 +69,18 @@ def test_far_future_ticks_mid_session_change_no_window(
     client.flushdb()
     before = rejected("future")
 
-    run_main(build_flow(DataflowSettings(
-        kafka_bootstrap_servers=kafka_bootstrap, ticks_topic=topic, dlq_topic=dlq, redis_url=url,
-        bounded=True, metrics_port=0,
-    )))
+    run_main(
+        build_flow(
+            DataflowSettings(
+                kafka_bootstrap_servers=kafka_bootstrap,
+                ticks_topic=topic,
+                dlq_topic=dlq,
+                redis_url=url,
+                bounded=True,
+                metrics_port=0,
+            )
+        )
+    )
 
     assert_history_matches(client, oracle_windows(real, DEFAULT_SPECS), DEFAULT_SPECS)
     letters = read_topic(kafka_bootstrap, dlq, expected=2, timeout_s=60, settle_s=2)
@@ -79,7 +92,9 @@ def test_far_future_ticks_mid_session_change_no_window(
 
 
 def test_a_real_day_boundary_in_a_replay_is_not_rejected(
-    kafka_bootstrap: str, kafka_topic_factory: Callable[..., str], redis_url: str,
+    kafka_bootstrap: str,
+    kafka_topic_factory: Callable[..., str],
+    redis_url: str,
     tmp_path: Path,
 ) -> None:
     day_one = session_slice()
@@ -93,6 +108,7 @@ def test_a_real_day_boundary_in_a_replay_is_not_rejected(
 
     run_bounded(dataflow_env(kafka_bootstrap, topic, dlq, url), 2, tmp_path)
 
-    assert_history_matches(client, oracle_windows([*day_one, *day_two], DEFAULT_SPECS),
-                           DEFAULT_SPECS)
+    assert_history_matches(
+        client, oracle_windows([*day_one, *day_two], DEFAULT_SPECS), DEFAULT_SPECS
+    )
     assert read_topic(kafka_bootstrap, dlq, expected=0, timeout_s=10, settle_s=3) == []

@@ -24,9 +24,10 @@ YEAR_2100_MS = 4_102_444_800_000
 
 
 def refused(spec: str) -> float:
-    return REGISTRY.get_sample_value(
-        "stockstream_windows_not_latest_future_total", {"window": spec}
-    ) or 0.0
+    return (
+        REGISTRY.get_sample_value("stockstream_windows_not_latest_future_total", {"window": spec})
+        or 0.0
+    )
 
 
 @pytest.mark.parametrize(
@@ -35,7 +36,9 @@ def refused(spec: str) -> float:
     ids=["refused", "bound-past-2100"],
 )
 def test_far_future_window_does_not_become_latest(
-    redis_client: redis.Redis, redis_url: str, ahead_of_clock_s: float | None,
+    redis_client: redis.Redis,
+    redis_url: str,
+    ahead_of_clock_s: float | None,
     becomes_latest: bool,
 ) -> None:
     client = redis.Redis.from_url(redis_url)
@@ -71,13 +74,31 @@ def test_clear_window_removes_a_bad_latest_window(
 
     with pytest.raises(ValueError, match="not 123"):
         clear_window(client, "1m", expected_end_s=123)
-    assert leaders_cli(["clear-window", "1m", "--end", str(YEAR_2100_MS // 1000), "--yes",
-                        "--redis-url", redis_url]) == 0
+    assert (
+        leaders_cli(
+            [
+                "clear-window",
+                "1m",
+                "--end",
+                str(YEAR_2100_MS // 1000),
+                "--yes",
+                "--redis-url",
+                redis_url,
+            ]
+        )
+        == 0
+    )
     assert "cleared 1m window ending at 4102444800" in capsys.readouterr().out
 
     bad_s = YEAR_2100_MS // 1000
-    for key in ("leaders:1m", "means:1m", "gainers:1m", "window:1m",
-                f"history:leaders:1m:{bad_s}", f"history:means:1m:{bad_s}"):
+    for key in (
+        "leaders:1m",
+        "means:1m",
+        "gainers:1m",
+        "window:1m",
+        f"history:leaders:1m:{bad_s}",
+        f"history:means:1m:{bad_s}",
+    ):
         assert not redis_client.exists(key), key
     assert redis_client.hget("figures:AAA", "1m.window_end") is None
     assert redis_client.hget("figures:CCC", "5m.mean") == b"5.0"  # other specs untouched

@@ -30,10 +30,16 @@ RUNNING = HealthView(partitions=2, last_beat=NOW - 0.5, broker_up_at=NOW - 1)
         (HealthView(partitions=3), True, "starting"),
         (RUNNING, True, "ok"),
         (HealthView(partitions=1, last_beat=NOW - 60), True, "ok"),  # the bound itself
-        (HealthView(partitions=1, last_beat=NOW - 61), False,
-         "dataflow loop stalled for 61s (bound 60s)"),
-        (HealthView(partitions=1, last_beat=NOW - 600, broker_up_at=NOW), False,
-         "dataflow loop stalled for 600s (bound 60s)"),
+        (
+            HealthView(partitions=1, last_beat=NOW - 61),
+            False,
+            "dataflow loop stalled for 61s (bound 60s)",
+        ),
+        (
+            HealthView(partitions=1, last_beat=NOW - 600, broker_up_at=NOW),
+            False,
+            "dataflow loop stalled for 600s (bound 60s)",
+        ),
     ],
 )
 def test_liveness(view: HealthView, ok: bool, reason: str) -> None:
@@ -47,16 +53,32 @@ def test_liveness(view: HealthView, ok: bool, reason: str) -> None:
         (HealthView(partitions=2), False, "partitions restored, not polled yet"),
         (HealthView(last_beat=NOW), False, "no partition of the ticks topic assigned"),
         (HealthView(partitions=2, last_beat=NOW), False, "broker not reached yet"),
-        (HealthView(partitions=2, last_beat=NOW, broker_down_since=NOW - 30), False,
-         "broker not reached yet"),
+        (
+            HealthView(partitions=2, last_beat=NOW, broker_down_since=NOW - 30),
+            False,
+            "broker not reached yet",
+        ),
         (RUNNING, True, "ready"),
         # an outage shorter than the bound does not flap readiness
-        (HealthView(partitions=2, last_beat=NOW, broker_up_at=NOW - 20,
-                    broker_down_since=NOW - 9.5), True, "ready"),
-        (HealthView(partitions=2, last_beat=NOW, broker_up_at=NOW - 20,
-                    broker_down_since=NOW - 12.2), False, "broker unreachable since 12s"),
-        (HealthView(partitions=2, last_beat=NOW - 61, broker_up_at=NOW), False,
-         "dataflow loop stalled for 61s (bound 60s)"),
+        (
+            HealthView(
+                partitions=2, last_beat=NOW, broker_up_at=NOW - 20, broker_down_since=NOW - 9.5
+            ),
+            True,
+            "ready",
+        ),
+        (
+            HealthView(
+                partitions=2, last_beat=NOW, broker_up_at=NOW - 20, broker_down_since=NOW - 12.2
+            ),
+            False,
+            "broker unreachable since 12s",
+        ),
+        (
+            HealthView(partitions=2, last_beat=NOW - 61, broker_up_at=NOW),
+            False,
+            "dataflow loop stalled for 61s (bound 60s)",
+        ),
     ],
 )
 def test_readiness(view: HealthView, ok: bool, reason: str) -> None:
@@ -66,7 +88,9 @@ def test_readiness(view: HealthView, ok: bool, reason: str) -> None:
 def test_a_zero_broker_bound_reports_the_outage_at_once() -> None:
     view = HealthView(partitions=1, last_beat=NOW, broker_up_at=NOW - 5, broker_down_since=NOW)
     assert readiness(view, NOW, HealthBounds(broker_down_s=0)) == (
-        False, "broker unreachable since 0s")
+        False,
+        "broker unreachable since 0s",
+    )
 
 
 @pytest.mark.parametrize(

@@ -33,8 +33,16 @@ def test_quiet_input_still_closes_its_windows(
     url = with_db(redis_url, 8)
     client = redis.Redis.from_url(url)
     client.flushdb()
-    env = dataflow_env(kafka_bootstrap, topic, dlq, url, BOUNDED="false", IDLE_TICK_S="0.2",
-                       WINDOW_LENGTHS_S="[10]", MAX_PRICE_WINDOW_S="10")
+    env = dataflow_env(
+        kafka_bootstrap,
+        topic,
+        dlq,
+        url,
+        BOUNDED="false",
+        IDLE_TICK_S="0.2",
+        WINDOW_LENGTHS_S="[10]",
+        MAX_PRICE_WINDOW_S="10",
+    )
     last_end_s = (T0 + 40_000) // 1000  # the window [30 s, 40 s) holds the last tick
     with LocalCluster(env, processes=1, log_dir=tmp_path) as cluster:
         # Data alone moves the watermark to 39 s - 5 s: windows up to 30 s close at once.

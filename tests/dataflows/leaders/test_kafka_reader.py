@@ -25,15 +25,25 @@ def filled_topic(kafka_bootstrap: str, kafka_topic_factory: Callable[..., str]) 
     topic = kafka_topic_factory("reader", partitions=2)
     producer = Producer({"bootstrap.servers": kafka_bootstrap})
     for i in range(COUNT):
-        producer.produce(topic, key=f"k{i}".encode(), value=f"v{i}".encode(), partition=1,
-                         headers=[("h", b"x")] if i == 0 else None)
+        producer.produce(
+            topic,
+            key=f"k{i}".encode(),
+            value=f"v{i}".encode(),
+            partition=1,
+            headers=[("h", b"x")] if i == 0 else None,
+        )
     assert producer.flush(30) == 0
     return topic
 
 
 @contextlib.contextmanager
 def open_reader(
-    bootstrap: str, topic: str, partition: int, batch_size: int, *, offset: int = OFFSET_BEGINNING,
+    bootstrap: str,
+    topic: str,
+    partition: int,
+    batch_size: int,
+    *,
+    offset: int = OFFSET_BEGINNING,
     tail: bool = False,
 ) -> Iterator[PartitionReader]:
     config = consumer_config([bootstrap], tail=tail, add_config={})
@@ -45,8 +55,12 @@ def open_reader(
 
 
 def errors_total() -> float:
-    return sum(sample.value for metric in KAFKA_CONSUMER_ERRORS.collect()
-               for sample in metric.samples if sample.name.endswith("_total"))
+    return sum(
+        sample.value
+        for metric in KAFKA_CONSUMER_ERRORS.collect()
+        for sample in metric.samples
+        if sample.name.endswith("_total")
+    )
 
 
 def read_all(reader: PartitionReader, deadline_s: float = 60.0) -> list[Message]:
@@ -112,6 +126,11 @@ def test_as_raw_keeps_what_a_dead_letter_needs_and_pickles(
     raw = as_raw(batch[0])
     copy = pickle.loads(pickle.dumps(raw))  # noqa: S301 - our own bytes
     assert (copy.key, copy.value, copy.topic, copy.partition, copy.offset) == (
-        b"k0", b"v0", filled_topic, 1, 0)
+        b"k0",
+        b"v0",
+        filled_topic,
+        1,
+        0,
+    )
     assert copy.headers == [("h", b"x")]
     assert as_raw(raw) is raw

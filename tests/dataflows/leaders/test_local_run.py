@@ -30,11 +30,23 @@ def test_local_run_prints_every_leaderboard_until_ctrl_c(
     url = with_db(redis_url, 6)
     redis.Redis.from_url(url).flushdb()
     suffix = uuid.uuid4().hex[:8]
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "REDIS_URL": url,
-           "TICKS_TOPIC": f"ticks-{suffix}", "DLQ_TOPIC": f"dlq-{suffix}", "REPLAY_SPEED": "60",
-           "PROVIDER": provider, **extra_env}
-    proc = subprocess.Popen([sys.executable, "-m", "dataflows.leaders.local"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "REDIS_URL": url,
+        "TICKS_TOPIC": f"ticks-{suffix}",
+        "DLQ_TOPIC": f"dlq-{suffix}",
+        "REPLAY_SPEED": "60",
+        "PROVIDER": provider,
+        **extra_env,
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dataflows.leaders.local"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     assert proc.stdout is not None
     seen: list[str] = []
     metrics_urls: list[str] = []
@@ -46,9 +58,10 @@ def test_local_run_prints_every_leaderboard_until_ctrl_c(
                 seen = [line]
             metrics_urls += re.findall(r"http://\S+/metrics", line)
             board = "".join(seen)
-            if all(f"\n{w}  [" in board for w in ("1m", "5m", "15m")) and board.count(
-                "\n   3  "
-            ) >= 3:
+            if (
+                all(f"\n{w}  [" in board for w in ("1m", "5m", "15m"))
+                and board.count("\n   3  ") >= 3
+            ):
                 break
             assert time.monotonic() < deadline, board[-3000:]
         assert len(metrics_urls) == 2, "one metrics endpoint per dataflow process"
@@ -79,15 +92,24 @@ def total(expositions: list[str], name: str) -> float:
     )
 
 
-def test_cli_table_matches_redis(redis_client: redis.Redis, redis_url: str,
-                                 capsys: pytest.CaptureFixture[str]) -> None:
-    redis_client.hset("window:1m", mapping={"end": 1638322260, "start": 1638322200,
-                                            "start_iso": "2021-12-01T01:30:00.000Z",
-                                            "end_iso": "2021-12-01T01:31:00.000Z",
-                                            "partial": 1, "symbols": 30})
+def test_cli_table_matches_redis(
+    redis_client: redis.Redis, redis_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    redis_client.hset(
+        "window:1m",
+        mapping={
+            "end": 1638322260,
+            "start": 1638322200,
+            "start_iso": "2021-12-01T01:30:00.000Z",
+            "end_iso": "2021-12-01T01:31:00.000Z",
+            "partial": 1,
+            "symbols": 30,
+        },
+    )
     redis_client.zadd("leaders:1m", {"600519": 2050.5, "688339": 299.95, "601116": 7.87})
-    redis_client.hset("figures:600519", mapping={"1m.gain_pct": 0.25, "1m.volatility": 0.001,
-                                                 "1m.count": 20})
+    redis_client.hset(
+        "figures:600519", mapping={"1m.gain_pct": 0.25, "1m.volatility": 0.001, "1m.count": 20}
+    )
     assert show.main(["--redis-url", redis_url, "--windows", "1m,5m"]) == 0
     out = capsys.readouterr().out
     rows = [line.split() for line in out.splitlines() if line.split()[:1] in (["1"], ["2"], ["3"])]

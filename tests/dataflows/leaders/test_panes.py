@@ -16,14 +16,26 @@ from dataflows.leaders.specs import PANE_MS
 Op = tuple[str, int, float, float | None]  # ("add", ts_ms, price, size) | ("trim", index, ...)
 
 
-def reference_add(panes: dict[int, list[float]], price: float, size: float | None,
-                  ts_ms: int) -> None:
+def reference_add(
+    panes: dict[int, list[float]], price: float, size: float | None, ts_ms: int
+) -> None:
     index = ts_ms // PANE_MS
     sized = 0.0 if size is None else size
     record = panes.get(index)
     if record is None:
-        panes[index] = [index, 1, price, price * sized, sized, price, price, ts_ms, price,
-                        ts_ms, price]
+        panes[index] = [
+            index,
+            1,
+            price,
+            price * sized,
+            sized,
+            price,
+            price,
+            ts_ms,
+            price,
+            ts_ms,
+            price,
+        ]
         return
     record[1] += 1
     record[2] += price
@@ -37,12 +49,19 @@ def reference_add(panes: dict[int, list[float]], price: float, size: float | Non
         record[9], record[10] = ts_ms, price
 
 
-ops = st.lists(st.one_of(
-    st.tuples(st.just("add"), st.integers(0, 40 * PANE_MS), st.sampled_from([1.0, 2.5, 3.25]),
-              st.sampled_from([None, 100.0, 0.5])),
-    st.tuples(st.just("trim"), st.integers(0, 40), st.just(0.0), st.none()),
-    st.tuples(st.just("snapshot"), st.just(0), st.just(0.0), st.none()),
-), max_size=150)
+ops = st.lists(
+    st.one_of(
+        st.tuples(
+            st.just("add"),
+            st.integers(0, 40 * PANE_MS),
+            st.sampled_from([1.0, 2.5, 3.25]),
+            st.sampled_from([None, 100.0, 0.5]),
+        ),
+        st.tuples(st.just("trim"), st.integers(0, 40), st.just(0.0), st.none()),
+        st.tuples(st.just("snapshot"), st.just(0), st.just(0.0), st.none()),
+    ),
+    max_size=150,
+)
 
 
 @settings(max_examples=300, deadline=None)
@@ -69,10 +88,15 @@ def test_same_panes_as_a_dict_of_records(ops: list[Op], capacity_hint: int) -> N
             assert (None if record is None else list(record)) == reference.get(index)
 
 
-@pytest.mark.parametrize(("hint", "panes_kept"), [
-    (96, 1), (96, 30), (96, 91),
-    (91, 91),  # the engine's 15-minute horizon + 1: 90 panes and the head, trimmed each pane
-])
+@pytest.mark.parametrize(
+    ("hint", "panes_kept"),
+    [
+        (96, 1),
+        (96, 30),
+        (96, 91),
+        (91, 91),  # the engine's 15-minute horizon + 1: 90 panes and the head, trimmed each pane
+    ],
+)
 def test_a_dense_symbol_allocates_its_buffer_a_few_times(hint: int, panes_kept: int) -> None:
     """A symbol with a tick in every pane and its oldest panes trimmed: the buffer stops
     growing at the hint and slides from then on."""
@@ -103,17 +127,24 @@ def test_a_quiet_symbol_keeps_one_head_for_good() -> None:
     assert head[0] == 19 and head[10] == 21.0
 
 
-@pytest.mark.parametrize(("ticks_per_pane", "shapes"), [
-    # each pane's tick count; the head's shape in panes 1 to 6, from the pane before (pane 0's
-    # is a list)
-    ([1, 1, 1, 1, 1, 1, 1], [array] * 6),
-    ([3, 3, 3, 3, 3, 3, 3], [array] * 6),
-    ([4, 4, 4, 4, 4, 4, 4], [list] * 6),  # never quiet: a list from the start
-    ([1, BUSY_PANE_TICKS - 1, 1, BUSY_PANE_TICKS, 5, 4, 3], [array, array, array, list, list,
-                                                            list]),
-    ([BUSY_PANE_TICKS, QUIET_PANE_TICKS - 1, 20, 20, 2, 1, 1], [list, array, list, list, array,
-                                                               array]),
-])
+@pytest.mark.parametrize(
+    ("ticks_per_pane", "shapes"),
+    [
+        # each pane's tick count; the head's shape in panes 1 to 6, from the pane before (pane 0's
+        # is a list)
+        ([1, 1, 1, 1, 1, 1, 1], [array] * 6),
+        ([3, 3, 3, 3, 3, 3, 3], [array] * 6),
+        ([4, 4, 4, 4, 4, 4, 4], [list] * 6),  # never quiet: a list from the start
+        (
+            [1, BUSY_PANE_TICKS - 1, 1, BUSY_PANE_TICKS, 5, 4, 3],
+            [array, array, array, list, list, list],
+        ),
+        (
+            [BUSY_PANE_TICKS, QUIET_PANE_TICKS - 1, 20, 20, 2, 1, 1],
+            [list, array, list, list, array, array],
+        ),
+    ],
+)
 def test_busy_symbols_get_a_list_head_and_quiet_ones_an_array(
     ticks_per_pane: list[int], shapes: list[type]
 ) -> None:

@@ -41,7 +41,10 @@ def probe(port: int, path: str) -> Answer:
 
 
 def wait_for(
-    port: int, path: str, wanted: Callable[[Answer], bool], timeout_s: float,
+    port: int,
+    path: str,
+    wanted: Callable[[Answer], bool],
+    timeout_s: float,
     cluster: LocalCluster,
 ) -> list[Answer]:
     """Every distinct answer of `path` until one is `wanted` (fails after `timeout_s`)."""
@@ -65,18 +68,27 @@ def test_readiness_follows_the_broker_and_liveness_stays_up(
     topic = f"ticks-{uuid.uuid4().hex[:8]}"
     create_topic(broker.bootstrap, topic, 2)
     port = free_port()
-    env = dataflow_env(broker.bootstrap, topic, f"{topic}.dlq", with_db(redis_url, 9),
-                       BOUNDED="false", RECOVERY_DIR=str(tmp_path / "recovery"),
-                       READINESS_BROKER_DOWN_S="2", LIVENESS_STALL_S="60",
-                       LOG_LEVEL="INFO")
+    env = dataflow_env(
+        broker.bootstrap,
+        topic,
+        f"{topic}.dlq",
+        with_db(redis_url, 9),
+        BOUNDED="false",
+        RECOVERY_DIR=str(tmp_path / "recovery"),
+        READINESS_BROKER_DOWN_S="2",
+        LIVENESS_STALL_S="60",
+        LOG_LEVEL="INFO",
+    )
     cluster = LocalCluster(env, processes=1, log_dir=tmp_path / "logs")
     cluster.start_with_env([{"METRICS_PORT": str(port)}])
     try:
         before = wait_for(port, "/readyz", lambda a: a[0] == 200, 120, cluster)
         assert before[-1] == (200, "ready")
         not_ready = [body for status, body in before if status == 503]
-        assert all(body.startswith(("starting", "partitions restored", "broker not reached"))
-                   for body in not_ready), before
+        assert all(
+            body.startswith(("starting", "partitions restored", "broker not reached"))
+            for body in not_ready
+        ), before
         assert probe(port, "/healthz") == (200, "ok")
         assert "stockstream_dataflow_ready 1.0" in probe(port, "/metrics")[1]
 

@@ -64,7 +64,7 @@ def report_of(event: Event) -> PartitionReport:
     if isinstance(event, Ended):
         return PartitionReport(SPEC.name, event.p, NO_MORE_WINDOWS_MS, None, ())
     parts = tuple(
-        WindowPart(SPEC.name, end * S, event.p, (), ((f"{event.p.upper()}{end}", end), ), 0.0)
+        WindowPart(SPEC.name, end * S, event.p, (), ((f"{event.p.upper()}{end}", end),), 0.0)
         for end in event.ends_s
     )
     return PartitionReport(SPEC.name, event.p, event.through_s * S, 0, parts)
@@ -83,79 +83,115 @@ def at(event: Event) -> float:
 
 # Each case: the partitions of the topic, then (event, the windows it makes the ranking emit).
 CASES: dict[str, tuple[str, list[tuple[Event, Emitted]]]] = {
-    "partitions with data: the minimum of their progress": ("ab", [
-        (Data("a", 30, (10, 20, 30), 0), []),
-        (Data("b", 20, (10, 20), 0), [(10, False, "ab"), (20, False, "ab")]),
-        (Data("b", 40, (30, 40), 0), [(30, False, "ab")]),
-    ]),
-    "a partition never heard from blocks everything": ("ab", [
-        (Data("a", 30, (10, 20, 30), 0), []),
-        (Data("a", 90, (40, 50), 100), []),
-    ]),
-    "empty topic: the partition whose ticks come second is not overtaken (the bug)": ("ab", [
-        (Empty("b", 0), []),
-        (Data("a", 20, (10, 20), 1), []),
-        (Empty("b", 2), []),
-        (Data("b", 20, (10, 20), 3), [(10, False, "ab"), (20, False, "ab")]),
-    ]),
-    "an empty partition lets a window go after the grace, from the window's readiness": ("ab", [
-        (Empty("b", 0), []),
-        (Empty("b", 100), []),  # empty for long: no head start for the next window
-        (Data("a", 20, (10, 20), 101), []),
-        (Empty("b", 105.9), []),
-        (Empty("b", 106), [(10, False, "a"), (20, False, "a")]),
-    ]),
-    "held windows go in order, each after its own grace": ("ab", [
-        (Empty("b", 0), []),
-        (Data("a", 10, (10,), 1), []),
-        (Data("a", 20, (20,), 4), []),
-        (Empty("b", 6), [(10, False, "a")]),
-        (Empty("b", 8), []),
-        (Empty("b", 9), [(20, False, "a")]),
-    ]),
-    "every empty partition must have said so after the grace": ("abc", [
-        (Empty("b", 0), []),
-        (Empty("c", 0), []),
-        (Data("a", 10, (10,), 1), []),
-        (Empty("b", 7), []),
-        (Empty("c", 7), [(10, False, "a")]),
-    ]),
-    "a partition with data is waited for from then on": ("ab", [
-        (Empty("b", 0), []),
-        (Data("a", 20, (10, 20), 1), []),
-        (Data("b", 10, (10,), 2), [(10, False, "ab")]),
-        (Data("a", 30, (30,), 3), []),
-        (Empty("b", 60), []),  # a stale heartbeat does not make it empty again
-        (Data("b", 30, (20, 30), 61), [(20, False, "ab"), (30, False, "ab")]),
-    ]),
-    "last resort: a window ranked without a partition is ranked again with it": ("ab", [
-        (Empty("b", 0), []),
-        (Data("a", 20, (10, 20), 1), []),
-        (Empty("b", 6), [(10, False, "a"), (20, False, "a")]),
-        (Data("b", 20, (10, 20), 7), [(10, True, "ab"), (20, True, "ab")]),
-        (Data("a", 30, (30,), 8), []),
-        (Data("b", 30, (30,), 8), [(30, False, "ab")]),
-    ]),
-    "a part of a forgotten window is not ranked alone": ("ab", [
-        (Empty("b", 0), []),
-        (Data("a", 60, (10, 20, 30, 40, 50, 60), 1), []),
-        (Empty("b", 6), [(e, False, "a") for e in (10, 20, 30, 40, 50, 60)]),
-        (Data("b", 60, (10, 30, 40, 60), 7), [(40, True, "ab"), (60, True, "ab")]),
-    ]),
-    "a window only a late partition has is ranked, not corrected": ("ab", [
-        (Empty("b", 0), []),
-        (Data("a", 30, (10, 30), 1), []),
-        (Empty("b", 6), [(10, False, "a"), (30, False, "a")]),
-        (Data("b", 30, (20,), 7), [(20, False, "b")]),
-    ]),
-    "bounded input: an empty partition's end of input waits no grace": ("ab", [
-        (Ended("b"), []),
-        (Data("a", 20, (10, 20), 0), [(10, False, "a"), (20, False, "a")]),
-    ]),
-    "no data anywhere: nothing": ("ab", [
-        (Empty("a", 0), []),
-        (Empty("b", 100), []),
-    ]),
+    "partitions with data: the minimum of their progress": (
+        "ab",
+        [
+            (Data("a", 30, (10, 20, 30), 0), []),
+            (Data("b", 20, (10, 20), 0), [(10, False, "ab"), (20, False, "ab")]),
+            (Data("b", 40, (30, 40), 0), [(30, False, "ab")]),
+        ],
+    ),
+    "a partition never heard from blocks everything": (
+        "ab",
+        [
+            (Data("a", 30, (10, 20, 30), 0), []),
+            (Data("a", 90, (40, 50), 100), []),
+        ],
+    ),
+    "empty topic: the partition whose ticks come second is not overtaken (the bug)": (
+        "ab",
+        [
+            (Empty("b", 0), []),
+            (Data("a", 20, (10, 20), 1), []),
+            (Empty("b", 2), []),
+            (Data("b", 20, (10, 20), 3), [(10, False, "ab"), (20, False, "ab")]),
+        ],
+    ),
+    "an empty partition lets a window go after the grace, from the window's readiness": (
+        "ab",
+        [
+            (Empty("b", 0), []),
+            (Empty("b", 100), []),  # empty for long: no head start for the next window
+            (Data("a", 20, (10, 20), 101), []),
+            (Empty("b", 105.9), []),
+            (Empty("b", 106), [(10, False, "a"), (20, False, "a")]),
+        ],
+    ),
+    "held windows go in order, each after its own grace": (
+        "ab",
+        [
+            (Empty("b", 0), []),
+            (Data("a", 10, (10,), 1), []),
+            (Data("a", 20, (20,), 4), []),
+            (Empty("b", 6), [(10, False, "a")]),
+            (Empty("b", 8), []),
+            (Empty("b", 9), [(20, False, "a")]),
+        ],
+    ),
+    "every empty partition must have said so after the grace": (
+        "abc",
+        [
+            (Empty("b", 0), []),
+            (Empty("c", 0), []),
+            (Data("a", 10, (10,), 1), []),
+            (Empty("b", 7), []),
+            (Empty("c", 7), [(10, False, "a")]),
+        ],
+    ),
+    "a partition with data is waited for from then on": (
+        "ab",
+        [
+            (Empty("b", 0), []),
+            (Data("a", 20, (10, 20), 1), []),
+            (Data("b", 10, (10,), 2), [(10, False, "ab")]),
+            (Data("a", 30, (30,), 3), []),
+            (Empty("b", 60), []),  # a stale heartbeat does not make it empty again
+            (Data("b", 30, (20, 30), 61), [(20, False, "ab"), (30, False, "ab")]),
+        ],
+    ),
+    "last resort: a window ranked without a partition is ranked again with it": (
+        "ab",
+        [
+            (Empty("b", 0), []),
+            (Data("a", 20, (10, 20), 1), []),
+            (Empty("b", 6), [(10, False, "a"), (20, False, "a")]),
+            (Data("b", 20, (10, 20), 7), [(10, True, "ab"), (20, True, "ab")]),
+            (Data("a", 30, (30,), 8), []),
+            (Data("b", 30, (30,), 8), [(30, False, "ab")]),
+        ],
+    ),
+    "a part of a forgotten window is not ranked alone": (
+        "ab",
+        [
+            (Empty("b", 0), []),
+            (Data("a", 60, (10, 20, 30, 40, 50, 60), 1), []),
+            (Empty("b", 6), [(e, False, "a") for e in (10, 20, 30, 40, 50, 60)]),
+            (Data("b", 60, (10, 30, 40, 60), 7), [(40, True, "ab"), (60, True, "ab")]),
+        ],
+    ),
+    "a window only a late partition has is ranked, not corrected": (
+        "ab",
+        [
+            (Empty("b", 0), []),
+            (Data("a", 30, (10, 30), 1), []),
+            (Empty("b", 6), [(10, False, "a"), (30, False, "a")]),
+            (Data("b", 30, (20,), 7), [(20, False, "b")]),
+        ],
+    ),
+    "bounded input: an empty partition's end of input waits no grace": (
+        "ab",
+        [
+            (Ended("b"), []),
+            (Data("a", 20, (10, 20), 0), [(10, False, "a"), (20, False, "a")]),
+        ],
+    ),
+    "no data anywhere: nothing": (
+        "ab",
+        [
+            (Empty("a", 0), []),
+            (Empty("b", 100), []),
+        ],
+    ),
 }
 
 
@@ -174,7 +210,8 @@ def test_parts_too_late_to_merge_are_kept_for_the_caller() -> None:
     for event, _ in steps:
         ranking.add(report_of(event), at(event))
     assert [(part.partition, part.end_ms // S) for part in ranking.too_late] == [
-        ("b", 10), ("b", 30)
+        ("b", 10),
+        ("b", 30),
     ]
 
 
@@ -189,8 +226,13 @@ def test_snapshot_before_the_rule_restores_with_defaults() -> None:
     ranking = SpecRanking(SPEC, frozenset("ab"))
     ranking.add(report_of(Data("a", 10, (10,), 0)))
     state = dict(ranking.__dict__)
-    for new_field in ("empty_heard_s", "held_since_s", "too_late", "idle_grace_s",
-                      "newest_emitted_ms"):
+    for new_field in (
+        "empty_heard_s",
+        "held_since_s",
+        "too_late",
+        "idle_grace_s",
+        "newest_emitted_ms",
+    ):
         del state[new_field]
     old = SpecRanking.__new__(SpecRanking)
     old.__setstate__(state)
@@ -204,9 +246,9 @@ LATENESS_MS = 5_000
 SPECS = (WindowSpec("1m", 60, 10), WindowSpec("5m", 300, 10))
 
 
-def run_staggered(ticks: list[Tick], starts_s: dict[str, float], grace_s: float) -> tuple[
-    list[RankedWindow], list[WindowPart]
-]:
+def run_staggered(
+    ticks: list[Tick], starts_s: dict[str, float], grace_s: float
+) -> tuple[list[RankedWindow], list[WindowPart]]:
     """One engine per partition (symbol hash over `starts_s`' partitions, one more partition
     never gets a tick); the clock advances 0.1 s per round. Partition p's ticks flow from
     `starts_s[p]` on, 20 per round; before that, and the empty one always, it heartbeats."""
@@ -241,11 +283,14 @@ def sse_ticks() -> list[Tick]:
     return [t for t in iter_ticks(SSE_FILE, from_time="09:30") if t.ts_ms < 1_638_322_500_000]
 
 
-@pytest.mark.parametrize(("starts_s", "grace_s", "corrections"), [
-    ({"p0": 0.0, "p1": 0.0, "p2": 0.0}, 30.0, False),
-    ({"p0": 0.0, "p1": 2.0, "p2": 5.0}, 30.0, False),  # within the grace: waited for
-    ({"p0": 0.0, "p1": 0.0, "p2": 3.0}, 0.5, True),  # after it: corrected where still possible
-])
+@pytest.mark.parametrize(
+    ("starts_s", "grace_s", "corrections"),
+    [
+        ({"p0": 0.0, "p1": 0.0, "p2": 0.0}, 30.0, False),
+        ({"p0": 0.0, "p1": 2.0, "p2": 5.0}, 30.0, False),  # within the grace: waited for
+        ({"p0": 0.0, "p1": 0.0, "p2": 3.0}, 0.5, True),  # after it: corrected where still possible
+    ],
+)
 def test_partitions_starting_late_match_the_oracle(
     starts_s: dict[str, float], grace_s: float, corrections: bool
 ) -> None:
@@ -289,19 +334,42 @@ def test_a_restored_ranking_hears_every_partition_again() -> None:
 
 # (partitions, events, window ends (s) whose parts the ranking still keeps for a correction)
 KEPT_CASES: dict[str, tuple[str, list[Event], list[int]]] = {
-    "every partition has data: settled windows keep nothing": ("ab", [
-        Data("a", 30, (10, 20, 30), 0), Data("b", 20, (10, 20), 0), Data("b", 40, (30, 40), 0),
-    ], []),
-    "an empty partition: kept for a correction": ("ab", [
-        Empty("b", 0), Data("a", 20, (10, 20), 1), Empty("b", 6),
-    ], [10, 20]),
-    "kept until the late partition has closed them": ("ab", [
-        Empty("b", 0), Data("a", 30, (10, 20, 30), 1), Empty("b", 6),
-        Data("b", 10, (10,), 7),
-    ], [20, 30]),
-    "an ended bounded input may resume with more: kept": ("ab", [
-        Ended("b"), Data("a", 20, (10, 20), 0),
-    ], [10, 20]),
+    "every partition has data: settled windows keep nothing": (
+        "ab",
+        [
+            Data("a", 30, (10, 20, 30), 0),
+            Data("b", 20, (10, 20), 0),
+            Data("b", 40, (30, 40), 0),
+        ],
+        [],
+    ),
+    "an empty partition: kept for a correction": (
+        "ab",
+        [
+            Empty("b", 0),
+            Data("a", 20, (10, 20), 1),
+            Empty("b", 6),
+        ],
+        [10, 20],
+    ),
+    "kept until the late partition has closed them": (
+        "ab",
+        [
+            Empty("b", 0),
+            Data("a", 30, (10, 20, 30), 1),
+            Empty("b", 6),
+            Data("b", 10, (10,), 7),
+        ],
+        [20, 30],
+    ),
+    "an ended bounded input may resume with more: kept": (
+        "ab",
+        [
+            Ended("b"),
+            Data("a", 20, (10, 20), 0),
+        ],
+        [10, 20],
+    ),
 }
 
 

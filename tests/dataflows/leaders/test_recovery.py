@@ -45,8 +45,15 @@ def test_killed_process_resumes_to_the_same_state(
     client = redis.Redis.from_url(url)
     client.flushdb()
     recovery = tmp_path / "recovery"
-    env = dataflow_env(kafka_bootstrap, topic, dlq, url, RECOVERY_DIR=str(recovery),
-                       SNAPSHOT_INTERVAL_S="0.5", BATCH_SIZE="200")
+    env = dataflow_env(
+        kafka_bootstrap,
+        topic,
+        dlq,
+        url,
+        RECOVERY_DIR=str(recovery),
+        SNAPSHOT_INTERVAL_S="0.5",
+        BATCH_SIZE="200",
+    )
     cluster = LocalCluster(env, processes=2, log_dir=tmp_path / "killed")
     with cluster:
         deadline = time.monotonic() + 120

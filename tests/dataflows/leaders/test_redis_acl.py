@@ -32,16 +32,24 @@ TICKS = 3000  # 30 stocks every 3 s: about 5 minutes of the session
 
 
 def publish(bootstrap: str, topic: str) -> None:
-    settings = ReplaySettings(kafka_bootstrap_servers=bootstrap, ticks_topic=topic,
-                              replay_file=str(SSE_FILE), replay_from="09:30", replay_speed=0,
-                              replay_limit=TICKS, metrics_port=0)
+    settings = ReplaySettings(
+        kafka_bootstrap_servers=bootstrap,
+        ticks_topic=topic,
+        replay_file=str(SSE_FILE),
+        replay_from="09:30",
+        replay_speed=0,
+        replay_limit=TICKS,
+        metrics_port=0,
+    )
     result = run_replay(settings)
     assert result.published == TICKS and result.failed == 0 and result.undelivered == 0, result
 
 
 @pytest.mark.timeout(1200)  # a real bounded dataflow run (start-up, 3000 ticks) on a loaded machine
 def test_dataflow_as_writer_reader_reads_and_restart_keeps_all(
-    kafka_bootstrap: str, kafka_topic_factory: Callable[..., str], tmp_path: Path,
+    kafka_bootstrap: str,
+    kafka_topic_factory: Callable[..., str],
+    tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     topic, dlq = kafka_topic_factory("ticks", partitions=2), kafka_topic_factory("dlq", 1)
@@ -66,9 +74,14 @@ def test_dataflow_as_writer_reader_reads_and_restart_keeps_all(
         # The reader's view through the CLI, as the README documents it.
         assert show.main(["--redis-url", server.url_for("reader"), "--windows", "1m,5m_max"]) == 0
         out = capsys.readouterr().out
-        top = [symbol.decode() for symbol, _ in scored(
-            redis.Redis.from_url(server.url_for("reader")).zrevrange("leaders:1m", 0, 2,
-                                                                     withscores=True))]
+        top = [
+            symbol.decode()
+            for symbol, _ in scored(
+                redis.Redis.from_url(server.url_for("reader")).zrevrange(
+                    "leaders:1m", 0, 2, withscores=True
+                )
+            )
+        ]
         assert all(symbol in out for symbol in top), out
 
         reader = redis.Redis.from_url(server.url_for("reader"))

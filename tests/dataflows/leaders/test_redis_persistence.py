@@ -30,8 +30,10 @@ def windows() -> list[RankedWindow]:
     out = []
     for i in range(WINDOWS):
         end_ms = END_MS + i * SLIDE_MS
-        rows = [fig(f"S{j:02d}", 10.0 + ((i * 7 + j * 13) % 29) / 3.0, gain_pct=j - i / 10.0)
-                for j in range(12)]
+        rows = [
+            fig(f"S{j:02d}", 10.0 + ((i * 7 + j * 13) % 29) / 3.0, gain_pct=j - i / 10.0)
+            for j in range(12)
+        ]
         out.append(window(rows, end_ms=end_ms))
         out.append(window(rows, spec="5m_max", end_ms=end_ms, length_s=300, score="max"))
     return out
@@ -46,7 +48,8 @@ def server(tmp_path: Path) -> Iterator[RedisServer]:
 def write_as_writer(server: RedisServer) -> None:
     """The dataflow's own sink partition, logged in as `writer`."""
     partition = RedisLeaderboardSink(server.url_for("writer"), HISTORY_TTL_S, 0.2).build(
-        "leaders_out", 0, 1)
+        "leaders_out", 0, 1
+    )
     try:
         partition.write_batch(windows())
     finally:
@@ -60,8 +63,11 @@ def ttls(client: redis.Redis) -> dict[bytes, int]:
 def aof_flushed(client: redis.Redis) -> bool:
     """Everything written is in the AOF file (not in Redis's buffer, no fsync pending)."""
     info = client.info("persistence")
-    return (info["aof_enabled"] == 1 and info["aof_buffer_length"] == 0
-            and info["aof_pending_bio_fsync"] == 0)
+    return (
+        info["aof_enabled"] == 1
+        and info["aof_buffer_length"] == 0
+        and info["aof_pending_bio_fsync"] == 0
+    )
 
 
 @pytest.mark.parametrize("how", ["sigterm", "sigkill"])

@@ -193,15 +193,18 @@ def test_mean_window_keys(writer: LeaderboardWriter, redis_client: redis.Redis) 
         assert redis_client.ttl(key) == -1, f"{key} must not expire"
 
 
-@pytest.mark.parametrize(("mean", "gain_pct"), [
-    (0.1 + 0.2, -0.0),
-    (1e-7, 1e22),
-    (5e-324, -1e-300),  # the smallest subnormal
-    (1.7976931348623157e308, 2.0 / 3.0),  # the largest double
-    (123456789.12345679, -100.0 / 3.0),
-    (float("inf"), 0.0),  # a mean of prices near the largest double overflows
-    (2.0, float("-inf")),
-])
+@pytest.mark.parametrize(
+    ("mean", "gain_pct"),
+    [
+        (0.1 + 0.2, -0.0),
+        (1e-7, 1e22),
+        (5e-324, -1e-300),  # the smallest subnormal
+        (1.7976931348623157e308, 2.0 / 3.0),  # the largest double
+        (123456789.12345679, -100.0 / 3.0),
+        (float("inf"), 0.0),  # a mean of prices near the largest double overflows
+        (2.0, float("-inf")),
+    ],
+)
 def test_numbers_reach_redis_as_their_shortest_exact_text(
     writer: LeaderboardWriter, redis_client: redis.Redis, mean: float, gain_pct: float
 ) -> None:
@@ -242,14 +245,16 @@ def test_windows_of_any_size_write_every_member_exactly(
     assert dict(scored(redis_client.zrange("gainers:1m", 0, -1, withscores=True))) == gains
     assert redis_client.hget("window:1m", "symbols") == str(symbols).encode()
     assert redis_client.hgetall(f"figures:{rows[-1].symbol}") == figure_fields(
-        rows[-1], "1m", END_MS)
+        rows[-1], "1m", END_MS
+    )
 
     kept = rows[: (symbols + 1) // 2]
     assert writer.write(window(kept, end_ms=END_MS + SLIDE_MS)) is True
     assert redis_client.zcard("means:1m") == len(kept)
     assert redis_client.hgetall(f"figures:{rows[0].symbol}") == figure_fields(
-        rows[0], "1m", END_MS + SLIDE_MS)
-    for gone in rows[len(kept):]:
+        rows[0], "1m", END_MS + SLIDE_MS
+    )
+    for gone in rows[len(kept) :]:
         assert redis_client.exists(f"figures:{gone.symbol}") == 0, gone.symbol
 
 
@@ -497,9 +502,11 @@ def test_a_batch_leaves_the_state_of_its_windows_written_one_by_one(
 
 
 def phase_counts() -> dict[str, float]:
-    return {phase: REGISTRY.get_sample_value(
-        "stockstream_window_phase_seconds_count", {"phase": phase}) or 0.0
-        for phase in ("to_sink", "redis_windows", "redis_figures_history")}
+    return {
+        phase: REGISTRY.get_sample_value("stockstream_window_phase_seconds_count", {"phase": phase})
+        or 0.0
+        for phase in ("to_sink", "redis_windows", "redis_figures_history")
+    }
 
 
 def test_a_batch_times_its_phases_once_and_figures_only_for_latest_windows(
@@ -512,8 +519,10 @@ def test_a_batch_times_its_phases_once_and_figures_only_for_latest_windows(
     waited_s = 2.0
     newer = [dataclasses.replace(w, closed_at_s=time.time() - waited_s) for w in newer]
     before = phase_counts()
-    sum_before = REGISTRY.get_sample_value(
-        "stockstream_window_phase_seconds_sum", {"phase": "to_sink"}) or 0.0
+    sum_before = (
+        REGISTRY.get_sample_value("stockstream_window_phase_seconds_sum", {"phase": "to_sink"})
+        or 0.0
+    )
 
     assert writer.write_many(newer) == [True, True]
     assert writer.write_many(older) == [False]
@@ -522,19 +531,24 @@ def test_a_batch_times_its_phases_once_and_figures_only_for_latest_windows(
     assert after["to_sink"] - before["to_sink"] == 3
     assert after["redis_windows"] - before["redis_windows"] == 2
     assert after["redis_figures_history"] - before["redis_figures_history"] == 1
-    waited = (REGISTRY.get_sample_value(
-        "stockstream_window_phase_seconds_sum", {"phase": "to_sink"}) or 0.0) - sum_before
+    waited = (
+        REGISTRY.get_sample_value("stockstream_window_phase_seconds_sum", {"phase": "to_sink"})
+        or 0.0
+    ) - sum_before
     assert 2 * waited_s <= waited < 2 * waited_s + 60
 
 
-@pytest.mark.parametrize(("specs", "runs"), [
-    ([], []),
-    (["1m"], [[0]]),
-    (["1m", "5m", "15m", "5m_max"], [[0, 1, 2, 3]]),
-    (["1m", "5m", "1m", "5m"], [[0, 1], [2, 3]]),  # a replay: two ends in one batch
-    (["1m", "1m", "1m"], [[0], [1], [2]]),
-    (["1m", "5m", "5m", "1m"], [[0, 1], [2, 3]]),
-])
+@pytest.mark.parametrize(
+    ("specs", "runs"),
+    [
+        ([], []),
+        (["1m"], [[0]]),
+        (["1m", "5m", "15m", "5m_max"], [[0, 1, 2, 3]]),
+        (["1m", "5m", "1m", "5m"], [[0, 1], [2, 3]]),  # a replay: two ends in one batch
+        (["1m", "1m", "1m"], [[0], [1], [2]]),
+        (["1m", "5m", "5m", "1m"], [[0, 1], [2, 3]]),
+    ],
+)
 def test_figures_go_in_runs_of_distinct_specs_in_order(
     specs: list[str], runs: list[list[int]]
 ) -> None:
@@ -552,14 +566,24 @@ def test_windows_with_different_symbols_share_one_figures_call(
     assert writer.write_many([one, five]) == [True, True]
 
     assert redis_client.hgetall("figures:AAA") == {
-        **figure_fields(one.rows[0], "1m", END_MS), **figure_fields(five.rows[0], "5m", END_MS)}
+        **figure_fields(one.rows[0], "1m", END_MS),
+        **figure_fields(five.rows[0], "5m", END_MS),
+    }
     assert redis_client.hgetall("figures:BBB") == figure_fields(five.rows[1], "5m", END_MS)
     assert redis_client.hgetall("figures:CCC") == figure_fields(one.rows[1], "1m", END_MS)
 
 
-@pytest.mark.parametrize(("symbols", "per_call", "calls"), [
-    (1, 2, 1), (2, 2, 1), (3, 2, 2), (5, 2, 3), (1000, 1000, 1), (1001, 1000, 2),
-])
+@pytest.mark.parametrize(
+    ("symbols", "per_call", "calls"),
+    [
+        (1, 2, 1),
+        (2, 2, 1),
+        (3, 2, 2),
+        (5, 2, 3),
+        (1000, 1000, 1),
+        (1001, 1000, 2),
+    ],
+)
 def test_figures_calls_split_the_rows_and_remove_stale_symbols_once(
     symbols: int, per_call: int, calls: int
 ) -> None:
@@ -571,20 +595,24 @@ def test_figures_calls_split_the_rows_and_remove_stale_symbols_once(
 
     assert len(split) == calls
     assert [orjson.loads(meta)["stale"] for meta, _, _ in split] == [stale] + [[[], []]] * (
-        calls - 1)
+        calls - 1
+    )
     assert {meta for meta, _, _ in split[1:]} <= {split[-1][0]}
     whole = orjson.loads(figures_calls(windows, stale, rows_per_call=symbols)[0][2])
     assert [value for _, _, part in split for value in orjson.loads(part)] == whole
     assert len(whole) == symbols * (1 + 2 * len(FIGURE_NAMES))
 
 
-@pytest.mark.parametrize(("items", "expected"), [
-    ([], []),
-    ([(1.5, "AAA")], ["1.5", "AAA"]),
-    ([(None, "BBB", (2, False))], ["null", "BBB", "2", "false"]),
-    ([(0.1 + 0.2, "A.B-C:D_E")], ["0.30000000000000004", "A.B-C:D_E"]),
-    ([(1e-7, "null")], ["1e-7", "null"]),  # a symbol named null stays a symbol
-    ([("S", (float("inf"), float("-inf"), None))], ["S", "inf", "-inf", "null"]),
-])
+@pytest.mark.parametrize(
+    ("items", "expected"),
+    [
+        ([], []),
+        ([(1.5, "AAA")], ["1.5", "AAA"]),
+        ([(None, "BBB", (2, False))], ["null", "BBB", "2", "false"]),
+        ([(0.1 + 0.2, "A.B-C:D_E")], ["0.30000000000000004", "A.B-C:D_E"]),
+        ([(1e-7, "null")], ["1e-7", "null"]),  # a symbol named null stays a symbol
+        ([("S", (float("inf"), float("-inf"), None))], ["S", "inf", "-inf", "null"]),
+    ],
+)
 def test_flat_strings(items: list[tuple[object, ...]], expected: list[str]) -> None:
     assert orjson.loads(flat_strings(items)) == expected

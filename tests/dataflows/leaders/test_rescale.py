@@ -54,19 +54,23 @@ class Case:
 
 
 @pytest.fixture
-def case(
-    kafka_bootstrap: str, kafka_topic_factory: Callable[..., str], redis_url: str
-) -> Case:
+def case(kafka_bootstrap: str, kafka_topic_factory: Callable[..., str], redis_url: str) -> Case:
     topic = kafka_topic_factory("ticks", partitions=6)
     dlq = kafka_topic_factory("dlq", partitions=1)
     url = with_db(redis_url, 7)
     client = redis.Redis.from_url(url)
     client.flushdb()
-    env = dataflow_env(kafka_bootstrap, topic, dlq, url, SNAPSHOT_INTERVAL_S="0.5",
-                       LOG_LEVEL="INFO")
-    return Case(kafka_bootstrap, topic, client, env,
-                list(iter_ticks(SSE_FILE, from_time="09:30"))[:4000],
-                list(iter_ticks(SSE_FILE, from_time="10:15"))[:4000])
+    env = dataflow_env(
+        kafka_bootstrap, topic, dlq, url, SNAPSHOT_INTERVAL_S="0.5", LOG_LEVEL="INFO"
+    )
+    return Case(
+        kafka_bootstrap,
+        topic,
+        client,
+        env,
+        list(iter_ticks(SSE_FILE, from_time="09:30"))[:4000],
+        list(iter_ticks(SSE_FILE, from_time="10:15"))[:4000],
+    )
 
 
 def start(env: dict[str, str], dirs: list[Path], log_dir: Path) -> LocalCluster:
@@ -83,8 +87,9 @@ def run_bounded_with_dirs(env: dict[str, str], dirs: list[Path], log_dir: Path) 
         cluster.stop()
 
 
-def wait_for(predicate: Callable[[], bool], what: str, cluster: LocalCluster,
-             timeout_s: float = 300) -> None:
+def wait_for(
+    predicate: Callable[[], bool], what: str, cluster: LocalCluster, timeout_s: float = 300
+) -> None:
     deadline = time.monotonic() + timeout_s
     while not predicate():
         exited = [p.returncode for p in cluster.procs if p.poll() is not None]
@@ -121,8 +126,12 @@ def test_a_bounded_run_continues_with_another_size(name: str, case: Case, tmp_pa
 def test_a_live_cluster_stopped_at_two_goes_on_at_three(case: Case, tmp_path: Path) -> None:
     """As in Kubernetes: tail mode, one recovery directory per process, the 2-process cluster
     stopped while live (SIGTERM, as a pod deletion does), 3 processes started, then new data."""
-    env = case.env | {"BOUNDED": "false", "SNAPSHOT_INTERVAL_S": "1", "IDLE_TICK_S": "0.5",
-                      "IDLE_TIMEOUT_S": "3"}
+    env = case.env | {
+        "BOUNDED": "false",
+        "SNAPSHOT_INTERVAL_S": "1",
+        "IDLE_TICK_S": "0.5",
+        "IDLE_TIMEOUT_S": "3",
+    }
     dirs = directories(tmp_path, "per-process", 3)
     produce(case.bootstrap, case.topic, case.slice_a)
     two = start(env, dirs[:2], tmp_path / "two")

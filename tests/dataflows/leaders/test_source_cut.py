@@ -21,8 +21,10 @@ pytestmark = pytest.mark.integration
 
 T0 = 1_638_322_200_000  # 2021-12-01T01:30:00Z, a multiple of 10 s
 LATENESS_MS = 5_000
-TICKS = [Tick(("AAA", "BBB", "CCC")[i % 3], 10.0 + (i * 7) % 11, T0 + i * 500, 1.0 + i % 4)
-         for i in range(400)]  # 200 s of event time: 20 window ends in one partition
+TICKS = [
+    Tick(("AAA", "BBB", "CCC")[i % 3], 10.0 + (i * 7) % 11, T0 + i * 500, 1.0 + i % 4)
+    for i in range(400)
+]  # 200 s of event time: 20 window ends in one partition
 
 
 def window_parts(reports: list[PartitionReport]) -> list[tuple[object, ...]]:
@@ -51,8 +53,14 @@ def test_batches_are_cut_at_window_ends_and_resume_from_a_snapshot(
     assert producer.flush(30) == 0
 
     config = EngineConfig(DEFAULT_SPECS, LATENESS_MS, 3, topic, idle_tick_s=None)
-    source = PartitionWindowsSource([kafka_bootstrap], config, tail=False, starting_offset=-2,
-                                    add_config={}, batch_size=len(TICKS))
+    source = PartitionWindowsSource(
+        [kafka_bootstrap],
+        config,
+        tail=False,
+        starting_offset=-2,
+        add_config={},
+        batch_size=len(TICKS),
+    )
     (name,) = source.list_parts()
     part = source.build_part("ticks_in", name, None)
     decoded_before = TICKS_DECODED._value.get()
@@ -93,5 +101,7 @@ def test_batches_are_cut_at_window_ends_and_resume_from_a_snapshot(
 
 def close_count() -> float:
     """The partition closes timed so far."""
-    return REGISTRY.get_sample_value(
-        "stockstream_window_phase_seconds_count", {"phase": "close"}) or 0.0
+    return (
+        REGISTRY.get_sample_value("stockstream_window_phase_seconds_count", {"phase": "close"})
+        or 0.0
+    )

@@ -63,9 +63,13 @@ def scaled_rules() -> dict[str, Rule]:
                 if "alert" not in rule:
                     continue
                 ranges = [duration_ms(r) for r in _ranges(rule["expr"])] or [0]
-                out[rule["alert"]] = Rule(rule["alert"], rule["labels"]["severity"],
-                                          duration_ms(rule.get("for", "0s")) / 1000,
-                                          max(ranges) / 1000, rule["expr"])
+                out[rule["alert"]] = Rule(
+                    rule["alert"],
+                    rule["labels"]["severity"],
+                    duration_ms(rule.get("for", "0s")) / 1000,
+                    max(ranges) / 1000,
+                    rule["expr"],
+                )
     return out
 
 
@@ -133,11 +137,10 @@ NOT_PRODUCIBLE = {
     "StockStream there",
     "stockstream_operator_reconciles_total": "the operator's passes: only on Kubernetes, "
     "where tests/userpath sees every panel of the Operator row with data",
-    "stockstream_operator_reconcile_duration_seconds": "the operator's passes: only on "
-    "Kubernetes",
+    "stockstream_operator_reconcile_duration_seconds": "the operator's passes: only on Kubernetes",
     "stockstream_operator_rollbacks_total": "only the operator exports it (at 0, per "
     "StockStream), on Kubernetes",
-    "stockstream_operator_leader": "selected on job=\"stockstream-operator\", which only "
+    "stockstream_operator_leader": 'selected on job="stockstream-operator", which only '
     "the cluster's Prometheus scrapes (every process here exports it at 0)",
     "prometheus_sd_discovered_targets": "the operator alert reads it for the operator's scrape "
     "job, which only the cluster's Prometheus has",
@@ -173,9 +176,12 @@ def expect(pipeline: MonitoredPipeline, since_s: float, alerts: Alerts) -> None:
             f"{name} {labels} did not arrive within {rule.for_s:g}s for + {rule.range_s:g}s "
             f"range + {ARRIVAL_BOUND_S:g}s; received: "
             f"{[(a.labels.get('alertname'), a.status) for a in pipeline.webhook.alerts]}\n"
-            + pipeline.diagnostics())
-        print(f"{name} {labels} fired after {got.received_s - since_s:.1f}s "
-              f"(for {rule.for_s:g}s, range {rule.range_s:g}s)")
+            + pipeline.diagnostics()
+        )
+        print(
+            f"{name} {labels} fired after {got.received_s - since_s:.1f}s "
+            f"(for {rule.for_s:g}s, range {rule.range_s:g}s)"
+        )
         assert got.labels["severity"] == rule.severity
         summary = got.annotations.get("summary", "")
         assert summary and "{{" not in summary and "<no value>" not in summary, summary
@@ -190,26 +196,32 @@ def expect_resolved(pipeline: MonitoredPipeline, since_s: float, alerts: Alerts)
         rule = RULES[name]
         timeout_s = rule.range_s + RESOLVE_BOUND_S - (time.monotonic() - since_s)
         got = pipeline.webhook.wait_for(name, "resolved", since_s, max(timeout_s, 1.0), labels)
-        assert got is not None, (f"{name} {labels} did not resolve within "
-                                 f"{rule.range_s + RESOLVE_BOUND_S:g}s of the repair\n"
-                                 + pipeline.diagnostics())
+        assert got is not None, (
+            f"{name} {labels} did not resolve within "
+            f"{rule.range_s + RESOLVE_BOUND_S:g}s of the repair\n" + pipeline.diagnostics()
+        )
         print(f"{name} {labels} resolved {got.received_s - since_s:.1f}s after the repair")
 
 
 def test_healthy_pipeline_is_scraped_and_rules_evaluate(pipeline: MonitoredPipeline) -> None:
     assert pipeline.prometheus is not None
     print(f"pipeline up after {time.monotonic() - STARTED_S:.0f}s")
-    pipeline.wait_value("sum(rate(stockstream_leaderboard_writes_total[10s])) > 0", 180,
-                        "leaderboards written")
+    pipeline.wait_value(
+        "sum(rate(stockstream_leaderboard_writes_total[10s])) > 0", 180, "leaderboards written"
+    )
     pipeline.wait_value('min(up{job=~"dataflow|replay|ingest"}) == 1', 60, "targets up")
     # The dashboard's ingest panels are rates over 10 s: they need two scrapes of the ingest
     # pods inside that range, which a loaded machine may not have made yet (seen once in CI).
-    pipeline.wait_value('sum(rate(stockstream_ingest_ticks_published_total{job="ingest"}[10s]))'
-                        " > 0", 60, "ingest rates")
+    pipeline.wait_value(
+        'sum(rate(stockstream_ingest_ticks_published_total{job="ingest"}[10s])) > 0',
+        60,
+        "ingest rates",
+    )
     loaded = {rule["name"]: rule for rule in pipeline.prometheus.rules()}
     assert loaded.keys() == RULES.keys()
-    broken = {name: rule.get("lastError") for name, rule in loaded.items()
-              if rule.get("health") == "err"}
+    broken = {
+        name: rule.get("lastError") for name, rule in loaded.items() if rule.get("health") == "err"
+    }
     assert not broken, broken
     LEDGER.observe(pipeline, "healthy")
 
@@ -288,8 +300,9 @@ def test_feed_stopped_then_every_clock_frozen(pipeline: MonitoredPipeline) -> No
         ("StockstreamNoTicksIngested", {}),
         ("StockstreamProducerTargetDown", {"job": "replay"}),
     ]
-    stalled: Alerts = [("StockstreamWatermarkStalled", {"partition": str(p)})
-                       for p in range(PARTITIONS)]
+    stalled: Alerts = [
+        ("StockstreamWatermarkStalled", {"partition": str(p)}) for p in range(PARTITIONS)
+    ]
     frozen = []
     try:
         expect(pipeline, since, stopped)
@@ -307,8 +320,7 @@ def test_feed_stopped_then_every_clock_frozen(pipeline: MonitoredPipeline) -> No
             producer.stop()
         repaired = time.monotonic()
         pipeline.restart_feeds(pipeline.replay, pipeline.ingest)
-    expect_resolved(pipeline, repaired,
-                    [stopped[1], ("StockstreamNoWindowsClosing", {}), *stalled])
+    expect_resolved(pipeline, repaired, [stopped[1], ("StockstreamNoWindowsClosing", {}), *stalled])
 
 
 def test_dataflow_process_killed_then_unscraped(pipeline: MonitoredPipeline) -> None:
@@ -348,11 +360,19 @@ def test_every_query_returned_series() -> None:
         where = LEDGER.panels.get(expr) or LEDGER.selectors[expr]
         print(f"{LEDGER.seen.get(expr, 'NEVER'):30} {where}: {expr}")
     assert not LEDGER.errors, LEDGER.errors
-    no_data = {expr: where for expr, where in LEDGER.panels.items()
-               if LEDGER.seen.get(expr) != "healthy" and _producible(expr)}
+    no_data = {
+        expr: where
+        for expr, where in LEDGER.panels.items()
+        if LEDGER.seen.get(expr) != "healthy" and _producible(expr)
+    }
     assert not no_data, "panels without data on the healthy pipeline:\n" + "\n".join(
-        f"  {where}: {expr}" for expr, where in sorted(no_data.items(), key=lambda i: i[1]))
-    missing = {expr: where for expr, where in LEDGER.selectors.items()
-               if expr not in LEDGER.seen and _producible(expr)}
+        f"  {where}: {expr}" for expr, where in sorted(no_data.items(), key=lambda i: i[1])
+    )
+    missing = {
+        expr: where
+        for expr, where in LEDGER.selectors.items()
+        if expr not in LEDGER.seen and _producible(expr)
+    }
     assert not missing, "rule selectors that never matched a series:\n" + "\n".join(
-        f"  {where}: {expr}" for expr, where in sorted(missing.items(), key=lambda i: i[1]))
+        f"  {where}: {expr}" for expr, where in sorted(missing.items(), key=lambda i: i[1])
+    )

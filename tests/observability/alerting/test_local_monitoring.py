@@ -17,14 +17,24 @@ from tests.dataflows.leaders.pipeline import with_db
 from tests.observability.conftest import ALERTS
 
 
-def test_local_run_starts_prometheus_and_alertmanager(kafka_bootstrap: str,
-                                                      redis_url: str) -> None:
+def test_local_run_starts_prometheus_and_alertmanager(kafka_bootstrap: str, redis_url: str) -> None:
     suffix = uuid.uuid4().hex[:8]
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-           "REDIS_URL": with_db(redis_url, 7), "TICKS_TOPIC": f"ticks-{suffix}",
-           "DLQ_TOPIC": f"dlq-{suffix}", "REPLAY_SPEED": "60", "MONITORING": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "dataflows.leaders.local"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "REDIS_URL": with_db(redis_url, 7),
+        "TICKS_TOPIC": f"ticks-{suffix}",
+        "DLQ_TOPIC": f"dlq-{suffix}",
+        "REPLAY_SPEED": "60",
+        "MONITORING": "1",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dataflows.leaders.local"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     assert proc.stdout is not None
     seen: list[str] = []
     try:
@@ -50,8 +60,7 @@ def test_local_run_starts_prometheus_and_alertmanager(kafka_bootstrap: str,
         assert {r["name"] for g in rules for r in g["rules"]} == {a["alert"] for a in ALERTS}
         managers = http_json(f"{prometheus}/api/v1/alertmanagers")["data"]["activeAlertmanagers"]
         assert [m["url"] for m in managers] == [f"{urls['alertmanager']}/api/v2/alerts"]
-        assert http_json(f"{urls['alertmanager']}/api/v2/status")["cluster"]["status"] \
-            == "disabled"
+        assert http_json(f"{urls['alertmanager']}/api/v2/status")["cluster"]["status"] == "disabled"
     finally:
         proc.send_signal(signal.SIGINT)
         rest, _ = proc.communicate(timeout=90)

@@ -28,8 +28,16 @@ class Answer:
 
 def quote(price: float, t: int) -> Answer:
     """A 200 with a quote shaped like Finnhub's."""
-    body = {"c": price, "d": 0.5, "dp": 0.2, "h": price + 1, "l": price - 1, "o": price,
-            "pc": price - 0.5, "t": t}
+    body = {
+        "c": price,
+        "d": 0.5,
+        "dp": 0.2,
+        "h": price + 1,
+        "l": price - 1,
+        "o": price,
+        "pc": price - 0.5,
+        "t": t,
+    }
     return Answer(200, orjson.dumps(body))
 
 

@@ -152,8 +152,9 @@ def test_429_pauses_every_request_until_retry_after(retry_after: str | None) -> 
     )
     with quote_server(script) as url:
         if retry_after is None:  # Finnhub may omit it: then wait a default minute
-            provider = FinnhubQuoteProvider(base_url=url, api_key=TOKEN, interval_s=0.2,
-                                            concurrency=1)
+            provider = FinnhubQuoteProvider(
+                base_url=url, api_key=TOKEN, interval_s=0.2, concurrency=1
+            )
             ticks = asyncio.run(collect(provider.ticks(["AAPL", "MSFT"]), 1.5))
             assert ticks == []
             assert [symbol for _, symbol, _ in script.requests] == ["AAPL"]

@@ -92,8 +92,10 @@ def topic_size(bootstrap: str, topic: str) -> int:
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "ingest-test-probe"})
     try:
         metadata = consumer.list_topics(topic, timeout=30).topics[topic]
-        return sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1]
-                   for p in metadata.partitions)
+        return sum(
+            consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1]
+            for p in metadata.partitions
+        )
     finally:
         consumer.close()
 
@@ -143,8 +145,12 @@ async def _ws_session(ws: ServerConnection) -> None:
 
 def _quote_script() -> QuoteScript:
     t0 = int(time.time()) - 100
-    return QuoteScript({s: [quote(10.0 + i + k, t0 + i) for i in range(30)] for k, s in
-                        enumerate(["AAPL", "MSFT", "IBM"])})
+    return QuoteScript(
+        {
+            s: [quote(10.0 + i + k, t0 + i) for i in range(30)]
+            for k, s in enumerate(["AAPL", "MSFT", "IBM"])
+        }
+    )
 
 
 @pytest.mark.parametrize("kind", ["replay", "simulate", "finnhub_quote", "finnhub_trades"])
@@ -193,8 +199,10 @@ def test_each_provider_arrives_in_order_with_the_contract(
                 run_for(runner, 3.0)
     assert publisher.close(30) == 0
     handed = provider.handed
-    assert len(handed) >= {"replay": 4000, "simulate": 4000, "finnhub_quote": 30,
-                           "finnhub_trades": 120}[kind]
+    assert (
+        len(handed)
+        >= {"replay": 4000, "simulate": 4000, "finnhub_quote": 30, "finnhub_trades": 120}[kind]
+    )
     assert publisher.stats.delivered == publisher.submitted == len(handed)
     assert publisher.dropped == 0 and publisher.stats.failed == 0
     received = consume(kafka_bootstrap, topic, len(handed))
@@ -227,8 +235,9 @@ def test_broker_outage_loses_no_handed_tick(
     create_topic(broker.bootstrap, topic, 3)
     provider = Recording(SimulateProvider(rate=500, seed=9))
     publisher = publisher_for(broker.bootstrap, topic)
-    runner = Runner(provider, publisher, AlwaysOpen(), ["AAPL", "MSFT", "IBM", "GOOG"],
-                    index=0, count=1)
+    runner = Runner(
+        provider, publisher, AlwaysOpen(), ["AAPL", "MSFT", "IBM", "GOOG"], index=0, count=1
+    )
     seen: dict[str, int] = {}
 
     def outage() -> None:

@@ -103,8 +103,12 @@ def test_kubernetes_membership_needs_the_pod_and_statefulset_names(
         IngestSettings(membership="kubernetes", pod_name="ingest-0")
     with pytest.raises(ValidationError, match="needs POD_NAME and STATEFULSET_NAME"):
         IngestSettings(membership="kubernetes", statefulset_name="ingest")
-    assert IngestSettings(membership="kubernetes", pod_name="ingest-0",
-                          statefulset_name="ingest").pod_name == "ingest-0"
+    assert (
+        IngestSettings(
+            membership="kubernetes", pod_name="ingest-0", statefulset_name="ingest"
+        ).pod_name
+        == "ingest-0"
+    )
 
 
 def test_membership_choice(monkeypatch: pytest.MonkeyPatch) -> None:

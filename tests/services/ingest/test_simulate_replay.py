@@ -165,8 +165,7 @@ def test_replay_paces_on_event_time() -> None:
         clock.now += seconds
         await asyncio.sleep(0)
 
-    provider = ReplayProvider(SSE_FILE, speed=60.0, loop=False, clock=clock,
-                              sleep=sleep_on_clock)
+    provider = ReplayProvider(SSE_FILE, speed=60.0, loop=False, clock=clock, sleep=sleep_on_clock)
     ticks = list(islice(iter_ticks(SSE_FILE), 400))
     span_s = (ticks[-1].ts_ms - ticks[0].ts_ms) / 1000
 

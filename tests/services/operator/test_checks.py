@@ -14,21 +14,38 @@ GOOD = {"image": "stockstream:dev"}
 
 # one case per CEL rule (its message, as the API server returns it) and per kind of bound
 CASES = [
-    ({"dataflow": {"processes": 4, "workersPerProcess": 2}, "broker": {"partitions": 6}},
-     "dataflow.processes x dataflow.workersPerProcess must not exceed broker.partitions"),
-    ({"windows": {"lengthsSeconds": [60, 95], "slideSeconds": 10}},
-     "every windows.lengthsSeconds must be a multiple of windows.slideSeconds"),
+    (
+        {"dataflow": {"processes": 4, "workersPerProcess": 2}, "broker": {"partitions": 6}},
+        "dataflow.processes x dataflow.workersPerProcess must not exceed broker.partitions",
+    ),
+    (
+        {"windows": {"lengthsSeconds": [60, 95], "slideSeconds": 10}},
+        "every windows.lengthsSeconds must be a multiple of windows.slideSeconds",
+    ),
     ({"windows": {"slideSeconds": 15}}, "windows.slideSeconds must be a multiple of 10"),
-    ({"windows": {"maxPriceWindowSeconds": 25}},
-     "windows.maxPriceWindowSeconds must be a multiple of 10"),
-    ({"dataflow": {"processes": 5, "recovery": {"partitions": 4}}, "broker": {"partitions": 6}},
-     "dataflow.processes must not exceed dataflow.recovery.partitions"),
+    (
+        {"windows": {"maxPriceWindowSeconds": 25}},
+        "windows.maxPriceWindowSeconds must be a multiple of 10",
+    ),
+    (
+        {"dataflow": {"processes": 5, "recovery": {"partitions": 4}}, "broker": {"partitions": 6}},
+        "dataflow.processes must not exceed dataflow.recovery.partitions",
+    ),
     ({"feed": {"provider": "finnhub_quote"}}, "finnhub providers need feed.finnhub.tokenSecret"),
-    ({"feed": {"provider": "ingest-replay", "symbols": ["A"],
-               "symbolsConfigMap": {"name": "s"}}},
-     "give feed.symbols or feed.symbolsConfigMap, not both"),
-    ({"feed": {"provider": "replay", "replicas": 2}},
-     "the replay provider runs one producer (replicas 1)"),
+    (
+        {
+            "feed": {
+                "provider": "ingest-replay",
+                "symbols": ["A"],
+                "symbolsConfigMap": {"name": "s"},
+            }
+        },
+        "give feed.symbols or feed.symbolsConfigMap, not both",
+    ),
+    (
+        {"feed": {"provider": "replay", "replicas": 2}},
+        "the replay provider runs one producer (replicas 1)",
+    ),
     ({"redis": {"url": "http://x"}}, "redis.url must start with redis://"),
     ({"image": ""}, "spec.image: String should have at least 1 character"),
     ({"dataflow": {"processes": 0}}, "spec.dataflow.processes: Input should be greater than"),
@@ -61,9 +78,13 @@ def test_defaults_are_valid() -> None:
 
 
 def test_missing_references_are_named() -> None:
-    spec = parse_spec({**GOOD, "redis": {"passwordSecret": {"name": "redis-auth"}},
-                       "feed": {"provider": "ingest-replay",
-                                "symbolsConfigMap": {"name": "syms"}}})
+    spec = parse_spec(
+        {
+            **GOOD,
+            "redis": {"passwordSecret": {"name": "redis-auth"}},
+            "feed": {"provider": "ingest-replay", "symbolsConfigMap": {"name": "syms"}},
+        }
+    )
     seen: list[tuple[str, SecretKeyRef]] = []
 
     def exists(kind: str, ref: SecretKeyRef) -> bool:
@@ -72,5 +93,7 @@ def test_missing_references_are_named() -> None:
 
     problems = reference_problems(spec, exists)
     assert [(kind, ref.name, ref.key) for kind, ref in seen] == [
-        ("Secret", "redis-auth", "password"), ("ConfigMap", "syms", "symbols.txt")]
+        ("Secret", "redis-auth", "password"),
+        ("ConfigMap", "syms", "symbols.txt"),
+    ]
     assert len(problems) == 1 and "'redis-auth'" in problems[0] and "'password'" in problems[0]

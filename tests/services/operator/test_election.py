@@ -34,18 +34,22 @@ class FakeLeases:
 
     def _store(self, body: dict[str, Any]) -> dict[str, Any]:
         self.version += 1
-        self.lease = {**copy.deepcopy(body), "metadata": {
-            **body["metadata"], "resourceVersion": str(self.version)}}
+        self.lease = {
+            **copy.deepcopy(body),
+            "metadata": {**body["metadata"], "resourceVersion": str(self.version)},
+        }
         return copy.deepcopy(self.lease)
 
-    def create_namespaced_lease(self, namespace: str, body: dict[str, Any],
-                                **_: Any) -> dict[str, Any]:
+    def create_namespaced_lease(
+        self, namespace: str, body: dict[str, Any], **_: Any
+    ) -> dict[str, Any]:
         if self.lease is not None:
             raise client.ApiException(status=409)
         return self._store(body)
 
-    def replace_namespaced_lease(self, name: str, namespace: str, body: dict[str, Any],
-                                 **_: Any) -> dict[str, Any]:
+    def replace_namespaced_lease(
+        self, name: str, namespace: str, body: dict[str, Any], **_: Any
+    ) -> dict[str, Any]:
         assert self.lease is not None
         if body["metadata"]["resourceVersion"] != self.lease["metadata"]["resourceVersion"]:
             raise client.ApiException(status=409)
@@ -68,8 +72,9 @@ def exit_(code: int) -> None:
 
 
 def elector(name: str, leases: FakeLeases, clock: Clock) -> Elector:
-    settings = OperatorSettings(pod_name=name, lease_duration_s=6, renew_deadline_s=4,
-                                retry_period_s=1)
+    settings = OperatorSettings(
+        pod_name=name, lease_duration_s=6, renew_deadline_s=4, retry_period_s=1
+    )
     out = Elector(client.ApiClient(), settings, clock=clock, exit_=exit_)
     out._leases = leases  # type: ignore[assignment]  # the in-memory API
     return out

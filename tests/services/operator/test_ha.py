@@ -48,14 +48,19 @@ class Pair:
 
     def roles(self, timeout_s: float = 120) -> tuple[str, str]:
         """(holder, standby) once one of the pair holds the Lease."""
-        leader = wait_for("one of the pair holds the Lease",
-                          lambda: self.holder() if self.holder() in self.ops else None,
-                          timeout_s=timeout_s, on_fail=self.tails)
+        leader = wait_for(
+            "one of the pair holds the Lease",
+            lambda: self.holder() if self.holder() in self.ops else None,
+            timeout_s=timeout_s,
+            on_fail=self.tails,
+        )
         return leader, next(n for n in self.ops if n != leader)
 
     def tails(self) -> str:
-        return "\n".join(f"--- {n}\n{op.tail()}" for n, op in self.ops.items()) + \
-            f"\nhistory: {self.history}"
+        return (
+            "\n".join(f"--- {n}\n{op.tail()}" for n, op in self.ops.items())
+            + f"\nhistory: {self.history}"
+        )
 
 
 def watch_holders(plane: ControlPlane, pair: Pair, stop: threading.Event) -> None:
@@ -74,17 +79,27 @@ def watch_holders(plane: ControlPlane, pair: Pair, stop: threading.Event) -> Non
 
 
 @pytest.fixture
-def pair(plane: ControlPlane, operator: OperatorProcess, namespace: str,
-         tmp_path: Path) -> Iterator[Pair]:
+def pair(
+    plane: ControlPlane, operator: OperatorProcess, namespace: str, tmp_path: Path
+) -> Iterator[Pair]:
     """Two operators on their own Lease, watching the test's namespace; the session's
     operator is stopped meanwhile (it would reconcile the same resources) and restarted."""
     terminate(operator.proc, timeout=60)
     lease = f"ha-{uuid.uuid4().hex[:6]}"
-    timings = {"LEASE_NAME": lease, "LEASE_DURATION_S": str(LEASE_S),
-               "RENEW_DEADLINE_S": str(DEADLINE_S), "RETRY_PERIOD_S": str(RETRY_S),
-               "WATCH_NAMESPACES": namespace}
-    result = Pair({n: start_operator(plane, tmp_path / f"{n}.log", POD_NAME=n, **timings)
-                   for n in ("ha-a", "ha-b")}, lease)
+    timings = {
+        "LEASE_NAME": lease,
+        "LEASE_DURATION_S": str(LEASE_S),
+        "RENEW_DEADLINE_S": str(DEADLINE_S),
+        "RETRY_PERIOD_S": str(RETRY_S),
+        "WATCH_NAMESPACES": namespace,
+    }
+    result = Pair(
+        {
+            n: start_operator(plane, tmp_path / f"{n}.log", POD_NAME=n, **timings)
+            for n in ("ha-a", "ha-b")
+        },
+        lease,
+    )
     stop = threading.Event()
     watcher = threading.Thread(target=watch_holders, args=(plane, result, stop), daemon=True)
     watcher.start()
@@ -102,8 +117,7 @@ def pair(plane: ControlPlane, operator: OperatorProcess, namespace: str,
 
 def metrics(op: OperatorProcess) -> dict[str, float]:
     """Sums of the operator's samples by name (e.g. stockstream_operator_reconciles_total)."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{op.metrics_port}/metrics",
-                                timeout=10) as resp:
+    with urllib.request.urlopen(f"http://127.0.0.1:{op.metrics_port}/metrics", timeout=10) as resp:
         text = resp.read().decode()
     out: dict[str, float] = {}
     for family in text_string_to_metric_families(text):
@@ -119,8 +133,9 @@ def scrape(op: OperatorProcess) -> dict[str, float] | None:
         return None
 
 
-def lifecycle_is(cluster: Cluster, name: str, ns: str, pred: Callable[[str], bool],
-                 pair: Pair) -> dict[str, Any]:
+def lifecycle_is(
+    cluster: Cluster, name: str, ns: str, pred: Callable[[str], bool], pair: Pair
+) -> dict[str, Any]:
     def check() -> dict[str, Any] | None:
         sync_statefulset_pods(cluster.api, ns, f"{name}-dataflow")
         ss = cluster.ss(name, ns) or {}
@@ -131,6 +146,7 @@ def lifecycle_is(cluster: Cluster, name: str, ns: str, pred: Callable[[str], boo
 
 def steady(op: OperatorProcess, pair: Pair) -> None:
     """Wait until `op` has made no write for three reconcile intervals."""
+
     def check() -> bool:
         before = metrics(op).get("stockstream_operator_writes_total", 0)
         time.sleep(3)
@@ -140,23 +156,36 @@ def steady(op: OperatorProcess, pair: Pair) -> None:
 
 
 def reporters(cluster: Cluster, name: str, ns: str) -> set[str]:
-    return {e.get("reportingInstance") or e.get("reporting_instance") or ""
-            for e in cluster.events(name, ns)}
+    return {
+        e.get("reportingInstance") or e.get("reporting_instance") or ""
+        for e in cluster.events(name, ns)
+    }
 
 
 def test_one_replica_acts_and_the_standby_takes_over_after_a_kill(
-        cluster: Cluster, pair: Pair, namespace: str,
-        stockstream_body: Callable[..., dict[str, Any]]) -> None:
+    cluster: Cluster, pair: Pair, namespace: str, stockstream_body: Callable[..., dict[str, Any]]
+) -> None:
     leader, standby = pair.roles()
     ops = pair.ops
-    wait_for("the gauges: leader 1, standby 0", lambda: (
-        (m := scrape(ops[leader])) and m.get("stockstream_operator_leader") == 1
-        and (s := scrape(ops[standby])) and s.get("stockstream_operator_leader") == 0),
-        timeout_s=60, on_fail=pair.tails)
+    wait_for(
+        "the gauges: leader 1, standby 0",
+        lambda: (
+            (m := scrape(ops[leader]))
+            and m.get("stockstream_operator_leader") == 1
+            and (s := scrape(ops[standby]))
+            and s.get("stockstream_operator_leader") == 0
+        ),
+        timeout_s=60,
+        on_fail=pair.tails,
+    )
     cluster.create(stockstream_body("ha1"), namespace)
     lifecycle_is(cluster, "ha1", namespace, bool, pair)
-    wait_for("passes of the leader", lambda: metrics(ops[leader]).get(
-        "stockstream_operator_reconciles_total", 0) >= 2, timeout_s=60, on_fail=pair.tails)
+    wait_for(
+        "passes of the leader",
+        lambda: metrics(ops[leader]).get("stockstream_operator_reconciles_total", 0) >= 2,
+        timeout_s=60,
+        on_fail=pair.tails,
+    )
     idle = metrics(ops[standby])
     assert idle.get("stockstream_operator_reconciles_total", 0) == 0, pair.tails()
     assert idle.get("stockstream_operator_writes_total", 0) == 0, pair.tails()
@@ -166,8 +195,12 @@ def test_one_replica_acts_and_the_standby_takes_over_after_a_kill(
 
     os.kill(ops[leader].proc.pid, signal.SIGKILL)
     killed = time.monotonic()
-    wait_for("the standby holds the Lease", lambda: pair.holder() == standby,
-             timeout_s=LEASE_S + 2 * RETRY_S + SLACK_S + 30, on_fail=pair.tails)
+    wait_for(
+        "the standby holds the Lease",
+        lambda: pair.holder() == standby,
+        timeout_s=LEASE_S + 2 * RETRY_S + SLACK_S + 30,
+        on_fail=pair.tails,
+    )
     took = time.monotonic() - killed
     # it waited for the Lease to expire (the last renewal was at most one retry period
     # before the kill), and took over within lease duration + two retry periods (+ load)
@@ -178,24 +211,34 @@ def test_one_replica_acts_and_the_standby_takes_over_after_a_kill(
     lifecycle_is(cluster, "ha1", namespace, lambda s: s == "Suspended", pair)
     assert metrics(ops[standby])["stockstream_operator_leader"] == 1
     assert {e.get("reportingInstance") for e in cluster.events("ha1", namespace)[before:]} == {
-        standby}
+        standby
+    }
 
     # the killed one comes back as a standby; a clean shutdown of the holder frees the Lease
     ops[leader].restart()
-    wait_for("the restarted replica waits as a standby", lambda: (
-        m := scrape(ops[leader])) is not None and m.get("stockstream_operator_leader") == 0,
-        timeout_s=60, on_fail=pair.tails)
+    wait_for(
+        "the restarted replica waits as a standby",
+        lambda: (
+            (m := scrape(ops[leader])) is not None and m.get("stockstream_operator_leader") == 0
+        ),
+        timeout_s=60,
+        on_fail=pair.tails,
+    )
     assert terminate(ops[standby].proc, timeout=60) == 0, pair.tails()
-    wait_for("the restarted replica holds the Lease", lambda: pair.holder() == leader,
-             timeout_s=60, on_fail=pair.tails)
+    wait_for(
+        "the restarted replica holds the Lease",
+        lambda: pair.holder() == leader,
+        timeout_s=60,
+        on_fail=pair.tails,
+    )
     assert '"lease released"' in ops[standby].log.read_text(), pair.tails()  # not expired
     cluster.patch_ss("ha1", namespace, {"suspend": False})
     lifecycle_is(cluster, "ha1", namespace, lambda s: s not in ("", "Suspended"), pair)
 
 
 def test_a_frozen_leader_wakes_up_after_a_takeover_and_exits_before_acting(
-        cluster: Cluster, pair: Pair, namespace: str,
-        stockstream_body: Callable[..., dict[str, Any]]) -> None:
+    cluster: Cluster, pair: Pair, namespace: str, stockstream_body: Callable[..., dict[str, Any]]
+) -> None:
     leader, standby = pair.roles()
     ops = pair.ops
     cluster.create(stockstream_body("ha2"), namespace)
@@ -203,8 +246,12 @@ def test_a_frozen_leader_wakes_up_after_a_takeover_and_exits_before_acting(
     steady(ops[leader], pair)  # no write in flight when it is frozen
     os.kill(ops[leader].proc.pid, signal.SIGSTOP)
     frozen_at = ops[leader].log.stat().st_size  # a stopped process appends nothing
-    wait_for("the standby holds the Lease", lambda: pair.holder() == standby,
-             timeout_s=LEASE_S + 2 * RETRY_S + SLACK_S + 30, on_fail=pair.tails)
+    wait_for(
+        "the standby holds the Lease",
+        lambda: pair.holder() == standby,
+        timeout_s=LEASE_S + 2 * RETRY_S + SLACK_S + 30,
+        on_fail=pair.tails,
+    )
     # the new holder acts while the old one is frozen
     cluster.patch_ss("ha2", namespace, {"suspend": True})
     lifecycle_is(cluster, "ha2", namespace, lambda s: s == "Suspended", pair)

@@ -30,8 +30,12 @@ def sample(metric: str, /, **labels: str) -> float | None:
 
 def series_of(stockstream: str) -> list[str]:
     """Names of every sample of `stockstream` in the registry."""
-    return [s.name for family in REGISTRY.collect() for s in family.samples
-            if s.labels.get("namespace") == NS and s.labels.get("name") == stockstream]
+    return [
+        s.name
+        for family in REGISTRY.collect()
+        for s in family.samples
+        if s.labels.get("namespace") == NS and s.labels.get("name") == stockstream
+    ]
 
 
 class Body(dict[str, Any]):
@@ -39,8 +43,12 @@ class Body(dict[str, Any]):
 
     def __init__(self, name: str, status: Mapping[str, Any] | None = None) -> None:
         super().__init__(status=dict(status or {}), spec={})
-        self.metadata: dict[str, Any] = {"name": name, "namespace": NS, "generation": 1,
-                                         "uid": f"uid-{name}"}
+        self.metadata: dict[str, Any] = {
+            "name": name,
+            "namespace": NS,
+            "generation": 1,
+            "uid": f"uid-{name}",
+        }
 
 
 class Stopped:
@@ -73,28 +81,39 @@ class Reconciler:
 
 
 def run_daemon(body: Body, reconciler: Reconciler, passes: int) -> None:
-    handlers.STATE.update(reconciler=reconciler, guard=lambda: None,
-                          settings=SimpleNamespace(reconcile_interval_s=60.0))
-    asyncio.run(RUN(stopped=Stopped(passes, body), body=body, name=body.metadata["name"],
-                             namespace=NS))
+    handlers.STATE.update(
+        reconciler=reconciler,
+        guard=lambda: None,
+        settings=SimpleNamespace(reconcile_interval_s=60.0),
+    )
+    asyncio.run(
+        RUN(stopped=Stopped(passes, body), body=body, name=body.metadata["name"], namespace=NS)
+    )
 
 
 def progressing(since: str) -> dict[str, Any]:
-    return {"type": "Progressing", "status": "True", "reason": "StoppingProcesses",
-            "lastTransitionTime": since}
+    return {
+        "type": "Progressing",
+        "status": "True",
+        "reason": "StoppingProcesses",
+        "lastTransitionTime": since,
+    }
 
 
 def test_passes_are_counted_by_result_with_their_duration() -> None:
-    run_daemon(Body("counted"), Reconciler(RuntimeError("api down"),
-                                           {"lifecycle": "Deploying"},
-                                           {"lifecycle": "Running"}), passes=3)
+    run_daemon(
+        Body("counted"),
+        Reconciler(RuntimeError("api down"), {"lifecycle": "Deploying"}, {"lifecycle": "Running"}),
+        passes=3,
+    )
     total = "stockstream_operator_reconciles_total"
     assert sample(total, name="counted", result="error") == 1
     assert sample(total, name="counted", result="ok") == 2
     count = sample("stockstream_operator_reconcile_duration_seconds_count", name="counted")
     assert count == 3
-    assert (sample("stockstream_operator_reconcile_duration_seconds_sum", name="counted")
-            or 0) >= 0.03
+    assert (
+        sample("stockstream_operator_reconcile_duration_seconds_sum", name="counted") or 0
+    ) >= 0.03
     assert sample("stockstream_operator_lifecycle", name="counted", lifecycle="Running") == 1
     assert sample("stockstream_operator_lifecycle", name="counted", lifecycle="Deploying") == 0
 
@@ -106,14 +125,14 @@ def test_counters_exist_at_zero_before_anything_happened() -> None:
     assert sample("stockstream_operator_rollbacks_total", name="failing") == 0
     assert sample("stockstream_operator_reconciles_total", name="failing", result="error") == 1
     # no successful pass: no lifecycle is claimed
-    assert sample("stockstream_operator_lifecycle_since_timestamp_seconds",
-                  name="failing") is None
+    assert sample("stockstream_operator_lifecycle_since_timestamp_seconds", name="failing") is None
 
 
 def test_since_is_when_this_process_saw_the_lifecycle_change() -> None:
     before = time.time()
-    run_daemon(Body("moving"), Reconciler({"lifecycle": "Deploying"}, {"lifecycle": "Running"}),
-               passes=2)
+    run_daemon(
+        Body("moving"), Reconciler({"lifecycle": "Deploying"}, {"lifecycle": "Running"}), passes=2
+    )
     since = sample("stockstream_operator_lifecycle_since_timestamp_seconds", name="moving")
     assert since is not None and before <= since <= time.time()
 
@@ -123,8 +142,10 @@ def test_a_transition_in_progress_keeps_its_start_across_an_operator_restart() -
     old one wrote): the stuck-lifecycle alert counts from then, not from the handover."""
     status = {"lifecycle": "Upgrading", "conditions": [progressing("2030-01-01T10:00:00+00:00")]}
     run_daemon(Body("handed-over", status), Reconciler(dict(status)), passes=1)
-    assert sample("stockstream_operator_lifecycle_since_timestamp_seconds",
-                  name="handed-over") == datetime(2030, 1, 1, 10, tzinfo=UTC).timestamp()
+    assert (
+        sample("stockstream_operator_lifecycle_since_timestamp_seconds", name="handed-over")
+        == datetime(2030, 1, 1, 10, tzinfo=UTC).timestamp()
+    )
 
 
 def test_lifecycle_since() -> None:
@@ -139,13 +160,17 @@ def test_lifecycle_since() -> None:
     assert lifecycle_since({"lifecycle": "Deploying"}, carried=True, now=5.0) == 5.0
 
 
-@pytest.mark.parametrize(("tracked", "before", "after", "kept"), [
-    (("Running", 1.0), {"lifecycle": "Running"}, "Running", True),
-    (("Running", 1.0), {"lifecycle": "Running"}, "Rescaling", False),
-    (None, {"lifecycle": "Running"}, "Running", False),
-])
-def test_tracked_lifecycle(tracked: tuple[str, float] | None, before: dict[str, Any],
-                           after: str, kept: bool) -> None:
+@pytest.mark.parametrize(
+    ("tracked", "before", "after", "kept"),
+    [
+        (("Running", 1.0), {"lifecycle": "Running"}, "Running", True),
+        (("Running", 1.0), {"lifecycle": "Running"}, "Rescaling", False),
+        (None, {"lifecycle": "Running"}, "Running", False),
+    ],
+)
+def test_tracked_lifecycle(
+    tracked: tuple[str, float] | None, before: dict[str, Any], after: str, kept: bool
+) -> None:
     got = tracked_lifecycle(tracked, {"lifecycle": after}, before)
     assert got[0] == after
     assert (got == tracked) is kept

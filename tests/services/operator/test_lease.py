@@ -29,8 +29,9 @@ def s(seconds: float) -> datetime:
 
 
 def held(by: str, transitions: int = 0) -> LeaseRecord:
-    return LeaseRecord(holder=by, duration_s=15, acquire_time=T0, renew_time=T0,
-                       transitions=transitions)
+    return LeaseRecord(
+        holder=by, duration_s=15, acquire_time=T0, renew_time=T0, transitions=transitions
+    )
 
 
 def test_no_lease_or_a_released_one_is_acquired_at_once() -> None:
@@ -72,7 +73,11 @@ def test_renew_deadline_ends_before_any_candidate_may_take_over() -> None:
 def test_claims_keep_or_count_transitions() -> None:
     renewed = claimed(held("a", 2), "a", 15, s(5))
     assert (renewed.holder, renewed.acquire_time, renewed.renew_time, renewed.transitions) == (
-        "a", T0, s(5), 2)
+        "a",
+        T0,
+        s(5),
+        2,
+    )
     taken = claimed(held("b", 2), "a", 15, s(20))
     assert (taken.holder, taken.acquire_time, taken.transitions) == ("a", s(20), 3)
     assert claimed(None, "a", 15, T0).transitions == 0
@@ -100,15 +105,19 @@ def test_naive_datetimes_are_refused() -> None:
         expired(datetime(2026, 1, 1), 1, T0)
     with pytest.raises(ValueError, match="naive"):
         micro_time(datetime(2026, 1, 1))
-    assert micro_time(T0.astimezone(timezone(timedelta(hours=8)))) == to_spec(
-        claimed(None, "a", 1, T0))["renewTime"]
+    assert (
+        micro_time(T0.astimezone(timezone(timedelta(hours=8))))
+        == to_spec(claimed(None, "a", 1, T0))["renewTime"]
+    )
 
 
 def test_settings_require_retry_below_renew_deadline_below_lease_duration() -> None:
     ok = OperatorSettings(lease_duration_s=6, renew_deadline_s=4, retry_period_s=1)
     assert ok.identity  # hostname-pid without POD_NAME
     assert OperatorSettings(pod_name="op-1").identity == "op-1"
-    for bad in ({"lease_duration_s": 6, "renew_deadline_s": 6},
-                {"renew_deadline_s": 2, "retry_period_s": 2}):
+    for bad in (
+        {"lease_duration_s": 6, "renew_deadline_s": 6},
+        {"renew_deadline_s": 2, "retry_period_s": 2},
+    ):
         with pytest.raises(ValidationError, match="retry_period_s < renew_deadline_s"):
             OperatorSettings(**bad)  # type: ignore[arg-type]

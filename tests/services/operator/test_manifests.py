@@ -56,8 +56,13 @@ def test_rbac_has_no_wildcards_and_reads_secrets_only_by_name() -> None:
 def test_lease_rbac_is_namespaced_and_minimal() -> None:
     objs = docs(OPERATOR / "install/rbac.yaml")
     (role,) = [d for d in objs if d["kind"] == "Role"]
-    assert role["rules"] == [{"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
-                              "verbs": ["get", "create", "update"]}]
+    assert role["rules"] == [
+        {
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "verbs": ["get", "create", "update"],
+        }
+    ]
     (binding,) = [d for d in objs if d["kind"] == "RoleBinding"]
     assert binding["roleRef"]["name"] == role["metadata"]["name"]
     assert binding["subjects"][0]["name"] == "stockstream-operator"
@@ -66,10 +71,16 @@ def test_lease_rbac_is_namespaced_and_minimal() -> None:
 
 
 def test_dev_composition_runs_the_operated_pipeline_only() -> None:
-    kustomize = subprocess.run([str(ROOT / "scripts/install-kustomize.sh")], check=True,
-                               capture_output=True, text=True).stdout.strip().splitlines()[-1]
-    out = subprocess.run([kustomize, "build", str(OPERATOR / "dev")], check=True,
-                         capture_output=True, text=True).stdout
+    kustomize = (
+        subprocess.run(
+            [str(ROOT / "scripts/install-kustomize.sh")], check=True, capture_output=True, text=True
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
+    out = subprocess.run(
+        [kustomize, "build", str(OPERATOR / "dev")], check=True, capture_output=True, text=True
+    ).stdout
     objs = [d for d in yaml.safe_load_all(out) if d]
     names = {(o["kind"], o["metadata"]["name"]) for o in objs}
     assert ("StatefulSet", "dataflow") not in names and ("Deployment", "replay") not in names

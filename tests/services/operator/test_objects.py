@@ -50,7 +50,8 @@ CHANGES = [
 
 @pytest.mark.parametrize(("what", "patch", "restarts"), CHANGES, ids=[c[0] for c in CHANGES])
 def test_cluster_hash_changes_exactly_when_processes_must_be_replaced(
-        what: str, patch: dict[str, Any], restarts: bool) -> None:
+    what: str, patch: dict[str, Any], restarts: bool
+) -> None:
     before = objects.cluster_hash("p", parse_spec(BASE))
     after = objects.cluster_hash("p", parse_spec({**BASE, **patch}))
     assert (before != after) is restarts, what
@@ -73,20 +74,37 @@ def test_owned_sets_a_controller_reference() -> None:
 def test_replay_loop_is_a_deployment_a_slice_is_a_job() -> None:
     loop = feed.feed_objects("p", parse_spec(BASE))
     assert [o["kind"] for o in loop] == ["Service", "Deployment"]
-    sliced = feed.feed_objects("p", parse_spec({**BASE, "feed": {"replay": {
-        "loop": False, "limit": 500, "speed": 0}}}))
+    sliced = feed.feed_objects(
+        "p", parse_spec({**BASE, "feed": {"replay": {"loop": False, "limit": 500, "speed": 0}}})
+    )
     job = sliced[1]
     assert job["kind"] == "Job"
     assert env(job["spec"]["template"]["spec"]["containers"][0])["REPLAY_LIMIT"] == "500"
 
 
 def test_ingest_role_reads_only_its_own_statefulset() -> None:
-    objs = feed.feed_objects("p", parse_spec({**BASE, "feed": {
-        "provider": "ingest-replay", "replicas": 3, "symbols": ["600000", "600519"]}}))
+    objs = feed.feed_objects(
+        "p",
+        parse_spec(
+            {
+                **BASE,
+                "feed": {
+                    "provider": "ingest-replay",
+                    "replicas": 3,
+                    "symbols": ["600000", "600519"],
+                },
+            }
+        ),
+    )
     kinds = {o["kind"]: o for o in objs}
-    assert kinds["Role"]["rules"] == [{"apiGroups": ["apps"], "resources": ["statefulsets"],
-                                       "resourceNames": ["p-ingest"],
-                                       "verbs": ["get", "list", "watch"]}]
+    assert kinds["Role"]["rules"] == [
+        {
+            "apiGroups": ["apps"],
+            "resources": ["statefulsets"],
+            "resourceNames": ["p-ingest"],
+            "verbs": ["get", "list", "watch"],
+        }
+    ]
     assert kinds["StatefulSet"]["spec"]["replicas"] == 3
     assert kinds["ConfigMap"]["data"]["symbols.txt"] == "600000\n600519\n"
     c = kinds["StatefulSet"]["spec"]["template"]["spec"]["containers"][0]

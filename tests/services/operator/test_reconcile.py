@@ -26,16 +26,18 @@ def lifecycle(cluster: Cluster, name: str, ns: str) -> str:
     return str((ss.get("status") or {}).get("lifecycle", ""))
 
 
-def wait_lifecycle(cluster: Cluster, op: OperatorProcess, name: str, ns: str, state: str,
-                   sync: bool = False) -> dict[str, Any]:
+def wait_lifecycle(
+    cluster: Cluster, op: OperatorProcess, name: str, ns: str, state: str, sync: bool = False
+) -> dict[str, Any]:
     def check() -> dict[str, Any] | None:
         if sync:
             sync_statefulset_pods(cluster.api, ns, f"{name}-dataflow")
         ss = cluster.ss(name, ns) or {}
         return ss if (ss.get("status") or {}).get("lifecycle") == state else None
 
-    return wait_for(f"{name} lifecycle {state}", check,
-                    on_fail=lambda: f"{cluster.ss(name, ns)}\n{op.tail()}")
+    return wait_for(
+        f"{name} lifecycle {state}", check, on_fail=lambda: f"{cluster.ss(name, ns)}\n{op.tail()}"
+    )
 
 
 def condition(ss: dict[str, Any], type_: str) -> dict[str, Any]:
@@ -62,16 +64,21 @@ def operator_metrics(operator: OperatorProcess) -> str:
         return str(resp.read().decode())
 
 
-def start_running(cluster: Cluster, operator: OperatorProcess, ns: str, body: dict[str, Any]
-                  ) -> dict[str, Any]:
+def start_running(
+    cluster: Cluster, operator: OperatorProcess, ns: str, body: dict[str, Any]
+) -> dict[str, Any]:
     cluster.create(body, ns)
     name = body["metadata"]["name"]
     return wait_lifecycle(cluster, operator, name, ns, "Running", sync=True)
 
 
 def test_create_reconciles_owned_objects_status_and_events(
-        cluster: Cluster, operator: OperatorProcess, namespace: str, stockstream_body: Body,
-        kafka_bootstrap: str) -> None:
+    cluster: Cluster,
+    operator: OperatorProcess,
+    namespace: str,
+    stockstream_body: Body,
+    kafka_bootstrap: str,
+) -> None:
     body = stockstream_body("p1")
     topic = body["spec"]["broker"]["topic"]
     created = cluster.create(body, namespace)
@@ -80,17 +87,21 @@ def test_create_reconciles_owned_objects_status_and_events(
     assert condition(deploying, "Progressing")["status"] == "True"
     assert condition(deploying, "Ready")["status"] == "False"
 
-    expected = [(APPS, "StatefulSet", "p1-dataflow"), ("v1", "Service", "p1-dataflow-headless"),
-                ("v1", "Service", "p1-dataflow-metrics"),
-                ("policy/v1", "PodDisruptionBudget", "p1-dataflow"),
-                (APPS, "StatefulSet", "p1-ingest"), ("v1", "Service", "p1-ingest"),
-                ("v1", "ServiceAccount", "p1-ingest"),
-                ("rbac.authorization.k8s.io/v1", "Role", "p1-ingest"),
-                ("rbac.authorization.k8s.io/v1", "RoleBinding", "p1-ingest"),
-                ("v1", "ConfigMap", "p1-symbols")]
+    expected = [
+        (APPS, "StatefulSet", "p1-dataflow"),
+        ("v1", "Service", "p1-dataflow-headless"),
+        ("v1", "Service", "p1-dataflow-metrics"),
+        ("policy/v1", "PodDisruptionBudget", "p1-dataflow"),
+        (APPS, "StatefulSet", "p1-ingest"),
+        ("v1", "Service", "p1-ingest"),
+        ("v1", "ServiceAccount", "p1-ingest"),
+        ("rbac.authorization.k8s.io/v1", "Role", "p1-ingest"),
+        ("rbac.authorization.k8s.io/v1", "RoleBinding", "p1-ingest"),
+        ("v1", "ConfigMap", "p1-symbols"),
+    ]
     for api_version, kind, obj_name in expected:
-        def exists(a: str = api_version, k: str = kind, n: str = obj_name
-                   ) -> dict[str, Any] | None:
+
+        def exists(a: str = api_version, k: str = kind, n: str = obj_name) -> dict[str, Any] | None:
             return cluster.get(a, k, n, namespace)
 
         obj = wait_for(f"{kind} {obj_name}", exists)
@@ -100,8 +111,7 @@ def test_create_reconciles_owned_objects_status_and_events(
     assert sts is not None
     assert sts["spec"]["replicas"] == 2 and cluster_env(sts)["DATAFLOW_REPLICAS"] == "2"
     assert sts["spec"]["updateStrategy"]["type"] == "OnDelete"
-    cm_name = sts["spec"]["template"]["spec"]["containers"][0]["envFrom"][0]["configMapRef"][
-        "name"]
+    cm_name = sts["spec"]["template"]["spec"]["containers"][0]["envFrom"][0]["configMapRef"]["name"]
     cm = cluster.get("v1", "ConfigMap", cm_name, namespace)
     assert cm is not None and cm["data"]["TICKS_TOPIC"] == topic and cm["immutable"] is True
     assert topic_partitions(kafka_bootstrap, topic) == 4
@@ -113,6 +123,7 @@ def test_create_reconciles_owned_objects_status_and_events(
     assert condition(running, "Ready")["status"] == "True"
     assert condition(running, "Progressing")["reason"] == "Stable"
     assert condition(running, "Degraded")["status"] == "False"
+
     def running_event() -> list[str] | None:
         reasons = event_reasons(cluster, "p1", namespace)
         return reasons if "Running" in reasons else None
@@ -122,28 +133,41 @@ def test_create_reconciles_owned_objects_status_and_events(
     table = cluster.plane.kubectl_run("get", "stockstream", "p1", "-n", namespace).stdout
     assert "2/2" in table and "Running" in table, table
     metrics = operator_metrics(operator)
-    assert (f'stockstream_operator_reconciles_total{{name="p1",namespace="{namespace}",'
-            'result="ok"}') in metrics
-    assert (f'stockstream_operator_reconciles_total{{name="p1",namespace="{namespace}",'
-            'result="error"}') in metrics  # exported before any failure
-    assert (f'stockstream_operator_rollbacks_total{{name="p1",namespace="{namespace}"}} '
-            '0.0') in metrics
-    assert (f'stockstream_operator_reconcile_duration_seconds_count{{name="p1",'
-            f'namespace="{namespace}"}}') in metrics
-    assert (f'stockstream_operator_lifecycle{{lifecycle="Running",name="p1",'
-            f'namespace="{namespace}"}} 1.0') in metrics
+    assert (
+        f'stockstream_operator_reconciles_total{{name="p1",namespace="{namespace}",result="ok"}}'
+    ) in metrics
+    assert (
+        f'stockstream_operator_reconciles_total{{name="p1",namespace="{namespace}",result="error"}}'
+    ) in metrics  # exported before any failure
+    assert (
+        f'stockstream_operator_rollbacks_total{{name="p1",namespace="{namespace}"}} 0.0'
+    ) in metrics
+    assert (
+        f'stockstream_operator_reconcile_duration_seconds_count{{name="p1",'
+        f'namespace="{namespace}"}}'
+    ) in metrics
+    assert (
+        f'stockstream_operator_lifecycle{{lifecycle="Running",name="p1",'
+        f'namespace="{namespace}"}} 1.0'
+    ) in metrics
 
 
 def test_scale_subresource_is_a_coordinated_restart(
-        cluster: Cluster, operator: OperatorProcess, namespace: str,
-        stockstream_body: Body) -> None:
+    cluster: Cluster, operator: OperatorProcess, namespace: str, stockstream_body: Body
+) -> None:
     start_running(cluster, operator, namespace, stockstream_body("p2"))
     cluster.plane.kubectl_run("scale", "stockstream/p2", "--replicas=3", "-n", namespace)
 
     # Stop phase: replicas 0 with the OLD template while any old process exists.
     wait_lifecycle(cluster, operator, "p2", namespace, "Rescaling")
-    stopped = wait_for("replicas 0", lambda: (s := cluster.get(
-        APPS, "StatefulSet", "p2-dataflow", namespace)) and s["spec"]["replicas"] == 0 and s)
+    stopped = wait_for(
+        "replicas 0",
+        lambda: (
+            (s := cluster.get(APPS, "StatefulSet", "p2-dataflow", namespace))
+            and s["spec"]["replicas"] == 0
+            and s
+        ),
+    )
     assert cluster_env(stopped)["DATAFLOW_REPLICAS"] == "2"
     for _ in range(int(3 / INTERVAL_S) + 1):  # pods still there: the operator must wait
         sts = cluster.get(APPS, "StatefulSet", "p2-dataflow", namespace)
@@ -161,14 +185,16 @@ def test_scale_subresource_is_a_coordinated_restart(
         ss = cluster.ss("p2", namespace) or {}
         return ss if ss.get("status", {}).get("lifecycle") == "Running" else None
 
-    running = wait_for("Running after rescale", invariant_then_running,
-                       on_fail=operator.tail)
+    running = wait_for("Running after rescale", invariant_then_running, on_fail=operator.tail)
     assert running["status"]["processes"] == "3/3"
     assert running["spec"]["dataflow"]["processes"] == 3
     sts = cluster.get(APPS, "StatefulSet", "p2-dataflow", namespace)
     assert sts is not None and cluster_env(sts)["DATAFLOW_REPLICAS"] == "3"
-    scale = cluster.plane.kubectl_run("get", "--raw", f"/apis/stockstream.io/v1alpha1/"
-                                      f"namespaces/{namespace}/stockstreams/p2/scale").stdout
+    scale = cluster.plane.kubectl_run(
+        "get",
+        "--raw",
+        f"/apis/stockstream.io/v1alpha1/namespaces/{namespace}/stockstreams/p2/scale",
+    ).stdout
     assert '"replicas":3' in scale.replace(" ", "")
     reasons = event_reasons(cluster, "p2", namespace)
     i = reasons.index("Rescaling")
@@ -177,8 +203,8 @@ def test_scale_subresource_is_a_coordinated_restart(
 
 
 def test_suspend_stops_everything_and_keeps_volumes_then_resumes(
-        cluster: Cluster, operator: OperatorProcess, namespace: str,
-        stockstream_body: Body) -> None:
+    cluster: Cluster, operator: OperatorProcess, namespace: str, stockstream_body: Body
+) -> None:
     start_running(cluster, operator, namespace, stockstream_body("p3"))
     pvcs = {p["metadata"]["name"] for p in cluster.objs("v1", "PersistentVolumeClaim", namespace)}
     assert pvcs == {"recovery-p3-dataflow-0", "recovery-p3-dataflow-1"}
@@ -188,8 +214,11 @@ def test_suspend_stops_everything_and_keeps_volumes_then_resumes(
     def all_stopped() -> dict[str, Any] | None:
         sync_statefulset_pods(cluster.api, namespace, "p3-dataflow")
         ss = cluster.ss("p3", namespace) or {}
-        return ss if ss["status"]["processes"] == "0/0" and ss["status"][
-            "message"] == "Suspended" else None
+        return (
+            ss
+            if ss["status"]["processes"] == "0/0" and ss["status"]["message"] == "Suspended"
+            else None
+        )
 
     suspended = wait_for("suspended, no process left", all_stopped, on_fail=operator.tail)
     assert suspended["status"]["lifecycle"] == "Suspended"
@@ -198,8 +227,9 @@ def test_suspend_stops_everything_and_keeps_volumes_then_resumes(
     ingest = cluster.get(APPS, "StatefulSet", "p3-ingest", namespace)
     assert sts is not None and ingest is not None
     assert sts["spec"]["replicas"] == 0 and ingest["spec"]["replicas"] == 0
-    assert {p["metadata"]["name"] for p in cluster.objs(
-        "v1", "PersistentVolumeClaim", namespace)} == pvcs
+    assert {
+        p["metadata"]["name"] for p in cluster.objs("v1", "PersistentVolumeClaim", namespace)
+    } == pvcs
     cluster.patch_ss("p3", namespace, {"suspend": False})
     wait_lifecycle(cluster, operator, "p3", namespace, "Running", sync=True)
     reasons = event_reasons(cluster, "p3", namespace)
@@ -207,27 +237,34 @@ def test_suspend_stops_everything_and_keeps_volumes_then_resumes(
 
 
 def test_missing_secret_fails_clearly_and_creates_nothing(
-        cluster: Cluster, operator: OperatorProcess, namespace: str,
-        stockstream_body: Body) -> None:
+    cluster: Cluster, operator: OperatorProcess, namespace: str, stockstream_body: Body
+) -> None:
     body = stockstream_body("p4", redis={"passwordSecret": {"name": "nope"}})
     cluster.create(body, namespace)
     failed = wait_lifecycle(cluster, operator, "p4", namespace, "Failed")
     degraded = condition(failed, "Degraded")
     assert degraded["status"] == "True" and degraded["reason"] == "InvalidSpec"
     assert "Secret 'nope' with key 'password' not found" in degraded["message"]
-    events = wait_for("Warning event", lambda: [e for e in cluster.events("p4", namespace)
-                                                if e["type"] == "Warning"])
+    events = wait_for(
+        "Warning event",
+        lambda: [e for e in cluster.events("p4", namespace) if e["type"] == "Warning"],
+    )
     assert "'nope'" in events[0]["message"]
     for api_version, kind in [(APPS, "StatefulSet"), ("v1", "Service"), ("v1", "ConfigMap")]:
-        assert cluster.objs(api_version, kind, namespace,
-                            "app.kubernetes.io/instance=p4") == [], kind
+        assert cluster.objs(api_version, kind, namespace, "app.kubernetes.io/instance=p4") == [], (
+            kind
+        )
     cluster.patch_ss("p4", namespace, {"redis": {"passwordSecret": {"name": "redis-auth"}}})
     wait_lifecycle(cluster, operator, "p4", namespace, "Running", sync=True)
 
 
 def test_topic_partitions_lowering_refused_raising_needs_confirmation(
-        cluster: Cluster, operator: OperatorProcess, namespace: str, stockstream_body: Body,
-        kafka_bootstrap: str) -> None:
+    cluster: Cluster,
+    operator: OperatorProcess,
+    namespace: str,
+    stockstream_body: Body,
+    kafka_bootstrap: str,
+) -> None:
     body = stockstream_body("p5", broker={"partitions": 2})
     topic = body["spec"]["broker"]["topic"]
     create_topic(kafka_bootstrap, topic, 3)
@@ -238,8 +275,13 @@ def test_topic_partitions_lowering_refused_raising_needs_confirmation(
     assert cluster.get(APPS, "StatefulSet", "p5-dataflow", namespace) is None
 
     cluster.patch_ss("p5", namespace, {"broker": {"partitions": 4}})
-    wait_for("raise refused", lambda: "allowPartitionIncrease" in (
-        (cluster.ss("p5", namespace) or {}).get("status", {}).get("message", "")))
+    wait_for(
+        "raise refused",
+        lambda: (
+            "allowPartitionIncrease"
+            in ((cluster.ss("p5", namespace) or {}).get("status", {}).get("message", ""))
+        ),
+    )
     assert topic_partitions(kafka_bootstrap, topic) == 3
     cluster.patch_ss("p5", namespace, {"broker": {"allowPartitionIncrease": True}})
     wait_lifecycle(cluster, operator, "p5", namespace, "Running", sync=True)
@@ -250,20 +292,26 @@ def test_topic_partitions_lowering_refused_raising_needs_confirmation(
 def snapshot(cluster: Cluster, ns: str) -> dict[tuple[str, str], str]:
     """resourceVersion of every object in the namespace the operator could write."""
     out: dict[tuple[str, str], str] = {}
-    for api_version, kind in [("v1", "ConfigMap"), ("v1", "Service"), ("v1", "ServiceAccount"),
-                              (APPS, "StatefulSet"), (APPS, "Deployment"), ("batch/v1", "Job"),
-                              ("policy/v1", "PodDisruptionBudget"),
-                              ("rbac.authorization.k8s.io/v1", "Role"),
-                              ("rbac.authorization.k8s.io/v1", "RoleBinding"),
-                              ("stockstream.io/v1alpha1", "StockStream")]:
+    for api_version, kind in [
+        ("v1", "ConfigMap"),
+        ("v1", "Service"),
+        ("v1", "ServiceAccount"),
+        (APPS, "StatefulSet"),
+        (APPS, "Deployment"),
+        ("batch/v1", "Job"),
+        ("policy/v1", "PodDisruptionBudget"),
+        ("rbac.authorization.k8s.io/v1", "Role"),
+        ("rbac.authorization.k8s.io/v1", "RoleBinding"),
+        ("stockstream.io/v1alpha1", "StockStream"),
+    ]:
         for obj in cluster.objs(api_version, kind, ns):
             out[(kind, obj["metadata"]["name"])] = obj["metadata"]["resourceVersion"]
     return out
 
 
 def test_spec_change_reconciles_once_and_no_update_storm(
-        cluster: Cluster, operator: OperatorProcess, namespace: str,
-        stockstream_body: Body) -> None:
+    cluster: Cluster, operator: OperatorProcess, namespace: str, stockstream_body: Body
+) -> None:
     start_running(cluster, operator, namespace, stockstream_body("p6"))
     time.sleep(3 * INTERVAL_S)  # the Running status and its Event settle
     before = snapshot(cluster, namespace)
@@ -274,55 +322,99 @@ def test_spec_change_reconciles_once_and_no_update_storm(
     ingest = cluster.get(APPS, "StatefulSet", "p6-ingest", namespace)
     assert dataflow is not None and ingest is not None
     changed = cluster.patch_ss("p6", namespace, {"feed": {"replicas": 2}})
-    wait_for("observedGeneration", lambda: (cluster.ss("p6", namespace) or {}).get(
-        "status", {}).get("observedGeneration") == changed["metadata"]["generation"])
+    wait_for(
+        "observedGeneration",
+        lambda: (
+            (cluster.ss("p6", namespace) or {}).get("status", {}).get("observedGeneration")
+            == changed["metadata"]["generation"]
+        ),
+    )
     time.sleep(8 * INTERVAL_S)
     ingest_after = cluster.get(APPS, "StatefulSet", "p6-ingest", namespace)
     dataflow_after = cluster.get(APPS, "StatefulSet", "p6-dataflow", namespace)
     assert ingest_after is not None and dataflow_after is not None
     assert ingest_after["spec"]["replicas"] == 2
     assert ingest_after["metadata"]["generation"] == ingest["metadata"]["generation"] + 1
-    assert dataflow_after["metadata"]["resourceVersion"] == dataflow["metadata"][
-        "resourceVersion"], "a feed change must not touch the dataflow"
+    assert (
+        dataflow_after["metadata"]["resourceVersion"] == dataflow["metadata"]["resourceVersion"]
+    ), "a feed change must not touch the dataflow"
     settled = snapshot(cluster, namespace)
     time.sleep(8 * INTERVAL_S)
     assert snapshot(cluster, namespace) == settled, "writes after the change settled"
 
 
 def test_leaderboard_freshness_and_degraded_when_stale(
-        cluster: Cluster, operator: OperatorProcess, namespace: str, stockstream_body: Body,
-        op_redis: Any) -> None:
+    cluster: Cluster,
+    operator: OperatorProcess,
+    namespace: str,
+    stockstream_body: Body,
+    op_redis: Any,
+) -> None:
     import redis as redis_lib
+
     r = redis_lib.Redis.from_url(op_redis.url.replace("/0", "/2"))
     r.flushdb()
     r.hset("window:1m", mapping={"end": 1638322800})
     r.hset("window:5m", mapping={"end": 1638322800})
     # an ACL user that may only read the window hashes, as the operator's credentials
-    r.acl_setuser("p7reader", enabled=True, passwords=["+p7-secret"], keys=["window:*"],
-                  commands=["+ping", "+select", "+hget"], reset=True)
-    cluster.create({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "p7-redis"},
-                    "stringData": {"reader-password": "p7-secret"}}, namespace)
-    body = stockstream_body("p7", redis={"url": f"redis://127.0.0.1:{op_redis.port}/2",
-                                         "username": "p7reader",
-                                         "passwordSecret": {"name": "p7-redis",
-                                                            "key": "reader-password"}},
-                            monitoring={"staleAfterSeconds": 10})
+    r.acl_setuser(
+        "p7reader",
+        enabled=True,
+        passwords=["+p7-secret"],
+        keys=["window:*"],
+        commands=["+ping", "+select", "+hget"],
+        reset=True,
+    )
+    cluster.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "p7-redis"},
+            "stringData": {"reader-password": "p7-secret"},
+        },
+        namespace,
+    )
+    body = stockstream_body(
+        "p7",
+        redis={
+            "url": f"redis://127.0.0.1:{op_redis.port}/2",
+            "username": "p7reader",
+            "passwordSecret": {"name": "p7-redis", "key": "reader-password"},
+        },
+        monitoring={"staleAfterSeconds": 10},
+    )
     running = start_running(cluster, operator, namespace, body)
-    boards = wait_for("leaderboards", lambda: (cluster.ss("p7", namespace) or {}).get(
-        "status", {}).get("leaderboards"))
+    boards = wait_for(
+        "leaderboards",
+        lambda: (cluster.ss("p7", namespace) or {}).get("status", {}).get("leaderboards"),
+    )
     assert boards["latest1mWindowEnd"] == "2021-12-01T01:40:00+00:00"
     assert {w["name"] for w in boards["windows"]} == {"1m", "5m"}
     assert running is not None
-    stale = wait_for("Degraded", lambda: (ss := cluster.ss("p7", namespace)) and condition(
-        ss, "Degraded")["status"] == "True" and ss, timeout_s=120)
+    stale = wait_for(
+        "Degraded",
+        lambda: (
+            (ss := cluster.ss("p7", namespace))
+            and condition(ss, "Degraded")["status"] == "True"
+            and ss
+        ),
+        timeout_s=120,
+    )
     degraded = condition(stale, "Degraded")
     assert degraded["reason"] == "LeaderboardsStale"
     assert "has not advanced since" in degraded["message"]
     assert "check the feed" in degraded["message"]
     r.hset("window:1m", mapping={"end": 1638322810})
-    fresh = wait_for("not Degraded", lambda: (ss := cluster.ss("p7", namespace)) and condition(
-        ss, "Degraded")["status"] == "False" and ss)
+    fresh = wait_for(
+        "not Degraded",
+        lambda: (
+            (ss := cluster.ss("p7", namespace))
+            and condition(ss, "Degraded")["status"] == "False"
+            and ss
+        ),
+    )
     assert fresh["status"]["leaderboards"]["latest1mWindowEnd"] == "2021-12-01T01:40:10+00:00"
+
     def recovered() -> list[str] | None:
         reasons = event_reasons(cluster, "p7", namespace)
         return reasons if "Recovered" in reasons else None
@@ -335,21 +427,28 @@ def test_leaderboard_freshness_and_degraded_when_stale(
 
 @pytest.mark.parametrize("delete_volumes", [False, True])
 def test_delete_while_rescaling_leaves_only_the_recovery_volumes(
-        cluster: Cluster, operator: OperatorProcess, namespace: str, stockstream_body: Body,
-        delete_volumes: bool) -> None:
-    body = stockstream_body("p8", dataflow={"recovery": {
-        "deleteVolumesOnDelete": delete_volumes}})
+    cluster: Cluster,
+    operator: OperatorProcess,
+    namespace: str,
+    stockstream_body: Body,
+    delete_volumes: bool,
+) -> None:
+    body = stockstream_body("p8", dataflow={"recovery": {"deleteVolumesOnDelete": delete_volumes}})
     start_running(cluster, operator, namespace, body)
     cluster.patch_ss("p8", namespace, {"dataflow": {"processes": 3}})
     wait_lifecycle(cluster, operator, "p8", namespace, "Rescaling")  # pods held: stopping
     cluster.res("stockstream.io/v1alpha1", "StockStream").delete(name="p8", namespace=namespace)
-    wait_for("resource gone", lambda: cluster.ss("p8", namespace) is None,
-             on_fail=operator.tail)
+    wait_for("resource gone", lambda: cluster.ss("p8", namespace) is None, on_fail=operator.tail)
     sel = "app.kubernetes.io/instance=p8"
-    for api_version, kind in [(APPS, "StatefulSet"), ("v1", "Service"), ("v1", "ConfigMap"),
-                              ("v1", "ServiceAccount"), ("policy/v1", "PodDisruptionBudget"),
-                              ("rbac.authorization.k8s.io/v1", "Role"),
-                              ("rbac.authorization.k8s.io/v1", "RoleBinding")]:
+    for api_version, kind in [
+        (APPS, "StatefulSet"),
+        ("v1", "Service"),
+        ("v1", "ConfigMap"),
+        ("v1", "ServiceAccount"),
+        ("policy/v1", "PodDisruptionBudget"),
+        ("rbac.authorization.k8s.io/v1", "Role"),
+        ("rbac.authorization.k8s.io/v1", "RoleBinding"),
+    ]:
         assert cluster.objs(api_version, kind, namespace, sel) == [], kind
     # No controller removes the pvc-protection finalizer here: a deleted claim stays with a
     # deletionTimestamp (a real cluster removes it once no pod uses it).
@@ -358,13 +457,16 @@ def test_delete_while_rescaling_leaves_only_the_recovery_volumes(
     deleting = [bool(p["metadata"].get("deletionTimestamp")) for p in pvcs]
     assert deleting == [delete_volumes] * 2
     # its metrics go with it (the daemon stops once the delete handler is done)
-    wait_for("p8's metrics removed", lambda: f'name="p8",namespace="{namespace}"' not in (
-        operator_metrics(operator)) or None, on_fail=operator.tail)
+    wait_for(
+        "p8's metrics removed",
+        lambda: f'name="p8",namespace="{namespace}"' not in (operator_metrics(operator)) or None,
+        on_fail=operator.tail,
+    )
 
 
 def test_new_image_is_an_upgrade_that_replaces_every_process_at_once(
-        cluster: Cluster, operator: OperatorProcess, namespace: str,
-        stockstream_body: Body) -> None:
+    cluster: Cluster, operator: OperatorProcess, namespace: str, stockstream_body: Body
+) -> None:
     start_running(cluster, operator, namespace, stockstream_body("p9"))
     old = cluster.get(APPS, "StatefulSet", "p9-dataflow", namespace)
     assert old is not None
@@ -388,15 +490,17 @@ def test_new_image_is_an_upgrade_that_replaces_every_process_at_once(
     wait_for("Running after the upgrade", upgraded, on_fail=operator.tail)
     new = cluster.get(APPS, "StatefulSet", "p9-dataflow", namespace)
     assert new is not None and image(new) == "stockstream:v2"
-    assert new["metadata"]["annotations"]["stockstream.io/cluster-hash"] != old["metadata"][
-        "annotations"]["stockstream.io/cluster-hash"]
+    assert (
+        new["metadata"]["annotations"]["stockstream.io/cluster-hash"]
+        != old["metadata"]["annotations"]["stockstream.io/cluster-hash"]
+    )
     reasons = event_reasons(cluster, "p9", namespace)
-    assert reasons[reasons.index("Upgrading"):].count("StoppingProcesses") == 1
+    assert reasons[reasons.index("Upgrading") :].count("StoppingProcesses") == 1
 
 
 def test_operator_restart_resumes_without_writes_or_events(
-        cluster: Cluster, operator: OperatorProcess, namespace: str,
-        stockstream_body: Body) -> None:
+    cluster: Cluster, operator: OperatorProcess, namespace: str, stockstream_body: Body
+) -> None:
     """Level-based and idempotent: a new operator process finds everything as it should be
     and changes nothing (the single-replica design relies on this)."""
     start_running(cluster, operator, namespace, stockstream_body("p10"))
@@ -414,32 +518,56 @@ def test_operator_restart_resumes_without_writes_or_events(
 
 
 def test_a_crashing_process_makes_it_degraded_with_the_reason(
-        cluster: Cluster, operator: OperatorProcess, namespace: str,
-        stockstream_body: Body) -> None:
+    cluster: Cluster, operator: OperatorProcess, namespace: str, stockstream_body: Body
+) -> None:
     start_running(cluster, operator, namespace, stockstream_body("p11"))
     pods = cluster.res("v1", "Pod")
-    pods.status.patch(name="p11-dataflow-1", namespace=namespace,
-                      content_type="application/merge-patch+json", body={"status": {
-                          "conditions": [{"type": "Ready", "status": "False"}],
-                          "containerStatuses": [{
-                              "name": "dataflow", "image": "stockstream:test", "imageID": "",
-                              "ready": False, "restartCount": 3,
-                              "state": {"waiting": {"reason": "CrashLoopBackOff"}}}]}})
-    degraded = wait_for("Degraded", lambda: (ss := cluster.ss("p11", namespace)) and condition(
-        ss, "Degraded")["status"] == "True" and ss, on_fail=operator.tail)
+    pods.status.patch(
+        name="p11-dataflow-1",
+        namespace=namespace,
+        content_type="application/merge-patch+json",
+        body={
+            "status": {
+                "conditions": [{"type": "Ready", "status": "False"}],
+                "containerStatuses": [
+                    {
+                        "name": "dataflow",
+                        "image": "stockstream:test",
+                        "imageID": "",
+                        "ready": False,
+                        "restartCount": 3,
+                        "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                    }
+                ],
+            }
+        },
+    )
+    degraded = wait_for(
+        "Degraded",
+        lambda: (
+            (ss := cluster.ss("p11", namespace))
+            and condition(ss, "Degraded")["status"] == "True"
+            and ss
+        ),
+        on_fail=operator.tail,
+    )
     cond = condition(degraded, "Degraded")
     assert cond["reason"] == "ProcessesNotReady"
     assert "1/2 dataflow processes ready: p11-dataflow-1: CrashLoopBackOff" in cond["message"]
     assert degraded["status"]["lifecycle"] == "Running"
     assert condition(degraded, "Ready")["status"] == "False"
     wait_lifecycle(cluster, operator, "p11", namespace, "Running", sync=True)
-    wait_for("not Degraded", lambda: (ss := cluster.ss("p11", namespace)) and condition(
-        ss, "Degraded")["status"] == "False")
+    wait_for(
+        "not Degraded",
+        lambda: (
+            (ss := cluster.ss("p11", namespace)) and condition(ss, "Degraded")["status"] == "False"
+        ),
+    )
 
 
 def test_a_rescale_stuck_on_an_unschedulable_process_is_degraded_with_the_reason(
-        cluster: Cluster, operator: OperatorProcess, namespace: str,
-        stockstream_body: Body) -> None:
+    cluster: Cluster, operator: OperatorProcess, namespace: str, stockstream_body: Body
+) -> None:
     """Seen on the real cluster: the third process of a rescale stayed Pending (`Insufficient
     cpu`) while the status said only WaitingForProcessesReady. Now it names the pod and why."""
     start_running(cluster, operator, namespace, stockstream_body("p12"))
@@ -454,19 +582,45 @@ def test_a_rescale_stuck_on_an_unschedulable_process_is_degraded_with_the_reason
     wait_for("the cluster of 3 started", started_with_three, on_fail=operator.tail)
     sync_statefulset_pods(cluster.api, namespace, "p12-dataflow", ready=False)
     cluster.res("v1", "Pod").status.patch(
-        name="p12-dataflow-2", namespace=namespace,
-        content_type="application/merge-patch+json", body={"status": {
-            "phase": "Pending", "conditions": [{
-                "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
-                "message": "0/1 nodes are available: 1 Insufficient cpu."}]}})
-    degraded = wait_for("Degraded", lambda: (ss := cluster.ss("p12", namespace)) and condition(
-        ss, "Degraded")["status"] == "True" and ss, on_fail=operator.tail)
+        name="p12-dataflow-2",
+        namespace=namespace,
+        content_type="application/merge-patch+json",
+        body={
+            "status": {
+                "phase": "Pending",
+                "conditions": [
+                    {
+                        "type": "PodScheduled",
+                        "status": "False",
+                        "reason": "Unschedulable",
+                        "message": "0/1 nodes are available: 1 Insufficient cpu.",
+                    }
+                ],
+            }
+        },
+    )
+    degraded = wait_for(
+        "Degraded",
+        lambda: (
+            (ss := cluster.ss("p12", namespace))
+            and condition(ss, "Degraded")["status"] == "True"
+            and ss
+        ),
+        on_fail=operator.tail,
+    )
     cond = condition(degraded, "Degraded")
     assert cond["reason"] == "ProcessesNotReady"
-    assert ("p12-dataflow-2: Unschedulable (0/1 nodes are available: 1 Insufficient cpu.)"
-            in cond["message"]), cond
+    assert (
+        "p12-dataflow-2: Unschedulable (0/1 nodes are available: 1 Insufficient cpu.)"
+        in cond["message"]
+    ), cond
     assert degraded["status"]["lifecycle"] == "Rescaling"
     # Room on the node: every process ready, Running, no longer Degraded.
     wait_lifecycle(cluster, operator, "p12", namespace, "Running", sync=True)
-    wait_for("not Degraded", lambda: (ss := cluster.ss("p12", namespace)) and condition(
-        ss, "Degraded")["status"] == "False", on_fail=operator.tail)
+    wait_for(
+        "not Degraded",
+        lambda: (
+            (ss := cluster.ss("p12", namespace)) and condition(ss, "Degraded")["status"] == "False"
+        ),
+        on_fail=operator.tail,
+    )

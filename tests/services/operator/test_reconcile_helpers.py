@@ -36,33 +36,62 @@ def test_qualify_url_keeps_path() -> None:
 
 
 def test_terminating_pod_is_not_ready_and_waiting_reasons_are_named() -> None:
-    ready = {"metadata": {"name": "x-0"}, "status": {"conditions": [
-        {"type": "Ready", "status": "True"}]}}
+    ready = {
+        "metadata": {"name": "x-0"},
+        "status": {"conditions": [{"type": "Ready", "status": "True"}]},
+    }
     assert pod_ready(ready)
     assert not pod_ready({**ready, "metadata": {"name": "x-0", "deletionTimestamp": "t"}})
-    crashing = {"metadata": {"name": "x-1"}, "status": {"containerStatuses": [
-        {"state": {"waiting": {"reason": "CrashLoopBackOff"}}}]}}
+    crashing = {
+        "metadata": {"name": "x-1"},
+        "status": {"containerStatuses": [{"state": {"waiting": {"reason": "CrashLoopBackOff"}}}]},
+    }
     assert waiting_reasons([crashing, ready]) == "x-1: CrashLoopBackOff"
 
 
-UNSCHEDULABLE = {"metadata": {"name": "x-2"}, "status": {"phase": "Pending", "conditions": [
-    {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
-     "message": "0/1 nodes are available: 1 Insufficient cpu."}]}}
-CREATING = {"metadata": {"name": "x-3"}, "status": {"containerStatuses": [
-    {"state": {"waiting": {"reason": "ContainerCreating"}}}]}}
-RUNNING_UNREADY = {"metadata": {"name": "x-5"}, "status": {"containerStatuses": [
-    {"ready": False, "state": {"running": {"startedAt": "2026-12-07T17:00:00Z"}}}]}}
-RUNNING_READY = {"metadata": {"name": "x-6"}, "status": {"containerStatuses": [
-    {"ready": True, "state": {"running": {"startedAt": "2026-12-07T17:00:00Z"}}}]}}
-PULL_FAILING = {"metadata": {"name": "x-4"}, "status": {"containerStatuses": [
-    {"state": {"waiting": {"reason": "ImagePullBackOff"}}}]}}
+UNSCHEDULABLE = {
+    "metadata": {"name": "x-2"},
+    "status": {
+        "phase": "Pending",
+        "conditions": [
+            {
+                "type": "PodScheduled",
+                "status": "False",
+                "reason": "Unschedulable",
+                "message": "0/1 nodes are available: 1 Insufficient cpu.",
+            }
+        ],
+    },
+}
+CREATING = {
+    "metadata": {"name": "x-3"},
+    "status": {"containerStatuses": [{"state": {"waiting": {"reason": "ContainerCreating"}}}]},
+}
+RUNNING_UNREADY = {
+    "metadata": {"name": "x-5"},
+    "status": {
+        "containerStatuses": [
+            {"ready": False, "state": {"running": {"startedAt": "2026-12-07T17:00:00Z"}}}
+        ]
+    },
+}
+RUNNING_READY = {
+    "metadata": {"name": "x-6"},
+    "status": {
+        "containerStatuses": [
+            {"ready": True, "state": {"running": {"startedAt": "2026-12-07T17:00:00Z"}}}
+        ]
+    },
+}
+PULL_FAILING = {
+    "metadata": {"name": "x-4"},
+    "status": {"containerStatuses": [{"state": {"waiting": {"reason": "ImagePullBackOff"}}}]},
+}
 
 # (pods, stuck_only, expected): a starting container is named, but is not "stuck".
 WAITING = [
-    ([UNSCHEDULABLE], False,
-     "x-2: Unschedulable (0/1 nodes are available: 1 Insufficient cpu.)"),
-    ([UNSCHEDULABLE], True,
-     "x-2: Unschedulable (0/1 nodes are available: 1 Insufficient cpu.)"),
+    ([UNSCHEDULABLE], False, "x-2: Unschedulable (0/1 nodes are available: 1 Insufficient cpu.)"),
+    ([UNSCHEDULABLE], True, "x-2: Unschedulable (0/1 nodes are available: 1 Insufficient cpu.)"),
     ([CREATING], False, "x-3: ContainerCreating"),
     ([CREATING], True, ""),
     ([CREATING, PULL_FAILING], True, "x-4: ImagePullBackOff"),
@@ -74,7 +103,8 @@ WAITING = [
 
 @pytest.mark.parametrize(("pods", "stuck_only", "expected"), WAITING)
 def test_waiting_reasons_name_unschedulable_and_stuck_pods(
-        pods: list[dict], stuck_only: bool, expected: str) -> None:
+    pods: list[dict], stuck_only: bool, expected: str
+) -> None:
     assert waiting_reasons(pods, stuck_only=stuck_only) == expected
 
 
@@ -101,8 +131,10 @@ class _NothingThere:
 def test_spec_breaking_a_rule_fails_with_the_cel_message() -> None:
     """A CRD installed without CEL: the operator refuses the spec with the rule's message."""
     kube = _NothingThere()
-    body = {"metadata": {"name": "x", "namespace": "ns", "generation": 1},
-            "spec": {"image": "i", "redis": {"url": "http://redis"}}}
+    body = {
+        "metadata": {"name": "x", "namespace": "ns", "generation": 1},
+        "spec": {"image": "i", "redis": {"url": "http://redis"}},
+    }
     status = Reconciler(cast(Kube, kube)).reconcile(body, {}, datetime.now(UTC))
     assert status["lifecycle"] == "Failed"
     assert status["message"] == "redis.url must start with redis://"
@@ -113,16 +145,24 @@ class _RefusingStatefulSets(_NothingThere):
     """A Kube stand-in: a running dataflow StatefulSet of an older template; the API server
     refuses every StatefulSet applied (as it refuses a malformed affinity)."""
 
-    REFUSAL = ('the API server refused the StatefulSet x-dataflow: StatefulSet.apps '
-               '"x-dataflow" is invalid: spec.template.spec.affinity.nodeAffinity.'
-               'requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms: Required '
-               'value: must have at least one node selector term')
+    REFUSAL = (
+        "the API server refused the StatefulSet x-dataflow: StatefulSet.apps "
+        '"x-dataflow" is invalid: spec.template.spec.affinity.nodeAffinity.'
+        "requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms: Required "
+        "value: must have at least one node selector term"
+    )
 
     def __init__(self) -> None:
         super().__init__()
-        self.sts = {"metadata": {"annotations": {"stockstream.io/cluster-hash": "old"}},
-                    "spec": {"replicas": 2, "template": {"spec": {"containers": [
-                        {"env": [{"name": "DATAFLOW_REPLICAS", "value": "2"}]}]}}}}
+        self.sts = {
+            "metadata": {"annotations": {"stockstream.io/cluster-hash": "old"}},
+            "spec": {
+                "replicas": 2,
+                "template": {
+                    "spec": {"containers": [{"env": [{"name": "DATAFLOW_REPLICAS", "value": "2"}]}]}
+                },
+            },
+        }
         self.applied: list[tuple[str, bool]] = []
         self.patched: list[tuple[object, ...]] = []
 
@@ -141,18 +181,35 @@ class _RefusingStatefulSets(_NothingThere):
 
 
 def test_a_template_the_api_server_refuses_fails_without_stopping_the_cluster(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """A podTemplate change the CRD cannot check (affinity is kept as given) is tried with a
     server-side dry run before the running processes are stopped for it: refused, the
     StockStream is Failed (InvalidSpec) with the API server's words and keeps running."""
-    monkeypatch.setattr(Reconciler, "_topics", lambda *_: (
-        {"name": "ticks", "partitions": 6}, "", "", []))
+    monkeypatch.setattr(
+        Reconciler, "_topics", lambda *_: ({"name": "ticks", "partitions": 6}, "", "", [])
+    )
     kube = _RefusingStatefulSets()
-    body = {"metadata": {"name": "x", "namespace": "ns", "generation": 2, "uid": "u"},
-            "spec": {"image": "i", "podTemplate": {"spec": {"affinity": {"nodeAffinity": {
-                "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": []}}}}}}}
+    body = {
+        "metadata": {"name": "x", "namespace": "ns", "generation": 2, "uid": "u"},
+        "spec": {
+            "image": "i",
+            "podTemplate": {
+                "spec": {
+                    "affinity": {
+                        "nodeAffinity": {
+                            "requiredDuringSchedulingIgnoredDuringExecution": {
+                                "nodeSelectorTerms": []
+                            }
+                        }
+                    }
+                }
+            },
+        },
+    }
     status = Reconciler(cast(Kube, kube), check_freshness=False).reconcile(
-        body, {"lifecycle": "Running"}, datetime.now(UTC))
+        body, {"lifecycle": "Running"}, datetime.now(UTC)
+    )
     assert status["lifecycle"] == "Failed"
     assert status["message"] == kube.REFUSAL
     assert ("Warning", "InvalidSpec", kube.REFUSAL) in kube.events
@@ -161,14 +218,18 @@ def test_a_template_the_api_server_refuses_fails_without_stopping_the_cluster(
     assert kube.patched == []  # replicas untouched: the old cluster runs on
 
 
-@pytest.mark.parametrize(("code", "body", "expected"), [
-    (503, "broker unreachable since 12s", "broker unreachable"),
-    (503, "dataflow loop stalled for 75s (bound 60s)", "dataflow loop stalled (bound 60s)"),
-    (503, "", "HTTP 503"),
-    (200, "ready", None),
-])
+@pytest.mark.parametrize(
+    ("code", "body", "expected"),
+    [
+        (503, "broker unreachable since 12s", "broker unreachable"),
+        (503, "dataflow loop stalled for 75s (bound 60s)", "dataflow loop stalled (bound 60s)"),
+        (503, "", "HTTP 503"),
+        (200, "ready", None),
+    ],
+)
 def test_read_readyz_gives_the_process_reason_without_counters(
-        code: int, body: str, expected: str | None) -> None:
+    code: int, body: str, expected: str | None
+) -> None:
     """The operator asks a running, unready pod why (the kubelet keeps the probe's body)."""
     import http.server
     import threading
@@ -194,9 +255,15 @@ def test_read_readyz_gives_the_process_reason_without_counters(
 
 
 def test_waiting_reasons_carry_the_process_reason() -> None:
-    pod = {"metadata": {"name": "x-dataflow-0"}, "status": {"podIP": "10.0.0.9",
-           "containerStatuses": [{"ready": False, "state": {"running": {}}}]}}
+    pod = {
+        "metadata": {"name": "x-dataflow-0"},
+        "status": {
+            "podIP": "10.0.0.9",
+            "containerStatuses": [{"ready": False, "state": {"running": {}}}],
+        },
+    }
     assert waiting_reasons([pod], why_not_ready=lambda p: "broker unreachable") == (
-        "x-dataflow-0: running, not ready (broker unreachable)")
+        "x-dataflow-0: running, not ready (broker unreachable)"
+    )
     assert waiting_reasons([pod]) == f"x-dataflow-0: {RUNNING_NOT_READY}"
     assert read_readyz({"status": {}}, 9100) is None  # no IP yet: nothing to ask

@@ -39,15 +39,17 @@ class Pipeline:
     def step(self) -> dict[str, Any]:
         sts = self.cluster.get(APPS, "StatefulSet", f"{self.name}-dataflow", self.namespace)
         working = sts is not None and image(sts) != BROKEN
-        sync_statefulset_pods(self.cluster.api, self.namespace, f"{self.name}-dataflow",
-                              ready=working)
+        sync_statefulset_pods(
+            self.cluster.api, self.namespace, f"{self.name}-dataflow", ready=working
+        )
         if working and sts and sts["spec"]["replicas"]:
             self.end += 10
             self.r.hset("window:1m", mapping={"end": self.end})
         return self.cluster.ss(self.name, self.namespace) or {}
 
-    def until(self, what: str, check: Callable[[dict[str, Any]], bool],
-              op: OperatorProcess) -> dict[str, Any]:
+    def until(
+        self, what: str, check: Callable[[dict[str, Any]], bool], op: OperatorProcess
+    ) -> dict[str, Any]:
         def done() -> dict[str, Any] | None:
             ss = self.step()
             return ss if check(ss) else None
@@ -68,22 +70,36 @@ def metric(op: OperatorProcess, name: str, labels: str) -> float:
 
 
 def test_a_bad_image_is_rolled_back_and_the_next_edit_is_tried(
-        cluster: Cluster, operator: OperatorProcess, namespace: str, stockstream_body: Body,
-        op_redis: Any) -> None:
+    cluster: Cluster,
+    operator: OperatorProcess,
+    namespace: str,
+    stockstream_body: Body,
+    op_redis: Any,
+) -> None:
     r = redis_lib.Redis.from_url(op_redis.url.replace("/0", "/3"))
     r.flushdb()
-    body = stockstream_body("rb1", redis={"url": f"redis://127.0.0.1:{op_redis.port}/3"},
-                            rollback={"readinessTimeoutSeconds": 30},  # a restart fits, loaded
-                            monitoring={"staleAfterSeconds": 60})
+    body = stockstream_body(
+        "rb1",
+        redis={"url": f"redis://127.0.0.1:{op_redis.port}/3"},
+        rollback={"readinessTimeoutSeconds": 30},  # a restart fits, loaded
+        monitoring={"staleAfterSeconds": 60},
+    )
     start_running(cluster, operator, namespace, body)
     flow = Pipeline(cluster, namespace, "rb1", r)
-    first = flow.until("generation 1 stable", lambda ss: (status(ss).get("stable") or {}).get(
-        "generation") == 1 and "advancedAt" in (status(ss).get("leaderboards") or {}), operator)
+    first = flow.until(
+        "generation 1 stable",
+        lambda ss: (
+            (status(ss).get("stable") or {}).get("generation") == 1
+            and "advancedAt" in (status(ss).get("leaderboards") or {})
+        ),
+        operator,
+    )
     assert condition(first, "RolledBack")["status"] == "False"
 
     cluster.patch_ss("rb1", namespace, {"image": BROKEN})
-    rolled = flow.until("RolledBack", lambda ss: status(ss).get("lifecycle") == "RolledBack",
-                        operator)
+    rolled = flow.until(
+        "RolledBack", lambda ss: status(ss).get("lifecycle") == "RolledBack", operator
+    )
     st = status(rolled)
     assert (st["rollback"]["generation"], st["rollback"]["toGeneration"]) == (2, 1)
     assert "landed no fresh 1m window within 30 s" in st["rollback"]["reason"]
@@ -94,8 +110,12 @@ def test_a_bad_image_is_rolled_back_and_the_next_edit_is_tried(
     assert sts is not None and image(sts) == "stockstream:test"
     reasons = event_reasons(cluster, "rb1", namespace)
     assert "RolledBack" in reasons and reasons.index("RolledBack") > reasons.index("Upgrading")
-    assert metric(operator, "stockstream_operator_rollbacks_total",
-                  f'name="rb1",namespace="{namespace}"') == 1.0
+    assert (
+        metric(
+            operator, "stockstream_operator_rollbacks_total", f'name="rb1",namespace="{namespace}"'
+        )
+        == 1.0
+    )
     table = cluster.plane.kubectl_run("get", "sst", "rb1", "-n", namespace).stdout
     assert "RolledBack" in table, table
 
@@ -105,8 +125,11 @@ def test_a_bad_image_is_rolled_back_and_the_next_edit_is_tried(
     assert status(cluster.ss("rb1", namespace) or {})["lifecycle"] == "RolledBack"
 
     cluster.patch_ss("rb1", namespace, {"image": "stockstream:v2"})
-    fixed = flow.until("generation 3 stable", lambda ss: (status(ss).get("stable") or {}).get(
-        "generation") == 3, operator)
+    fixed = flow.until(
+        "generation 3 stable",
+        lambda ss: (status(ss).get("stable") or {}).get("generation") == 3,
+        operator,
+    )
     assert status(fixed)["lifecycle"] == "Running" and "rollback" not in status(fixed)
     assert condition(fixed, "RolledBack")["status"] == "False"
     sts = cluster.get(APPS, "StatefulSet", "rb1-dataflow", namespace)
@@ -114,8 +137,8 @@ def test_a_bad_image_is_rolled_back_and_the_next_edit_is_tried(
 
 
 def test_a_new_restart_nonce_restarts_every_process_once(
-        cluster: Cluster, operator: OperatorProcess, namespace: str,
-        stockstream_body: Body) -> None:
+    cluster: Cluster, operator: OperatorProcess, namespace: str, stockstream_body: Body
+) -> None:
     start_running(cluster, operator, namespace, stockstream_body("rb2"))
     dataflow = "app.kubernetes.io/name=dataflow,app.kubernetes.io/instance=rb2"
     before = {p["metadata"]["uid"] for p in cluster.objs("v1", "Pod", namespace, dataflow)}
@@ -125,12 +148,13 @@ def test_a_new_restart_nonce_restarts_every_process_once(
         sync_statefulset_pods(cluster.api, namespace, "rb2-dataflow")
         ss = cluster.ss("rb2", namespace) or {}
         st = status(ss)
-        return ss if st.get("lifecycle") == "Running" and st.get("observedGeneration") == 2 \
-            else None
+        return (
+            ss if st.get("lifecycle") == "Running" and st.get("observedGeneration") == 2 else None
+        )
 
     wait_for("Running after the restart", restarted, on_fail=operator.tail)
     pods = cluster.objs("v1", "Pod", namespace, dataflow)
     assert pods and not before & {p["metadata"]["uid"] for p in pods}
     assert {p["metadata"]["annotations"]["stockstream.io/restart-nonce"] for p in pods} == {"1"}
     reasons = event_reasons(cluster, "rb2", namespace)
-    assert reasons[reasons.index("Upgrading"):].count("StoppingProcesses") == 1
+    assert reasons[reasons.index("Upgrading") :].count("StoppingProcesses") == 1

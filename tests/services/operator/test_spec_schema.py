@@ -36,8 +36,11 @@ def changed_since(before: Any, now: Any, path: str = "") -> list[str]:
             out.append(f"{path}: new keys {sorted(extra)}")
         return out
     if isinstance(before, list) and isinstance(now, list) and len(before) == len(now):
-        return [d for i, (b, n) in enumerate(zip(before, now, strict=True))
-                for d in changed_since(b, n, f"{path}[{i}]")]
+        return [
+            d
+            for i, (b, n) in enumerate(zip(before, now, strict=True))
+            for d in changed_since(b, n, f"{path}[{i}]")
+        ]
     return [] if before == now else [f"{path}: {before!r} -> {now!r}"]
 
 
@@ -49,16 +52,20 @@ def test_crd_keeps_every_field_of_the_former_crd() -> None:
     assert changed_since(descriptionless(before), descriptionless(crd.crd())) == []
 
 
-@pytest.mark.parametrize(("before", "now", "expected"), [
-    ({"properties": {"a": 1}}, {"properties": {"a": 1, "b": 2}}, []),
-    ({"properties": {"a": 1}}, {"properties": {}}, [".properties.a: removed"]),
-    ({"minimum": 1}, {"minimum": 2}, [".minimum: 1 -> 2"]),
-    ({"type": "object"}, {"type": "object", "required": ["x"]}, [": new keys ['required']"]),
-    ({"enum": ["a", "b"]}, {"enum": ["a"]}, [".enum: ['a', 'b'] -> ['a']"]),
-    ({"items": [{"a": 1}]}, {"items": [{"a": 2}]}, [".items[0].a: 1 -> 2"]),
-])
-def test_changed_since_finds_what_breaks_old_resources(before: Any, now: Any,
-                                                       expected: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("before", "now", "expected"),
+    [
+        ({"properties": {"a": 1}}, {"properties": {"a": 1, "b": 2}}, []),
+        ({"properties": {"a": 1}}, {"properties": {}}, [".properties.a: removed"]),
+        ({"minimum": 1}, {"minimum": 2}, [".minimum: 1 -> 2"]),
+        ({"type": "object"}, {"type": "object", "required": ["x"]}, [": new keys ['required']"]),
+        ({"enum": ["a", "b"]}, {"enum": ["a"]}, [".enum: ['a', 'b'] -> ['a']"]),
+        ({"items": [{"a": 1}]}, {"items": [{"a": 2}]}, [".items[0].a: 1 -> 2"]),
+    ],
+)
+def test_changed_since_finds_what_breaks_old_resources(
+    before: Any, now: Any, expected: list[str]
+) -> None:
     assert changed_since(before, now) == expected
 
 
@@ -69,11 +76,17 @@ def test_every_field_is_described() -> None:
 
 
 def test_undescribed_finds_nested_fields() -> None:
-    schema = {"type": "object", "properties": {"a": {"type": "object", "description": "A.",
-                                                     "properties": {"b": {"type": "string"}}},
-                                               "c": {"type": "array", "description": " ",
-                                                     "items": {"type": "object", "properties": {
-                                                         "d": {"type": "integer"}}}}}}
+    schema = {
+        "type": "object",
+        "properties": {
+            "a": {"type": "object", "description": "A.", "properties": {"b": {"type": "string"}}},
+            "c": {
+                "type": "array",
+                "description": " ",
+                "items": {"type": "object", "properties": {"d": {"type": "integer"}}},
+            },
+        },
+    }
     assert undescribed(schema) == [".a.b", ".c", ".c[].d"]
 
 
@@ -96,8 +109,7 @@ def test_spec_schema_is_structural() -> None:
 
 
 class _Inner(SpecModel):
-    rules = (Rule("self.low <= self.high", "low must not exceed high",
-                  lambda m: m.low <= m.high),)
+    rules = (Rule("self.low <= self.high", "low must not exceed high", lambda m: m.low <= m.high),)
     low: int = Field(1, ge=0, description="Low.")
     high: int = Field(2, description="High.")
     note: str | None = Field(None, max_length=5, description="A note.")
@@ -105,29 +117,38 @@ class _Inner(SpecModel):
 
 class _Outer(SpecModel):
     name: Annotated[str, Rule("self != 'x'", "name must not be x", lambda v: v != "x")] = Field(
-        description="Name.")
+        description="Name."
+    )
     inner: _Inner = Field(_Inner(), description="Inner.")
     maybe: _Inner | None = Field(None, description="Maybe.")
 
 
 def test_converter_inlines_refs_drops_nulls_and_fills_defaults() -> None:
     inner = {
-        "type": "object", "description": "Inner.",
+        "type": "object",
+        "description": "Inner.",
         "default": {"low": 1, "high": 2},
         "properties": {
             "low": {"type": "integer", "description": "Low.", "default": 1, "minimum": 0},
             "high": {"type": "integer", "description": "High.", "default": 2},
             "note": {"type": "string", "description": "A note.", "maxLength": 5},
         },
-        "x-kubernetes-validations": [{"rule": "self.low <= self.high",
-                                      "message": "low must not exceed high"}],
+        "x-kubernetes-validations": [
+            {"rule": "self.low <= self.high", "message": "low must not exceed high"}
+        ],
     }
     maybe = {k: v for k, v in inner.items() if k != "default"} | {"description": "Maybe."}
     assert structural(_Outer) == {
-        "type": "object", "required": ["name"],
+        "type": "object",
+        "required": ["name"],
         "properties": {
-            "name": {"type": "string", "description": "Name.", "x-kubernetes-validations": [
-                {"rule": "self != 'x'", "message": "name must not be x"}]},
+            "name": {
+                "type": "string",
+                "description": "Name.",
+                "x-kubernetes-validations": [
+                    {"rule": "self != 'x'", "message": "name must not be x"}
+                ],
+            },
             "inner": inner,
             "maybe": maybe,
         },

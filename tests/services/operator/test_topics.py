@@ -16,8 +16,9 @@ CASES = [
 
 
 @pytest.mark.parametrize(("existing", "declared", "allow", "action", "text"), CASES)
-def test_decide_topic(existing: int | None, declared: int, allow: bool, action: TopicAction,
-                      text: str) -> None:
+def test_decide_topic(
+    existing: int | None, declared: int, allow: bool, action: TopicAction, text: str
+) -> None:
     decision = decide_topic("ticks", existing, declared, allow)
     assert decision.action == action
     assert text in decision.message

@@ -53,8 +53,12 @@ def test_resumed_replay_completes_the_topic_without_duplicates(
 
     def replay(limit: int) -> int:
         settings = ReplaySettings(
-            kafka_bootstrap_servers=kafka_bootstrap, ticks_topic=topic, replay_file=SSE_FILE,
-            replay_limit=limit, replay_resume=True, metrics_port=0,
+            kafka_bootstrap_servers=kafka_bootstrap,
+            ticks_topic=topic,
+            replay_file=SSE_FILE,
+            replay_limit=limit,
+            replay_resume=True,
+            metrics_port=0,
         )
         result = run_replay(settings)
         assert result.ok, result

@@ -20,8 +20,9 @@ from stockstream.monitoring.timescale import (
 )
 
 
-@pytest.mark.parametrize(("text", "ms"), [("1m30s", 90_000), ("5m", 300_000), ("1h30m", 5_400_000),
-                                          ("1s500ms", 1_500)])
+@pytest.mark.parametrize(
+    ("text", "ms"), [("1m30s", 90_000), ("5m", 300_000), ("1h30m", 5_400_000), ("1s500ms", 1_500)]
+)
 def test_duration_round_trip(text: str, ms: int) -> None:
     assert duration_ms(text) == ms
     assert format_ms(ms) == text
@@ -55,17 +56,32 @@ def test_scale_duration_has_a_floor() -> None:
 
 
 def test_scale_rules_changes_durations_only() -> None:
-    document: dict[str, Any] = {"groups": [{"name": "g", "rules": [
-        {"alert": "A", "expr": "rate(x[5m]) > 0.05", "for": "10m",
-         "labels": {"severity": "warning"}, "annotations": {"summary": "for 10 minutes"}},
-        {"record": "r", "expr": "sum(rate(x[1m]))"},
-    ]}]}
+    document: dict[str, Any] = {
+        "groups": [
+            {
+                "name": "g",
+                "rules": [
+                    {
+                        "alert": "A",
+                        "expr": "rate(x[5m]) > 0.05",
+                        "for": "10m",
+                        "labels": {"severity": "warning"},
+                        "annotations": {"summary": "for 10 minutes"},
+                    },
+                    {"record": "r", "expr": "sum(rate(x[1m]))"},
+                ],
+            }
+        ]
+    }
     scaled = scale_rules(document, 30, interval_s=1)
     (group,) = scaled["groups"]
     assert group["interval"] == "1s"
     alert, record = group["rules"]
-    assert alert == {**document["groups"][0]["rules"][0], "expr": "rate(x[10s]) > 0.05",
-                     "for": "20s"}
+    assert alert == {
+        **document["groups"][0]["rules"][0],
+        "expr": "rate(x[10s]) > 0.05",
+        "for": "20s",
+    }
     assert record == {"record": "r", "expr": "sum(rate(x[2s]))"}
     assert document["groups"][0]["rules"][0]["for"] == "10m", "input unchanged"
 
@@ -73,8 +89,12 @@ def test_scale_rules_changes_durations_only() -> None:
 def test_project_rules_scale_to_valid_rules(tmp_path: Path, promtool: str) -> None:
     written = write_scaled_rules(rule_files(), tmp_path, 30, 1)
     assert [p.name for p in written] == [p.name for p in rule_files()]
-    proc = subprocess.run([promtool, "check", "rules", *map(str, written)],
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [promtool, "check", "rules", *map(str, written)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     for original, scaled in zip(rule_files(), written, strict=True):
         before = [r for g in yaml.safe_load(original.read_text())["groups"] for r in g["rules"]]
