@@ -74,12 +74,21 @@ def waiting_reasons(
         for cs in status.get("containerStatuses") or []:
             state = cs.get("state") or {}
             reason = (state.get("waiting") or {}).get("reason")
+            ended = (state.get("terminated") or {}).get("reason")
+            # why the previous run ended (OOMKilled, Error): a crash loop between two
+            # waits shows it, so does a restarted process that is running again
+            last = ((cs.get("lastState") or {}).get("terminated") or {}).get("reason")
+            after = f" (last exit: {last})" if last else ""
             if reason and not (stuck_only and reason in STARTING_REASONS):
-                out.append(f"{name}: {reason}")
-            elif "running" in state and cs.get("ready") is False and not stuck_only:
+                out.append(f"{name}: {reason}{after}")
+            elif ended:
+                out.append(f"{name}: {ended}")
+            elif "running" in state and cs.get("ready") is False and (last or not stuck_only):
                 why = why_not_ready(pod)
                 out.append(
-                    f"{name}: running, not ready ({why})" if why else f"{name}: {RUNNING_NOT_READY}"
+                    f"{name}: running, not ready ({why}){after}"
+                    if why
+                    else f"{name}: {RUNNING_NOT_READY}{after}"
                 )
     return "; ".join(out)
 

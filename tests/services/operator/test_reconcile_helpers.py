@@ -87,6 +87,20 @@ PULL_FAILING = {
     "metadata": {"name": "x-4"},
     "status": {"containerStatuses": [{"state": {"waiting": {"reason": "ImagePullBackOff"}}}]},
 }
+OOM = {"terminated": {"reason": "OOMKilled", "exitCode": 137}}
+
+
+def crash_looping(state: dict[str, Any], ready: bool = False) -> dict[str, Any]:
+    """A container that ran out of memory before, now in `state`."""
+    return {
+        "metadata": {"name": "x-7"},
+        "status": {
+            "containerStatuses": [
+                {"ready": ready, "state": state, "lastState": OOM, "restartCount": 2}
+            ]
+        },
+    }
+
 
 # (pods, stuck_only, expected): a starting container is named, but is not "stuck".
 WAITING = [
@@ -98,6 +112,20 @@ WAITING = [
     # a process failing its readiness probe (broker lost...): named, not stuck
     ([RUNNING_UNREADY, RUNNING_READY], False, "x-5: running, not ready (its /readyz says why)"),
     ([RUNNING_UNREADY], True, ""),
+    # a crash loop names why the last run ended, in each of its states (seen on the cluster:
+    # a rollback's reason said only WaitingForProcessesReady for an OOMKilled process)
+    (
+        [crash_looping({"waiting": {"reason": "CrashLoopBackOff"}})],
+        True,
+        "x-7: CrashLoopBackOff (last exit: OOMKilled)",
+    ),
+    ([crash_looping(OOM)], True, "x-7: OOMKilled"),
+    (
+        [crash_looping({"running": {}})],
+        True,
+        "x-7: running, not ready (its /readyz says why) (last exit: OOMKilled)",
+    ),
+    ([crash_looping({"running": {}}, ready=True)], True, ""),
 ]
 
 
