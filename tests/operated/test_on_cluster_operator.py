@@ -62,19 +62,22 @@ SLICE_C = Slice("op-c", "10:10", 4000)  # 10:10-10:16:40, published on resume
 # suspend, resume.
 LIFECYCLE = [
     "Deploying",
-    "Running",
+    "Running",  # 1
     "Rescaling",
     "Running",
     "Rescaling",
-    "Running",
+    "Running",  # 2, 3
     "Upgrading",
     "RolledBack",
-    "Running",
+    "Running",  # 3b: a bad setting rolled back, then restored
     "Upgrading",
-    "RolledBack",
+    "RolledBack",  # a missing image rolled back
+    # 4: suspending a spec whose template differs from the running (rolled back) cluster
+    # stops the processes as a restart would, then keeps them stopped
+    "Upgrading",
     "Suspended",
     "Upgrading",
-    "Running",
+    "Running",  # 5: resumed with the good image
 ]
 # Issue 25 item 4: rollbacks. A change has this long to become stable, or it is rolled back:
 # generous for the good changes (a rescale on a loaded CI machine), short for the bad ones of
