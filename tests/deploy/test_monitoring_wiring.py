@@ -120,6 +120,9 @@ def test_ingest_is_scraped_when_its_component_precedes_monitoring(render, scrape
 def test_jobs_selected_by_alerts_are_scraped(render, scrape_job) -> None:
     found = targets(render("components/ingestion+monitoring"), scrape_job)
     jobs = {t["job"] for t in found.values()}
+    # the operator's own scrape job (observability/prometheus/operator, beside the operator)
+    for path in (PROMETHEUS_DIR / "operator").glob("scrape-*.yml"):
+        jobs |= {c["job_name"] for c in yaml.safe_load(path.read_text())["scrape_configs"]}
     for path in (PROMETHEUS_DIR / "rules").glob("*.yaml"):
         for group in yaml.safe_load(path.read_text())["groups"]:
             for rule in group["rules"]:
