@@ -34,7 +34,7 @@ from typing import Any
 from services.operator import objects
 from services.operator.lifecycle import Lifecycle
 from services.operator.spec import StockStreamSpec
-from services.operator.status import condition
+from services.operator.status import condition, ready_since
 
 FIELDS = ("stable", "pending", "rollback")
 CONDITION = "RolledBack"
@@ -48,13 +48,6 @@ def is_rolled_back(previous: Mapping[str, Any], generation: int) -> bool:
     """Whether `generation` was rolled back: the operator runs `status.stable.spec`."""
     rollback = previous.get("rollback") or {}
     return rollback.get("generation") == generation and "spec" in (previous.get("stable") or {})
-
-
-def workload_digest(instance: str, spec: StockStreamSpec) -> str:
-    """What a rollback changes: the dataflow cluster (its pod template and size). The topics
-    and the feed follow the resource's spec (re-running a finished replay's Job would publish
-    its ticks twice)."""
-    return objects.cluster_hash(instance, spec)
 
 
 @dataclass(frozen=True)
@@ -78,13 +71,6 @@ class Outcome:
     rolled_back_now: bool = False
 
 
-def _ready_since(status: Mapping[str, Any]) -> datetime | None:
-    for c in status.get("conditions") or []:
-        if c.get("type") == "Ready" and c.get("status") == "True":
-            return datetime.fromisoformat(c["lastTransitionTime"])
-    return None
-
-
 def _advanced_at(status: Mapping[str, Any]) -> datetime | None:
     raw = (status.get("leaderboards") or {}).get("advancedAt")
     return datetime.fromisoformat(raw) if raw else None
@@ -104,7 +90,7 @@ def landed(
     pending: Mapping[str, Any], status: Mapping[str, Any], feed_finished: bool = False
 ) -> bool:
     """Whether the pending spec is stable (see the module's docstring)."""
-    ready = _ready_since(status)
+    ready = ready_since(status)
     if status.get("lifecycle") != Lifecycle.RUNNING or ready is None:
         return False
     if not pending.get("expectWindow") or feed_finished:
@@ -129,9 +115,11 @@ def track(previous: Mapping[str, Any], o: Observation, now: datetime) -> Outcome
             "since": iso(now),
             "expectWindow": _fresh_at(previous, o.spec.monitoring.stale_after_s, now),
         }
-    unchanged = o.stable_spec is not None and workload_digest(
+    # a rollback changes only the dataflow cluster (the topics and the feed follow the spec:
+    # re-running a finished replay's Job would publish its ticks twice)
+    unchanged = o.stable_spec is not None and objects.cluster_hash(
         o.instance, o.stable_spec
-    ) == workload_digest(o.instance, o.spec)
+    ) == objects.cluster_hash(o.instance, o.spec)
     if landed(pending, o.status, o.feed_finished) or (unchanged and landed({}, o.status)):
         new_stable = {
             "generation": o.generation,

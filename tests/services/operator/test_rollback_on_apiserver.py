@@ -12,13 +12,13 @@ from typing import Any
 import redis as redis_lib
 
 from tests.control_plane_support import sync_statefulset_pods
-from tests.services.operator.conftest import Cluster, OperatorProcess, wait_for
-from tests.services.operator.test_reconcile import (
+from tests.services.operator.apiserver_support import (
     APPS,
     condition,
     event_reasons,
     start_running,
 )
+from tests.services.operator.conftest import Cluster, OperatorProcess, wait_for
 
 Body = Callable[..., dict[str, Any]]
 BROKEN = "stockstream:broken"
